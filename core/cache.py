@@ -1,0 +1,243 @@
+"""The local cache: one SQLite file per user, opened safely.
+
+Opening checks, in order: the file is SQLite at all, it passes ``PRAGMA quick_check``, it is
+a StoreDesk cache (``meta.app_id``), and its schema version is one we can migrate. A file
+that fails any check is moved aside under a timestamped name and reported through
+:class:`CacheRecovered` — it is never silently used nor overwritten. A file written by a
+*newer* StoreDesk is refused (:class:`CacheTooNew`) and left where it is, so a downgrade
+never destroys data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.i18n import _
+from core.models import APP_ID, SCHEMA_VERSION, Base
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "StoreDesk"
+APP_AUTHOR = "StoreDesk"
+
+
+def default_cache_path() -> Path:
+    """``<user data dir>/storedesk.db`` (platformdirs), created on demand."""
+    d = Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
+    d.mkdir(parents=True, exist_ok=True)
+    return d / "storedesk.db"
+
+
+class CacheError(Exception):
+    """A cache problem the user must hear about, with a translated message."""
+
+
+class CacheTooNew(CacheError):
+    pass
+
+
+@dataclass
+class CacheRecovered:
+    """The previous file was unusable and has been moved to ``moved_to``."""
+
+    original: Path
+    moved_to: Path
+    reason: str
+
+    def message(self) -> str:
+        return _(
+            "The local data file {original} could not be used ({reason}). It was moved to "
+            "{moved_to} and a fresh one was created; your data will be downloaded again at "
+            "the next sync. Unsynced edits in the old file were not lost: keep the moved "
+            "file and contact support if you need them."
+        ).format(original=self.original, reason=self.reason, moved_to=self.moved_to)
+
+
+def _set_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url_or_path: str | Path, *, echo: bool = False) -> Engine:
+    """An engine for a SQLite file (pragmas set on every connection) or any SQLAlchemy URL."""
+    url = str(url_or_path)
+    if "://" not in url:
+        url = f"sqlite:///{Path(url_or_path)}"
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 10}
+        )
+        event.listen(engine, "connect", _set_pragmas)
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """v2 added demand-driven staffing targets to stores."""
+    cols = {row[1] for row in conn.execute("PRAGMA table_info(stores)")}
+    if "target_star" not in cols:
+        conn.execute("ALTER TABLE stores ADD COLUMN target_star FLOAT NOT NULL DEFAULT 12.0")
+    if "min_floor_staff" not in cols:
+        conn.execute("ALTER TABLE stores ADD COLUMN min_floor_staff INTEGER NOT NULL DEFAULT 2")
+
+
+#: from_version -> step that brings a file to from_version + 1 (new tables come from create_all).
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
+
+
+def _probe(path: Path) -> tuple[str, int | None]:
+    """Classify an existing file: ('ok', version) | ('empty', None) | (problem, None)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        return f"unreadable: {e.strerror}", None
+    if head == b"":
+        return "empty", None
+    if head != b"SQLite format 3\x00":
+        return _("not a database file"), None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+            if rows != [("ok",)]:
+                return _("damaged database ({detail})").format(detail=rows[0][0]), None
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if not tables:
+                return "empty", None
+            if "meta" not in tables:
+                return _("not a StoreDesk data file"), None
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as e:
+        return _("damaged database ({detail})").format(detail=e), None
+    if meta.get("app_id") != APP_ID:
+        return _("not a StoreDesk data file"), None
+    try:
+        return "ok", int(meta["schema_version"])
+    except (KeyError, ValueError):
+        return _("damaged database ({detail})").format(detail="schema_version"), None
+
+
+def _move_aside(path: Path, reason: str) -> CacheRecovered:
+    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    target = path.with_name(f"{path.stem}.unusable-{stamp}{path.suffix}")
+    n = 1
+    while target.exists():
+        target = path.with_name(f"{path.stem}.unusable-{stamp}-{n}{path.suffix}")
+        n += 1
+    path.rename(target)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    log.warning("cache %s unusable (%s); moved to %s", path, reason, target)
+    return CacheRecovered(original=path, moved_to=target, reason=reason)
+
+
+@dataclass
+class Cache:
+    """An open cache: engine, session factory, and what happened at open."""
+
+    path: Path
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    recovered: CacheRecovered | None = None
+    migrated_from: int | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        with self.session_factory.begin() as s:
+            yield s
+
+    def close(self) -> None:
+        if not self._closed:
+            self.engine.dispose()
+            self._closed = True
+
+
+def init_schema(engine: Engine) -> None:
+    """Create every table and stamp identity + version (idempotent)."""
+    Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        for key, value in (("app_id", APP_ID), ("schema_version", str(SCHEMA_VERSION))):
+            conn.execute(
+                text(
+                    "INSERT INTO meta(key, value) VALUES (:k, :v) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+                ),
+                {"k": key, "v": value},
+            )
+
+
+def open_cache(path: str | Path | None = None) -> Cache:
+    """Open (creating, migrating or recovering as needed) the cache at ``path``."""
+    path = Path(path) if path is not None else default_cache_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    recovered: CacheRecovered | None = None
+    migrated_from: int | None = None
+    if path.exists():
+        state, version = _probe(path)
+        if state == "ok":
+            assert version is not None
+            if version > SCHEMA_VERSION:
+                raise CacheTooNew(
+                    _(
+                        "The local data file {path} was written by a newer StoreDesk "
+                        "(schema {found} > {ours}). Please update StoreDesk."
+                    ).format(path=path, found=version, ours=SCHEMA_VERSION)
+                )
+            if version < SCHEMA_VERSION:
+                _migrate(path, version)
+                migrated_from = version
+        elif state != "empty":
+            recovered = _move_aside(path, state)
+    engine = make_engine(path)
+    init_schema(engine)
+    return Cache(
+        path=path,
+        engine=engine,
+        session_factory=sessionmaker(engine, expire_on_commit=False),
+        recovered=recovered,
+        migrated_from=migrated_from,
+    )
+
+
+def _migrate(path: Path, version: int) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        while version < SCHEMA_VERSION:
+            step = MIGRATIONS.get(version)
+            if step is None:
+                raise CacheError(f"no migration from schema {version}")
+            log.info("migrating cache %s from schema %d", path, version)
+            step(conn)
+            version += 1
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.close()

@@ -1,0 +1,226 @@
+"""Named, versioned mutations: the only way a user's edit changes synced data.
+
+One handler per mutation, used twice (the Replicache model):
+
+* on the desktop, :func:`apply_local` runs the handler optimistically and appends the
+  outbox row **in the same session/transaction**, so an edit and its outbox entry are
+  committed together or not at all;
+* on the central server, the push endpoint runs the very same handler authoritatively,
+  with the pushing user's :class:`Actor`, inside the transaction that also advances the
+  client's ``last_mutation_id``.
+
+A handler raises :class:`Rejected` for a business rule (the mutation id still advances and
+the user reads the reason), :class:`Conflict` when the edit was based on stale data or lost
+a first-wins race, and :class:`ScopeDenied` when the actor may not touch that store/region.
+It returns :class:`Changes` so each screen can decide whether to refresh (Anki's OpChanges).
+
+Feature modules register their handlers with :func:`mutation`; ``MUTATION_MODULES`` lists
+them so :func:`load_all` can populate the registry before a push is applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.models import Outbox, Store, SyncState, User, UserRole, UserScope
+
+#: Modules whose import registers mutation handlers (each feature adds its own).
+MUTATION_MODULES: list[str] = []
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, with their resolved scope (all stores they may see and change)."""
+
+    user_id: int
+    name: str
+    role: str
+    store_ids: frozenset[int]
+    region_ids: frozenset[int] = frozenset()
+
+    def can_store(self, store_id: int | None) -> bool:
+        return self.role == UserRole.ADMIN.value or (
+            store_id is not None and store_id in self.store_ids
+        )
+
+    def can_region(self, region_id: int | None) -> bool:
+        return self.role == UserRole.ADMIN.value or (
+            region_id is not None and region_id in self.region_ids
+        )
+
+    def require_store(self, store_id: int | None) -> None:
+        if not self.can_store(store_id):
+            raise ScopeDenied(f"store {store_id} is outside the scope of {self.name}")
+
+
+def actor_for_user(session: Session, user: User) -> Actor:
+    """Resolve a user's scope rows: a supervisor's regions expand to all their stores."""
+    scopes = session.scalars(select(UserScope).where(UserScope.user_id == user.id)).all()
+    store_ids = {s.store_id for s in scopes if s.store_id is not None}
+    region_ids = {s.region_id for s in scopes if s.region_id is not None}
+    if region_ids:
+        store_ids |= set(
+            session.scalars(select(Store.id).where(Store.region_id.in_(region_ids))).all()
+        )
+    if store_ids:
+        region_ids |= (
+            set(session.scalars(select(Store.region_id).where(Store.id.in_(store_ids))).all())
+            if user.role != UserRole.STORE_MANAGER.value
+            else set()
+        )
+    return Actor(
+        user_id=user.id,
+        name=user.display_name,
+        role=user.role,
+        store_ids=frozenset(store_ids),
+        region_ids=frozenset(region_ids),
+    )
+
+
+class MutationError(Exception):
+    """Base of the refusals a handler may raise."""
+
+    code = "error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class Rejected(MutationError):
+    """A business rule refused the edit; the mutation id still advances."""
+
+    code = "rejected"
+
+    def __init__(self, reason_code: str, message: str, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.reason_code = reason_code
+
+
+class Conflict(MutationError):
+    """Stale ``base_version`` or a lost first-wins race; ``theirs`` is the server's row."""
+
+    code = "conflict"
+
+    def __init__(
+        self, entity: str, entity_id: str, message: str, theirs: dict[str, Any], **details: Any
+    ) -> None:
+        super().__init__(message, **details)
+        self.entity = entity
+        self.entity_id = entity_id
+        self.theirs = theirs
+
+
+class ScopeDenied(MutationError):
+    code = "forbidden"
+
+
+@dataclass
+class Changes:
+    """What an edit or a sync touched: table names and row ids per table."""
+
+    tables: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, table: str, *ids: Any) -> Changes:
+        self.tables.setdefault(table, set()).update(str(i) for i in ids)
+        return self
+
+    def merge(self, other: Changes) -> Changes:
+        for t, ids in other.tables.items():
+            self.tables.setdefault(t, set()).update(ids)
+        return self
+
+    def touches(self, *tables: str) -> bool:
+        return any(t in self.tables for t in tables)
+
+    def __bool__(self) -> bool:
+        return bool(self.tables)
+
+
+Handler = Callable[[Session, dict[str, Any], Actor, "int | None", dt.datetime], Changes]
+
+
+@dataclass(frozen=True)
+class MutationSpec:
+    name: str  # versioned, e.g. "shift.update/1"
+    handler: Handler
+
+
+REGISTRY: dict[str, MutationSpec] = {}
+
+
+def mutation(name: str, version: int = 1) -> Callable[[Handler], Handler]:
+    """Register ``handler(session, args, actor, base_version, now) -> Changes``."""
+    full = f"{name}/{version}"
+
+    def deco(fn: Handler) -> Handler:
+        if full in REGISTRY and REGISTRY[full].handler is not fn:
+            raise RuntimeError(f"mutation {full} registered twice")
+        REGISTRY[full] = MutationSpec(full, fn)
+        return fn
+
+    return deco
+
+
+def load_all(extra: Iterable[str] = ()) -> dict[str, MutationSpec]:
+    for mod in (*MUTATION_MODULES, *extra):
+        importlib.import_module(mod)
+    return REGISTRY
+
+
+def get(name: str) -> MutationSpec:
+    load_all()
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise Rejected("unknown_mutation", f"unknown mutation {name!r}") from None
+
+
+def _next_mutation_id(session: Session) -> int:
+    """Never reuse an id, even after acknowledged rows are pruned from the outbox."""
+    row = session.get(SyncState, "next_mutation_id")
+    floor = session.scalar(select(func.max(Outbox.mutation_id))) or 0
+    n = max(int(row.value) if row else 1, floor + 1)
+    if row is None:
+        session.add(SyncState(key="next_mutation_id", value=str(n + 1)))
+    else:
+        row.value = str(n + 1)
+    return n
+
+
+def apply_local(
+    session: Session,
+    actor: Actor,
+    name: str,
+    args: dict[str, Any],
+    *,
+    base_version: int | None = None,
+    now: dt.datetime | None = None,
+) -> Changes:
+    """Apply an edit to the local cache and queue it for push, in the caller's transaction."""
+    now = now or dt.datetime.now(dt.UTC)
+    spec = get(name)
+    changes = spec.handler(session, args, actor, base_version, now)
+    session.add(
+        Outbox(
+            mutation_id=_next_mutation_id(session),
+            name=spec.name,
+            args=args,
+            base_version=base_version,
+            created_at=now,
+        )
+    )
+    session.flush()
+    return changes.add("outbox")
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(select(func.count()).where(Outbox.status == "pending")) or 0

@@ -1,0 +1,207 @@
+"""What every screen receives: the app's services, the shared selection, background work.
+
+A view gets an :class:`AppContext` in its constructor (STYLE.md §2) and never opens a
+session itself: it asks ``ctx.db`` to run a plain ``core`` function ``fn(session, ...)`` on
+the single database worker thread, and gets the result back on the UI thread. Edits go
+through :meth:`AppContext.edit`, which applies the mutation locally with its outbox row in
+one transaction and then announces :class:`core.mutations.Changes` on
+``sig_data_changed`` so each view decides whether to refresh (Anki's OpChanges).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from core.cache import Cache
+from core.mutations import Actor, Changes, apply_local
+
+log = logging.getLogger(__name__)
+
+
+class _Relay(QObject):
+    """Carries a finished future's callbacks onto the thread this object lives in (the UI)."""
+
+    sig_done = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sig_done.connect(self._on_done)
+
+    def _on_done(self, thunk: Callable[[], None]) -> None:
+        thunk()
+
+
+class Worker:
+    """A named executor whose callbacks arrive on the UI thread.
+
+    ``Worker("db", 1)`` is the one database worker (writes never race); ``Worker("cpu", 2)``
+    runs CPU-bound work (charts maths, map building) off the UI thread.
+    """
+
+    def __init__(self, name: str, threads: int = 1) -> None:
+        self.name = name
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"sd-{name}")
+        self._relay = _Relay()
+        self.errors: list[BaseException] = []
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> Future[Any]:
+        fut = self._pool.submit(fn, *args)
+
+        def done(f: Future[Any]) -> None:
+            exc = f.exception() if not f.cancelled() else None
+            if f.cancelled():
+                return
+            if exc is not None:
+                log.error(
+                    "%s task %s failed:\n%s",
+                    self.name,
+                    getattr(fn, "__name__", fn),
+                    "".join(traceback.format_exception(exc)),
+                )
+                if on_error is not None:
+                    self._relay.sig_done.emit(lambda: on_error(exc))
+                else:
+                    self.errors.append(exc)
+            elif on_result is not None:
+                result = f.result()
+                self._relay.sig_done.emit(lambda: on_result(result))
+
+        fut.add_done_callback(done)
+        return fut
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Await ``fn(*args)`` on this worker (for qasync coroutines)."""
+        return await asyncio.wrap_future(self._pool.submit(fn, *args))
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DbWorker(Worker):
+    """The single database worker: runs ``fn(session, *args)`` in one transaction."""
+
+    def __init__(self, cache: Cache) -> None:
+        super().__init__("db", 1)
+        self.cache = cache
+
+    def _in_session(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self.cache.session() as s:
+            return fn(s, *args)
+
+    def submit(  # type: ignore[override]
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> Future[Any]:
+        return super().submit(self._in_session, fn, *args, on_result=on_result, on_error=on_error)
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await super().run(self._in_session, fn, *args)
+
+
+class Selection(QObject):
+    """The store / region / day every screen shares (pickers write it, views follow it)."""
+
+    sig_changed = Signal()
+    """Emitted after any of store_id, region_id or day changed."""
+
+    def __init__(self, store_id: int | None, region_id: int | None, day: dt.date) -> None:
+        super().__init__()
+        self.store_id = store_id
+        self.region_id = region_id
+        self.day = day
+
+    def set(self, **kw: Any) -> None:
+        changed = False
+        for key in ("store_id", "region_id", "day"):
+            if key in kw and getattr(self, key) != kw[key]:
+                setattr(self, key, kw[key])
+                changed = True
+        if changed:
+            self.sig_changed.emit()
+
+    @property
+    def week_start(self) -> dt.date:
+        return self.day - dt.timedelta(days=self.day.weekday())
+
+
+class AppContext(QObject):
+    """Services handed to every screen."""
+
+    sig_data_changed = Signal(object)
+    """Emitted with a :class:`Changes` after a local edit or a sync applied data."""
+
+    sig_error = Signal(str)
+    """A user-facing error message (already translated) for the shell to show."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        actor: Actor,
+        today: dt.date,
+        selection: Selection,
+        *,
+        demo: bool = True,
+    ) -> None:
+        super().__init__()
+        self.cache = cache
+        self.actor = actor
+        self.today = today
+        self.selection = selection
+        self.demo = demo
+        self.db = DbWorker(cache)
+        self.cpu = Worker("cpu", 2)
+        #: Set by the shell when a sync engine runs; views may read its status.
+        self.sync_engine: Any = None
+
+    def now(self) -> dt.datetime:
+        """'Now' in the data's timeline: the demo's last day keeps its own clock."""
+        real = dt.datetime.now(dt.UTC)
+        if self.demo:
+            return dt.datetime.combine(self.today, real.time(), tzinfo=dt.UTC)
+        return real
+
+    def edit(
+        self,
+        name: str,
+        args: dict[str, Any],
+        *,
+        base_version: int | None = None,
+        on_done: Callable[[Changes], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> Future[Any]:
+        """Apply a mutation locally (domain rows + outbox in one transaction), then announce it."""
+        actor = self.actor
+        now = self.now()
+
+        def work(session: Any) -> Changes:
+            return apply_local(session, actor, name, args, base_version=base_version, now=now)
+
+        def done(changes: Changes) -> None:
+            self.sig_data_changed.emit(changes)
+            if on_done is not None:
+                on_done(changes)
+            if self.sync_engine is not None and hasattr(self.sync_engine, "poke"):
+                self.sync_engine.poke()
+
+        return self.db.submit(work, on_result=done, on_error=on_error)
+
+    def shutdown(self) -> None:
+        self.db.shutdown()
+        self.cpu.shutdown()

@@ -1,0 +1,166 @@
+"""The local cache: WAL + foreign keys, schema version, migration, corrupt/foreign files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from core.cache import CacheTooNew, open_cache
+from core.models import SCHEMA_VERSION, Region, Store
+
+
+def test_new_cache_has_wal_fk_and_version(tmp_path: Path) -> None:
+    cache = open_cache(tmp_path / "c.db")
+    with cache.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        version = conn.execute(text("SELECT value FROM meta WHERE key='schema_version'")).scalar()
+    assert int(version) == SCHEMA_VERSION
+    assert cache.recovered is None and cache.migrated_from is None
+    cache.close()
+
+
+def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
+    cache = open_cache(tmp_path / "c.db")
+    with pytest.raises(IntegrityError), cache.session() as s:
+        s.add(Store(id=1, region_id=999, code="X", name="x", province="p", city="c", lat=0, lon=0))
+    cache.close()
+
+
+def _make_v1(path: Path) -> None:
+    """A schema-1 file: v2 added stores.target_star and stores.min_floor_staff."""
+    cache = open_cache(path)
+    with cache.session() as s:
+        s.add(Region(id=1, code="SH", name="上海"))
+        s.flush()
+        s.add(
+            Store(
+                id=1,
+                region_id=1,
+                code="S1",
+                name="店",
+                province="上海",
+                city="上海",
+                lat=31.2,
+                lon=121.4,
+            )
+        )
+    cache.close()
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE stores DROP COLUMN target_star")
+    conn.execute("ALTER TABLE stores DROP COLUMN min_floor_staff")
+    conn.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    conn.commit()
+    conn.close()
+
+
+def test_older_schema_is_migrated_keeping_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _make_v1(path)
+    cache = open_cache(path)
+    assert cache.migrated_from == 1
+    with cache.session() as s:
+        store = s.get(Store, 1)
+        assert store is not None and store.name == "店"
+        assert store.target_star == 12.0 and store.min_floor_staff == 2
+        assert s.execute(text("SELECT value FROM meta WHERE key='schema_version'")).scalar() == str(
+            SCHEMA_VERSION
+        )
+    cache.close()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"this is a text file, not a database", b"SQLite format 3\x00" + b"\x00\xff" * 600],
+    ids=["foreign", "corrupt"],
+)
+def test_unusable_file_is_moved_aside_and_reported(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "storedesk.db"
+    path.write_bytes(content)
+    cache = open_cache(path)
+    assert cache.recovered is not None
+    moved = cache.recovered.moved_to
+    assert moved.exists() and moved.read_bytes() == content  # nothing overwritten
+    assert moved.name.startswith("storedesk.unusable-")
+    assert str(moved) in cache.recovered.message()
+    with cache.session() as s:  # a fresh, working cache
+        s.add(Region(id=1, code="SH", name="上海"))
+    cache.close()
+
+
+def test_damaged_pages_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    cache = open_cache(path)
+    with cache.session() as s:
+        s.add(Region(id=1, code="SH", name="上海"))
+        for i in range(1, 400):
+            s.add(
+                Store(
+                    id=i,
+                    region_id=1,
+                    code=f"S{i}",
+                    name="店" * 40,
+                    province="p",
+                    city="c",
+                    lat=31,
+                    lon=121,
+                )
+            )
+    with cache.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    cache.close()
+    raw = bytearray(path.read_bytes())
+    page = 4096
+    for off in range(page * 3, min(len(raw), page * 8)):  # scribble over b-tree pages
+        raw[off] = 0x5A
+    path.write_bytes(bytes(raw))
+    cache = open_cache(path)
+    assert cache.recovered is not None
+    assert "damaged" in cache.recovered.reason
+    cache.close()
+
+
+def test_a_file_from_a_newer_storedesk_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    open_cache(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 5),))
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(CacheTooNew, match="newer StoreDesk"):
+        open_cache(path)
+    assert path.read_bytes() == before
+
+
+def test_datetimes_are_utc_aware(tmp_path: Path) -> None:
+    from core.models import Holiday, Shift  # noqa: F401 - imported for the model registry
+
+    cache = open_cache(tmp_path / "c.db")
+    with cache.session() as s:
+        s.add(Region(id=1, code="SH", name="上海"))
+    from core.models import Alert
+
+    local = dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    with cache.session() as s:
+        s.add(Alert(id="a1", kind="k", subject_type="t", subject_id="1", raised_at=local))
+    with cache.session() as s:
+        a = s.get(Alert, "a1")
+        assert a.raised_at == local and a.raised_at.tzinfo == dt.UTC
+        assert a.raised_at.hour == 1
+    with pytest.raises(Exception, match="naive datetime"), cache.session() as s:
+        s.add(
+            Alert(
+                id="a2",
+                kind="k",
+                subject_type="t",
+                subject_id="2",
+                raised_at=dt.datetime(2026, 1, 1),
+            )
+        )
+    cache.close()
