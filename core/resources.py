@@ -21,3 +21,12 @@ def resources_root() -> Path:
 def resource_path(*parts: str) -> Path:
     """``resources/<parts...>`` as an absolute path (it may not exist; callers check)."""
     return resources_root().joinpath(*parts)
+
+
+#: The bundled TrueType font covering CJK and Latin (see resources/fonts/README.md).
+CJK_FONT_FILE = "wqy-microhei.ttc"
+
+
+def cjk_font_path() -> Path:
+    """The bundled CJK+Latin TrueType font, for reportlab (PDF) and Qt (fallback)."""
+    return resource_path("fonts", CJK_FONT_FILE)
