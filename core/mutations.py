@@ -32,7 +32,10 @@ from sqlalchemy.orm import Session
 from core.models import Outbox, Store, SyncState, User, UserRole, UserScope
 
 #: Modules whose import registers mutation handlers (each feature adds its own).
-MUTATION_MODULES: list[str] = []
+MUTATION_MODULES: list[str] = [
+    "core.alerts.mutations",
+    "core.traffic.importer",
+]
 
 
 @dataclass(frozen=True)
