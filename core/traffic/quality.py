@@ -1,0 +1,157 @@
+"""Counter-outage detection: which store-hours the door counter got wrong, and why.
+
+A door counter fails in recognisable ways while the POS keeps working, so the POS is the
+witness. An hour inside opening hours is flagged when:
+
+``zero_with_transactions``
+    the counter says 0 visitors while the till rang up sales — a dead counter;
+``fewer_visitors_than_transactions``
+    fewer visitors than transactions (conversion above 100 %) — an undercounting counter;
+``zero_count``
+    0 visitors and 0 transactions although this weekday-hour normally has traffic
+    (median of at least :data:`MIN_TYPICAL` visitors) — counter and store data missing;
+``spike``
+    visitors far above the same weekday-hour (robust z-score above :data:`SPIKE_Z`,
+    Iglewicz & Hoaglin's modified z = 0.6745 (x - median) / MAD) while transactions are
+    not unusual (their z ≤ :data:`TXN_CALM_Z`) — staff or a stuck sensor, not shoppers.
+    A real rush raises transactions too, and public holidays are not checked for spikes.
+
+Flagged hours are excluded from the visitor-based KPIs (visitors, conversion, STAR) and
+from forecast history; the POS figures (transactions, sales, units) stay, because the POS
+was not at fault. Each outage carries its reason, shown to the user.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from core.i18n import N_, _
+from core.traffic.hours import HourRecord, StoreInfo, holidays, load_hours, store_info
+
+SPIKE_Z = 3.5
+TXN_CALM_Z = 2.0
+MIN_TYPICAL = 3.0
+#: Weeks of history before the range used as the reference for each weekday-hour.
+REFERENCE_WEEKS = 8
+
+REASONS: dict[str, str] = {
+    "zero_with_transactions": N_(
+        "Counter outage: 0 visitors counted but {transactions} transactions rung up"
+    ),
+    "fewer_visitors_than_transactions": N_(
+        "Implausible count: {visitors} visitors but {transactions} transactions"
+    ),
+    "zero_count": N_(
+        "No visitors or sales during opening hours (this hour usually has about {typical})"
+    ),
+    "spike": N_(
+        "Implausible spike: {visitors} visitors where this hour usually has about {typical}, "
+        "transactions normal"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Outage:
+    """One excluded store-hour with the reason the counter is not trusted."""
+
+    day: dt.date
+    hour: int
+    reason: str  # a key of REASONS
+    visitors: int
+    transactions: int
+    typical: float  # median visitors of the same weekday-hour (0 if unknown)
+
+    def describe(self) -> str:
+        """The reason in the user's language."""
+        return _(REASONS[self.reason]).format(
+            visitors=self.visitors,
+            transactions=self.transactions,
+            typical=round(self.typical),
+        )
+
+
+def _mad_z(x: float, values: list[float]) -> tuple[float, float]:
+    """(median, modified z of x) with a MAD floor so a very regular series is not hair-trigger."""
+    med = statistics.median(values)
+    mad = statistics.median(abs(v - med) for v in values)
+    mad = max(mad, 1.0, 0.05 * med)
+    return med, 0.6745 * (x - med) / mad
+
+
+def detect_outages(
+    records: Iterable[HourRecord],
+    store: StoreInfo,
+    holiday_dates: Iterable[dt.date] = (),
+) -> dict[tuple[dt.date, int], Outage]:
+    """Outages among ``records`` (which also serve as each weekday-hour's reference).
+
+    Pure function of its inputs, so the rules are tested on hand-built hours.
+    """
+    recs = [r for r in records]
+    hol = set(holiday_dates)
+    by_slot: dict[tuple[int, int], list[HourRecord]] = defaultdict(list)
+    for r in recs:
+        if r.day not in hol:
+            by_slot[(r.day.weekday(), r.hour)].append(r)
+    # Reference medians use only hours that are not obviously broken.
+    clean_v: dict[tuple[int, int], list[float]] = {}
+    clean_t: dict[tuple[int, int], list[float]] = {}
+    for slot, rs in by_slot.items():
+        ok = [
+            r
+            for r in rs
+            if r.visitors >= r.transactions and not (r.visitors == 0 and r.transactions > 0)
+        ]
+        clean_v[slot] = [float(r.visitors) for r in ok]
+        clean_t[slot] = [float(r.transactions) for r in ok]
+
+    out: dict[tuple[dt.date, int], Outage] = {}
+    for r in recs:
+        if not store.is_open(r.hour):
+            continue
+        slot = (r.day.weekday(), r.hour)
+        ref_v = clean_v.get(slot, [])
+        typical = statistics.median(ref_v) if ref_v else 0.0
+        reason: str | None = None
+        if r.visitors == 0 and r.transactions > 0:
+            reason = "zero_with_transactions"
+        elif r.visitors < r.transactions:
+            reason = "fewer_visitors_than_transactions"
+        elif r.visitors == 0 and r.transactions == 0 and typical >= MIN_TYPICAL:
+            reason = "zero_count"
+        elif r.day not in hol and len(ref_v) >= 4:
+            others_v = list(ref_v)
+            if float(r.visitors) in others_v:
+                others_v.remove(float(r.visitors))  # compare against the other weeks
+            if len(others_v) >= 3:
+                typical, z_v = _mad_z(r.visitors, others_v)
+                if z_v > SPIKE_Z:
+                    ref_t = list(clean_t.get(slot, []))
+                    if float(r.transactions) in ref_t:
+                        ref_t.remove(float(r.transactions))
+                    _med_t, z_t = _mad_z(r.transactions, ref_t) if ref_t else (0.0, 0.0)
+                    if z_t <= TXN_CALM_Z:
+                        reason = "spike"
+        if reason is not None:
+            out[(r.day, r.hour)] = Outage(
+                r.day, r.hour, reason, r.visitors, r.transactions, float(typical)
+            )
+    return out
+
+
+def store_outages(session: Session, store_id: int, start: dt.date, end: dt.date) -> list[Outage]:
+    """Outages of local days ``start`` .. ``end``, judged against the weeks before as well."""
+    info = store_info(session, store_id)
+    ref_start = start - dt.timedelta(weeks=REFERENCE_WEEKS)
+    recs = load_hours(session, info, ref_start, end)
+    found = detect_outages(recs, info, holidays(session, ref_start, end))
+    return sorted(
+        (o for o in found.values() if start <= o.day <= end), key=lambda o: (o.day, o.hour)
+    )
