@@ -1,6 +1,6 @@
 """Fonts, style sheet and icons: how the app looks, in one place.
 
-The bundled Droid Sans Fallback (TrueType, Apache-2.0) is registered with Qt and appended
+The bundled WenQuanYi Micro Hei (TrueType, CJK + Latin, Apache-2.0) is registered with Qt and appended
 to the application font's fallback families, so Chinese renders on a machine without any
 CJK font (a fresh Linux box, CI screenshots) instead of showing tofu boxes.
 """
@@ -13,17 +13,15 @@ from functools import cache
 from PySide6.QtGui import QFont, QFontDatabase, QIcon
 from PySide6.QtWidgets import QApplication
 
-from core.resources import resource_path
+from core.resources import cjk_font_path, resource_path
 
 log = logging.getLogger(__name__)
-
-CJK_FONT_FILE = "DroidSansFallbackFull.ttf"
 
 
 @cache
 def cjk_font_families() -> tuple[str, ...]:
     """Register the bundled CJK font once; returns its family names (empty if missing)."""
-    path = resource_path("fonts", CJK_FONT_FILE)
+    path = cjk_font_path()
     font_id = QFontDatabase.addApplicationFont(str(path))
     if font_id < 0:
         log.error("could not load the CJK fallback font %s", path)
