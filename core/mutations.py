@@ -35,6 +35,7 @@ from core.models import Outbox, Store, SyncState, User, UserRole, UserScope
 MUTATION_MODULES: list[str] = [
     "core.alerts.mutations",
     "core.traffic.importer",
+    "core.scheduling.mutations",
 ]
 
 
