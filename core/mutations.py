@@ -36,6 +36,7 @@ MUTATION_MODULES: list[str] = [
     "core.alerts.mutations",
     "core.traffic.importer",
     "core.scheduling.mutations",
+    "core.promotions.mutations",
 ]
 
 
