@@ -127,8 +127,8 @@ class ImportResult:
     changes: Changes
 
 
-def _err(row: int, column: str, code: str, **params: Any) -> RowError:
-    return RowError(row, column, code, _(MESSAGES[code]).format(**params))
+def _err(row: int, col: str, code: str, **params: Any) -> RowError:
+    return RowError(row, col, code, _(MESSAGES[code]).format(**params))
 
 
 def decode(data: bytes) -> tuple[str, str] | None:

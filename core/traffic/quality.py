@@ -85,6 +85,10 @@ def _mad_z(x: float, values: list[float]) -> tuple[float, float]:
     return med, 0.6745 * (x - med) / mad
 
 
+def _trusted_for_reference(r: HourRecord) -> bool:
+    return r.visitors >= r.transactions and not (r.visitors == 0 and r.transactions > 0)
+
+
 def detect_outages(
     records: Iterable[HourRecord],
     store: StoreInfo,
@@ -104,11 +108,7 @@ def detect_outages(
     clean_v: dict[tuple[int, int], list[float]] = {}
     clean_t: dict[tuple[int, int], list[float]] = {}
     for slot, rs in by_slot.items():
-        ok = [
-            r
-            for r in rs
-            if r.visitors >= r.transactions and not (r.visitors == 0 and r.transactions > 0)
-        ]
+        ok = [r for r in rs if _trusted_for_reference(r)]
         clean_v[slot] = [float(r.visitors) for r in ok]
         clean_t[slot] = [float(r.transactions) for r in ok]
 
@@ -117,7 +117,12 @@ def detect_outages(
         if not store.is_open(r.hour):
             continue
         slot = (r.day.weekday(), r.hour)
-        ref_v = clean_v.get(slot, [])
+        # The reference is the *other* weeks of this weekday-hour.
+        ref_v = list(clean_v.get(slot, []))
+        ref_t = list(clean_t.get(slot, []))
+        if r.day not in hol and _trusted_for_reference(r):
+            ref_v.remove(float(r.visitors))
+            ref_t.remove(float(r.transactions))
         typical = statistics.median(ref_v) if ref_v else 0.0
         reason: str | None = None
         if r.visitors == 0 and r.transactions > 0:
@@ -126,19 +131,12 @@ def detect_outages(
             reason = "fewer_visitors_than_transactions"
         elif r.visitors == 0 and r.transactions == 0 and typical >= MIN_TYPICAL:
             reason = "zero_count"
-        elif r.day not in hol and len(ref_v) >= 4:
-            others_v = list(ref_v)
-            if float(r.visitors) in others_v:
-                others_v.remove(float(r.visitors))  # compare against the other weeks
-            if len(others_v) >= 3:
-                typical, z_v = _mad_z(r.visitors, others_v)
-                if z_v > SPIKE_Z:
-                    ref_t = list(clean_t.get(slot, []))
-                    if float(r.transactions) in ref_t:
-                        ref_t.remove(float(r.transactions))
-                    _med_t, z_t = _mad_z(r.transactions, ref_t) if ref_t else (0.0, 0.0)
-                    if z_t <= TXN_CALM_Z:
-                        reason = "spike"
+        elif r.day not in hol and len(ref_v) >= 3:
+            typical, z_v = _mad_z(r.visitors, ref_v)
+            if z_v > SPIKE_Z:
+                _med_t, z_t = _mad_z(r.transactions, ref_t)
+                if z_t <= TXN_CALM_Z:
+                    reason = "spike"
         if reason is not None:
             out[(r.day, r.hour)] = Outage(
                 r.day, r.hour, reason, r.visitors, r.transactions, float(typical)
