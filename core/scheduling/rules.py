@@ -48,11 +48,11 @@ SOFT = "soft"
 KEY_ROLES = frozenset({StaffRole.MANAGER.value, StaffRole.KEYHOLDER.value})
 
 ROLE_LABELS: dict[str, str] = {
-    StaffRole.MANAGER.value: N_("Manager"),
+    StaffRole.MANAGER.value: N_("Store manager"),
     StaffRole.KEYHOLDER.value: N_("Keyholder"),
-    StaffRole.SALES.value: N_("Sales"),
+    StaffRole.SALES.value: N_("Sales associate"),
     StaffRole.CASHIER.value: N_("Cashier"),
-    StaffRole.STOCK.value: N_("Stock"),
+    StaffRole.STOCK.value: N_("Stock clerk"),
 }
 
 WEEKDAY_LABELS = (
