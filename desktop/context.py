@@ -150,6 +150,9 @@ class AppContext(QObject):
     sig_error = Signal(str)
     """A user-facing error message (already translated) for the shell to show."""
 
+    sig_navigate = Signal(str, object)
+    """(screen id, params dict): a view asks the main window to open another screen."""
+
     def __init__(
         self,
         cache: Cache,
@@ -169,6 +172,11 @@ class AppContext(QObject):
         self.cpu = Worker("cpu", 2)
         #: Set by the shell when a sync engine runs; views may read its status.
         self.sync_engine: Any = None
+        #: The user's :class:`desktop.settings.Settings` (set by the shell); views keep
+        #: their remembered filters with ``remember_filter`` / ``remembered_filter``.
+        self.settings: Any = None
+        #: The :class:`desktop.app.Shell` (set by the shell): sign-out, language, sync.
+        self.shell: Any = None
 
     def now(self) -> dt.datetime:
         """'Now' in the data's timeline: the demo's last day keeps its own clock."""
@@ -176,6 +184,21 @@ class AppContext(QObject):
         if self.demo:
             return dt.datetime.combine(self.today, real.time(), tzinfo=dt.UTC)
         return real
+
+    def navigate(self, screen_id: str, **params: Any) -> None:
+        """Open another screen (drill-down); params are for the target view to read."""
+        self.sig_navigate.emit(screen_id, params)
+
+    def remembered_filter(self, screen_id: str, name: str, default: Any = None) -> Any:
+        """A filter value this screen saved earlier (``default`` without settings)."""
+        if self.settings is None:
+            return default
+        return self.settings.screen_filter(screen_id, name, default)
+
+    def remember_filter(self, screen_id: str, name: str, value: Any) -> None:
+        """Remember a JSON-serialisable filter value for the next start."""
+        if self.settings is not None:
+            self.settings.set_screen_filter(screen_id, name, value)
 
     def edit(
         self,
