@@ -13,7 +13,8 @@ witness. An hour inside opening hours is flagged when:
 ``spike``
     visitors far above the same weekday-hour (robust z-score above :data:`SPIKE_Z`,
     Iglewicz & Hoaglin's modified z = 0.6745 (x - median) / MAD) while transactions are
-    not unusual (their z ≤ :data:`TXN_CALM_Z`) — staff or a stuck sensor, not shoppers.
+    not unusual (their z ≤ :data:`TXN_CALM_Z`), and at least :data:`SPIKE_RATIO` × the
+    usual count — staff or a stuck sensor, not shoppers.
     A real rush raises transactions too, and public holidays are not checked for spikes.
 
 Flagged hours are excluded from the visitor-based KPIs (visitors, conversion, STAR) and
@@ -35,6 +36,8 @@ from core.i18n import N_, _
 from core.traffic.hours import HourRecord, StoreInfo, holidays, load_hours, store_info
 
 SPIKE_Z = 3.5
+#: ... and at least this multiple of the usual count: small samples make MAD jumpy.
+SPIKE_RATIO = 2.0
 TXN_CALM_Z = 2.0
 MIN_TYPICAL = 3.0
 #: Weeks of history before the range used as the reference for each weekday-hour.
@@ -133,7 +136,7 @@ def detect_outages(
             reason = "zero_count"
         elif r.day not in hol and len(ref_v) >= 3:
             typical, z_v = _mad_z(r.visitors, ref_v)
-            if z_v > SPIKE_Z:
+            if z_v > SPIKE_Z and r.visitors >= SPIKE_RATIO * typical:
                 _med_t, z_t = _mad_z(r.transactions, ref_t)
                 if z_t <= TXN_CALM_Z:
                     reason = "spike"
