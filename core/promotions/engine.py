@@ -139,6 +139,7 @@ def load_snapshot(session: Session, store_id: int, today: dt.date) -> StoreSnaps
         .where(
             InventoryLot.store_id == store_id,
             InventoryLot.qty - InventoryLot.written_off_qty > 0,
+            InventoryLot.received_on <= today,
             or_(InventoryLot.expiry_date.is_(None), InventoryLot.expiry_date >= today),
         )
     ).all()
