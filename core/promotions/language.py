@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.i18n import N_, _
+from core.i18n import N_, _, current_language
 
 # --------------------------------------------------------------------------- vocabulary
 
@@ -237,7 +237,8 @@ class RuleSyntaxError(ValueError):
         head = _("Character {pos}: ").format(pos=self.pos + 1)
         msg = head + _(self.template).format(**self.params)
         if self.suggestion:
-            msg += " " + _("Did you mean “{suggestion}”?").format(suggestion=self.suggestion)
+            sep = "" if current_language().startswith("zh") else " "
+            msg += sep + _("Did you mean “{suggestion}”?").format(suggestion=self.suggestion)
         return msg
 
     def pointer(self) -> str:
