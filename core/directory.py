@@ -7,9 +7,10 @@ only ever gets their own store(s), a supervisor their region's stores (scope com
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.models import Region, Store, User, UserRole, UserScope
@@ -120,3 +121,41 @@ def demo_actor(session: Session, role: str, code: str) -> Actor | None:
 def has_reference_data(session: Session) -> bool:
     """True once the cache holds at least one store (demo generated or first sync done)."""
     return session.scalar(select(Store.id).limit(1)) is not None
+
+
+def data_last_day(session: Session, zone: str | None = None) -> dt.date | None:
+    """The last local business day with traffic data (the demo's "today")."""
+    from core.models import HourlyTraffic
+    from core.timeutil import to_local
+
+    last = session.scalar(select(func.max(HourlyTraffic.hour_start)))
+    if last is None:
+        return None
+    if isinstance(last, str):  # aggregate over a TypeDecorator column comes back raw
+        last = dt.datetime.fromisoformat(last)
+    if last.tzinfo is None:
+        last = last.replace(tzinfo=dt.UTC)
+    return to_local(last, zone).date()
+
+
+@dataclass(frozen=True)
+class DemoChoices:
+    """What the demo sign-in offers: (code, label) per store manager and per supervisor."""
+
+    stores: list[tuple[str, str]]
+    regions: list[tuple[str, str]]
+
+
+def demo_choices(session: Session) -> DemoChoices:
+    stores = {s.code: s.name for s in session.scalars(select(Store))}
+    regions = {r.code: r.name for r in session.scalars(select(Region))}
+    st: list[tuple[str, str]] = []
+    rg: list[tuple[str, str]] = []
+    for acc in demo_accounts(session):
+        if acc.role == UserRole.STORE_MANAGER.value:
+            for code in acc.store_codes:
+                st.append((code, f"{code}  {stores.get(code, '')} — {acc.display_name}"))
+        elif acc.role == UserRole.SUPERVISOR.value:
+            for code in acc.region_codes:
+                rg.append((code, f"{regions.get(code, code)} — {acc.display_name}"))
+    return DemoChoices(sorted(set(st)), sorted(set(rg)))

@@ -1,0 +1,95 @@
+"""Desktop test fixtures: a qasync loop on the test's QApplication, and a shell factory.
+
+``make_shell`` builds the real :class:`desktop.app.Shell` (settings in a temp folder, the
+demo cache copied from the session's generated demo region, English unless asked), and
+cleans up after the test: windows closed, workers shut down, and the test FAILS if any
+thread it started is still running afterwards (napari's leftover-QThread check).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEMO_TODAY
+
+
+@pytest.fixture
+def qloop(qapp):
+    """A qasync event loop driven by the Qt loop that qtbot spins."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for t in pending:
+        t.cancel()
+    asyncio.events._set_running_loop(None)
+    loop._QEventLoop__is_running = False  # qasync has no public "detach"
+    loop.close()
+    asyncio.set_event_loop(None)
+
+
+def _our_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()}
+
+
+@pytest.fixture
+def make_shell(qapp, qtbot, qloop, tmp_path: Path, request):
+    """Factory: ``make_shell(role=..., code=..., language=..., demo=True)`` -> signed-in Shell."""
+    from core import i18n
+    from desktop.app import Shell, create_application
+    from desktop.settings import SettingsStore
+
+    before = _our_threads()
+    shells: list[Shell] = []
+    create_application()
+
+    def factory(
+        *,
+        sign_in: str | None = "demo",
+        role: str = "store_manager",
+        code: str = "",
+        language: str = "en",
+        demo_db: Path | None = None,
+        settings=None,
+    ) -> Shell:
+        demo_path = tmp_path / f"demo-{len(shells)}.db"
+        if demo_db is None:
+            demo_db = request.getfixturevalue("demo_db_template")
+        shutil.copyfile(demo_db, demo_path)
+        store = SettingsStore(tmp_path / f"settings-{len(shells)}.json")
+        if settings is not None:
+            store.save(settings)
+        shell = Shell(
+            qapp,
+            settings_store=store,
+            cache_path=tmp_path / f"server-{len(shells)}.db",
+            demo_path=demo_path,
+            demo_today=DEMO_TODAY,
+            language=language,
+        )
+        shells.append(shell)
+        if sign_in == "demo":
+            with qtbot.waitSignal(shell.sig_signed_in, timeout=60_000):
+                shell.sign_in_demo(role, code)
+            qtbot.addWidget(shell.window)
+        return shell
+
+    yield factory
+
+    for shell in shells:
+        shell.shutdown()
+    i18n.set_language("en")
+    qtbot.wait(10)
+    leftover = {t for t in _our_threads() - before if t.is_alive()}
+    # give finishing threads a moment to end before declaring them leaked
+    for t in leftover:
+        t.join(timeout=5)
+    leftover = {t.name for t in leftover if t.is_alive()}
+    assert not leftover, f"threads left running after the test: {sorted(leftover)}"
