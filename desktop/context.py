@@ -114,6 +114,14 @@ class DbWorker(Worker):
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await super().run(self._in_session, fn, *args)
 
+    async def run_plain(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Await ``fn(*args)`` on the DB thread without opening a session for it.
+
+        For functions that manage their own transactions (the sync engine's ``run_db``),
+        so that every write to the cache still goes through this one thread.
+        """
+        return await Worker.run(self, fn, *args)
+
 
 class Selection(QObject):
     """The store / region / day every screen shares (pickers write it, views follow it)."""
