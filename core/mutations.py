@@ -37,6 +37,7 @@ MUTATION_MODULES: list[str] = [
     "core.traffic.importer",
     "core.scheduling.mutations",
     "core.promotions.mutations",
+    "core.visits",
 ]
 
 
