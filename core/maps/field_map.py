@@ -1,0 +1,352 @@
+"""The field map page: folium HTML for a prepared :class:`core.trajectory.field_day.FieldMap`.
+
+Layers (each toggleable in the page's layer control): the bundled boundary base layer
+(always readable, even with no tiles), optional raster tiles through
+``storedesk://tiles/<provider>/{z}/{x}/{y}.png``, one coloured track per rep, stops,
+recorded visits (flagged ones red and larger), unrecorded stops at customers, stores,
+customers, and a heat map of the region's visits. Every text that reaches the page is
+escaped with :func:`esc` (HTML *and* JS template-literal safe: folium puts popups and
+tooltips inside backtick strings, where ``${...}`` would run). Clicking a visit calls
+``bridge.visitClicked(id)`` over QWebChannel; the page announces itself with
+``bridge.pageReady(json)`` once everything is drawn.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import folium
+from branca.element import Element, MacroElement
+from folium.plugins import HeatMap
+from jinja2 import Template
+
+from core.i18n import _
+from core.maps.assets import SCHEME, use_local_assets
+from core.maps.basemap import load_basemap
+from core.maps.providers import TileProvider
+from core.timeutil import to_local
+from core.trajectory.coords import WGS84, to_tile_datum
+from core.trajectory.evidence import format_distance, format_minutes
+from core.trajectory.field_day import FieldMap, VisitView
+
+FLAGGED_COLOUR = "#d32f2f"
+OK_COLOUR = "#2e7d32"
+UNRECORDED_COLOUR = "#ff8f00"
+FONT_STACK = (
+    '"Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC", "WenQuanYi Micro Hei", '
+    '"Droid Sans Fallback", "SD CJK Fallback", sans-serif'
+)
+
+
+def esc(text: object) -> str:
+    """Escape for HTML and for the JS template literals folium wraps popups/tooltips in."""
+    return (
+        html.escape(str(text), quote=True)
+        .replace("`", "&#96;")
+        .replace("$", "&#36;")
+        .replace("\\", "&#92;")
+    )
+
+
+def js_json(value: Any) -> str:
+    """JSON safe to embed inside a <script> element."""
+    return (
+        json.dumps(value, ensure_ascii=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+class _Bridge(MacroElement):
+    """Wires clicks to Python and announces readiness (rendered after every layer)."""
+
+    _template = Template(
+        """
+{% macro script(this, kwargs) %}
+(function () {
+  var map = {{ this._parent.get_name() }};
+  var groups = [{{ this.groups|join(", ") }}];
+  var visits = {};
+  groups.forEach(function (g) {
+    g.eachLayer(function (l) { if (l.options && l.options.visitId) visits[l.options.visitId] = l; });
+  });
+  window.sdMap = map;
+  window.sdVisitLayers = visits;
+  window.sdSelectVisit = function (id) {
+    var l = visits[id];
+    if (!l) return false;
+    if (!map.hasLayer(l)) return false;
+    map.panTo(l.getLatLng());
+    l.openPopup();
+    return true;
+  };
+  function wire(bridge) {
+    groups.forEach(function (g) {
+      g.on("click", function (e) {
+        var l = e.propagatedFrom || e.layer || e.sourceTarget;
+        if (l && l.options && l.options.visitId) bridge.visitClicked(l.options.visitId);
+      });
+    });
+    window.sdReady = true;
+    bridge.pageReady({{ this.summary }});
+  }
+  if (typeof QWebChannel !== "undefined" && typeof qt !== "undefined" && qt.webChannelTransport) {
+    new QWebChannel(qt.webChannelTransport, function (ch) {
+      window.sdBridge = ch.objects.bridge;
+      wire(ch.objects.bridge);
+    });
+  } else {
+    wire({ visitClicked: function () {}, pageReady: function () {} });
+  }
+})();
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, groups: list[str], summary: dict[str, Any]) -> None:
+        super().__init__()
+        self._name = "SdBridge"
+        self.groups = groups
+        self.summary = js_json(json.dumps(summary))
+
+
+def _hhmm(ts: Any, tz: str) -> str:
+    return to_local(ts, tz).strftime("%H:%M") if ts is not None else "–"
+
+
+def visit_popup_html(v: VisitView, tz: str) -> str:
+    ev = v.evidence
+    rows = [
+        (_("Customer"), f"{v.row.customer_name} ({v.row.customer_tier})"),
+        (_("Rep"), v.row.rep_name),
+        (
+            _("Time"),
+            f"{_hhmm(v.row.visit.check_in_at, tz)}–{_hhmm(v.row.visit.check_out_at, tz)}",
+        ),
+        (_("Evidence score"), str(ev.score)),
+    ]
+    if ev.checkin_distance_m is not None:
+        rows.append((_("Check-in distance"), format_distance(ev.checkin_distance_m)))
+    if ev.dwell_s is not None:
+        rows.append((_("Dwell in trace"), format_minutes(ev.dwell_s)))
+    body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(val)}</td></tr>" for k, val in rows)
+    expl = ev.explanation
+    cls = "sd-flag" if ev.flagged else "sd-ok"
+    note = f'<p class="{cls}">{esc(expl)}</p>' if expl else ""
+    return f'<div class="sd-popup"><table>{body}</table>{note}</div>'
+
+
+def build_field_map_html(
+    fm: FieldMap,
+    provider: TileProvider | None = None,
+    *,
+    bridge: bool = True,
+    show_heat: bool = False,
+    show_customers: bool = True,
+) -> str:
+    """The complete page (assets as ``storedesk://assets`` URLs; see core.maps.assets)."""
+    use_local_assets()
+    tz = fm.raw.timezone
+    datum = provider.datum if provider is not None else WGS84
+
+    def pt(lat: float, lon: float) -> tuple[float, float]:
+        return to_tile_datum(lat, lon, datum)
+
+    bounds = fm.bounds()
+    m = folium.Map(
+        location=None,
+        tiles=None,
+        prefer_canvas=True,
+        control_scale=True,
+        zoom_start=11,
+        max_zoom=provider.max_zoom if provider else 18,
+    )
+    if provider is not None:
+        folium.TileLayer(
+            tiles=f"{SCHEME}://tiles/{provider.key}/{{z}}/{{x}}/{{y}}.png",
+            attr=provider.attribution,
+            name=esc(_(provider.name)),
+            max_zoom=provider.max_zoom,
+            overlay=False,
+            control=True,
+        ).add_to(m)
+
+    folium.GeoJson(
+        load_basemap(),
+        name=esc(_("Boundaries")),
+        style_function=lambda _f: {
+            "color": "#8d8d8d",
+            "weight": 1,
+            "fillColor": "#f3efe6",
+            "fillOpacity": 0.35 if provider is not None else 0.9,
+        },
+        highlight_function=None,
+        smooth_factor=1.0,
+        interactive=False,
+        control=True,
+    ).add_to(m)
+
+    heat = folium.FeatureGroup(name=esc(_("Visit heat (4 weeks)")), show=show_heat)
+    if fm.raw.heat:
+        HeatMap([pt(*p) for p in fm.raw.heat], radius=14, blur=18, min_opacity=0.3).add_to(heat)
+    heat.add_to(m)
+
+    customers = folium.FeatureGroup(name=esc(_("Customers")), show=show_customers)
+    visited = {v.row.visit.customer_id for v in fm.visits}
+    for c in fm.raw.customers:
+        if c.id in visited:
+            continue
+        folium.CircleMarker(
+            pt(c.lat, c.lon),
+            radius=3,
+            color="#607d8b",
+            weight=1,
+            fill=True,
+            fill_opacity=0.6,
+            tooltip=esc(f"{c.name} ({c.tier})"),
+        ).add_to(customers)
+    customers.add_to(m)
+
+    stores = folium.FeatureGroup(name=esc(_("Stores")))
+    for s in fm.raw.stores:
+        folium.Marker(
+            pt(s.lat, s.lon),
+            icon=folium.Icon(color="darkblue", icon="store", prefix="fa"),
+            tooltip=esc(f"{s.code} {s.name}"),
+        ).add_to(stores)
+    stores.add_to(m)
+
+    tracks = folium.FeatureGroup(name=esc(_("Tracks")))
+    for t in fm.tracks:
+        if len(t.points) >= 2:
+            folium.PolyLine(
+                [pt(*p) for p in t.points],
+                color=t.colour,
+                weight=4,
+                opacity=0.9,
+                tooltip=esc(t.rep.name),
+                smooth_factor=1.0,
+            ).add_to(tracks)
+    tracks.add_to(m)
+
+    stops = folium.FeatureGroup(name=esc(_("Stops")))
+    for t in fm.tracks:
+        for sm in t.stops:
+            s = sm.stop
+            label = _("Stop {start}–{end} ({minutes})").format(
+                start=_hhmm(s.start, tz), end=_hhmm(s.end, tz), minutes=format_minutes(s.dwell_s)
+            )
+            folium.CircleMarker(
+                pt(s.lat, s.lon),
+                radius=5,
+                color=t.colour,
+                weight=2,
+                fill=True,
+                fill_color="#ffffff",
+                fill_opacity=1.0,
+                tooltip=esc(f"{t.rep.name} · {label}"),
+            ).add_to(stops)
+    names = {c.id: c.name for c in fm.raw.customers}
+    for rep_id, sm in fm.unrecorded:
+        rep_name = next((t.rep.name for t in fm.tracks if t.rep.id == rep_id), "")
+        text = _("{rep} stopped {minutes} at {customer} but recorded no visit").format(
+            rep=rep_name,
+            minutes=format_minutes(sm.stop.dwell_s),
+            customer=names.get(sm.customer_id or -1, "?"),
+        )
+        folium.CircleMarker(
+            pt(sm.stop.lat, sm.stop.lon),
+            radius=7,
+            color=UNRECORDED_COLOUR,
+            weight=3,
+            fill=True,
+            fill_color="#ffffff",
+            fill_opacity=1.0,
+            tooltip=esc(text),
+        ).add_to(stops)
+    stops.add_to(m)
+
+    visits = folium.FeatureGroup(name=esc(_("Visits")))
+    ordered = sorted(fm.visits, key=lambda v: v.evidence.flagged)  # flagged drawn on top
+    for v in ordered:
+        flagged = v.evidence.flagged
+        folium.CircleMarker(
+            pt(v.row.visit.customer_lat, v.row.visit.customer_lon),
+            radius=11 if flagged else 8,
+            color="#ffffff",
+            weight=2,
+            fill=True,
+            fill_color=FLAGGED_COLOUR if flagged else OK_COLOUR,
+            fill_opacity=0.95,
+            tooltip=esc(f"{v.row.customer_name} · {v.row.rep_name}"),
+            popup=folium.Popup(folium.Html(visit_popup_html(v, tz), script=True), max_width=360),
+            visit_id=v.id,
+        ).add_to(visits)
+    visits.add_to(m)
+
+    folium.LayerControl(collapsed=True).add_to(m)
+    if bounds is not None:
+        (s_, w_), (n_, e_) = bounds
+        sw, ne = pt(s_, w_), pt(n_, e_)
+        m.fit_bounds([sw, ne], padding=(24, 24))
+
+    drawn = [t for t in fm.tracks if t.points]
+    legend_rows = "".join(
+        f'<div><span class="sd-sw" style="background:{t.colour}"></span>{esc(t.rep.name)}</div>'
+        for t in drawn[:12]
+    )
+    if len(drawn) > 12:
+        more_text = _("and {n} more").format(n=len(drawn) - 12)
+        legend_rows += f"<div>{esc(more_text)}</div>"
+    counts = _("{n} visits, {f} flagged").format(n=len(fm.visits), f=fm.flagged)
+    t_visit, t_flagged, t_unrec = _("Visit"), _("Flagged"), _("Unrecorded stop")
+    legend = (
+        f'<div class="sd-legend"><b>{esc(fm.raw.region_name)}</b> '
+        f"{esc(_period(fm))}<div>{esc(counts)}</div>"
+        f'<div><span class="sd-dot" style="background:{OK_COLOUR}"></span>{esc(t_visit)} '
+        f'<span class="sd-dot" style="background:{FLAGGED_COLOUR}"></span>{esc(t_flagged)} '
+        f'<span class="sd-dot sd-ring" style="border-color:{UNRECORDED_COLOUR}"></span>'
+        f"{esc(t_unrec)}</div>{legend_rows}</div>"
+    )
+    root = m.get_root()
+    root.header.add_child(Element(f"<style>{_css()}</style>"))
+    if bridge:
+        root.header.add_child(Element('<script src="qrc:///qtwebchannel/qwebchannel.js"></script>'))
+    root.html.add_child(Element(legend))
+
+    summary = {
+        "tracks": sum(1 for t in fm.tracks if len(t.points) >= 2),
+        "visits": len(fm.visits),
+        "flagged": fm.flagged,
+    }
+    m.add_child(_Bridge([visits.get_name(), stops.get_name()], summary))
+    return root.render()
+
+
+def _period(fm: FieldMap) -> str:
+    if fm.raw.day_from == fm.raw.day_to:
+        return fm.raw.day_from.isoformat()
+    return f"{fm.raw.day_from.isoformat()} – {fm.raw.day_to.isoformat()}"
+
+
+def _css() -> str:
+    return (
+        "@font-face{font-family:'SD CJK Fallback';"
+        f"src:url('{SCHEME}://fonts/DroidSansFallbackFull.ttf') format('truetype');}}"
+        f"html,body,.leaflet-container,.leaflet-tooltip,.leaflet-popup-content{{font-family:{FONT_STACK};}}"
+        ".leaflet-container{background:#dfe9f2;}"
+        ".sd-legend{position:absolute;left:10px;bottom:28px;z-index:1000;background:rgba(255,255,255,.92);"
+        "padding:6px 9px;border-radius:4px;font-size:12px;line-height:18px;box-shadow:0 1px 4px rgba(0,0,0,.3);"
+        "max-width:240px;}"
+        ".sd-sw{display:inline-block;width:18px;height:4px;margin-right:6px;vertical-align:middle;}"
+        ".sd-dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin:0 4px 0 6px;"
+        "vertical-align:middle;}"
+        ".sd-ring{background:#fff;border:2px solid;width:10px;height:10px;}"
+        ".sd-popup table{font-size:12px;} .sd-popup th{padding-right:8px;color:#555;font-weight:normal;}"
+        ".sd-flag{color:#b71c1c;margin:6px 0 0;font-size:12px;} .sd-ok{color:#1b5e20;margin:6px 0 0;font-size:12px;}"
+    )

@@ -1,0 +1,307 @@
+"""The field map's data: one region, some reps, a day or a range — queried, then prepared.
+
+Two steps so the desktop can keep the UI thread free (DESIGN §4): :func:`load_field_day`
+runs on the DB worker and returns plain dataclasses; :func:`prepare_field_map` is CPU
+work (clean, stops, evidence, simplify) for the CPU pool. Neither returns ORM objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.models import Customer, GpsPoint, Region, Rep, Store, UserRole, Visit
+from core.mutations import Actor
+from core.timeutil import local_day_bounds, to_local
+from core.trajectory.cleaning import Fix, clean_fixes
+from core.trajectory.evidence import VisitEvidence, score_visit
+from core.trajectory.simplify import simplify_tracks
+from core.trajectory.stops import (
+    Place,
+    RecordedVisit,
+    StopMatch,
+    compare_with_visits,
+    detect_stops,
+    match_stops,
+)
+
+#: Distinct, print-safe track colours (one per rep, cycled).
+REP_COLOURS = (
+    "#7b1fa2", "#1565c0", "#ef6c00", "#00838f", "#c2185b", "#2e7d32", "#5d4037",
+    "#3949ab", "#f9a825", "#00695c", "#6a1b9a", "#d84315", "#0277bd", "#558b2f",
+    "#ad1457", "#4e342e", "#283593", "#9e9d24", "#00796b", "#4527a0",
+)  # fmt: skip
+
+#: Heat map window: the region's visits in the 4 weeks up to the last day shown.
+HEAT_DAYS = 28
+#: Drawing budget for all tracks together (points), see core.trajectory.simplify.
+TRACK_POINT_BUDGET = 20_000
+
+
+@dataclass(frozen=True)
+class RepInfo:
+    id: int
+    code: str
+    name: str
+    region_id: int
+    store_id: int | None
+
+
+@dataclass(frozen=True)
+class CustomerInfo:
+    id: int
+    name: str
+    tier: str
+    lat: float
+    lon: float
+    rep_id: int | None
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    id: int
+    code: str
+    name: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class VisitRow:
+    visit: RecordedVisit
+    rep_name: str
+    customer_name: str
+    customer_tier: str
+    purpose: str
+    photo_ref: str | None
+    voice_summary: str
+
+
+@dataclass
+class FieldDayRaw:
+    region_id: int
+    region_name: str
+    timezone: str
+    day_from: dt.date
+    day_to: dt.date
+    reps: list[RepInfo]
+    fixes: dict[int, list[Fix]]
+    visits: list[VisitRow]
+    customers: list[CustomerInfo]
+    stores: list[StoreInfo]
+    heat: list[tuple[float, float]]
+
+
+@dataclass
+class RepTrack:
+    rep: RepInfo
+    colour: str
+    points: list[tuple[float, float]]  # simplified, WGS-84
+    n_raw: int
+    n_clean: int
+    stops: list[StopMatch]
+
+
+@dataclass
+class VisitView:
+    row: VisitRow
+    evidence: VisitEvidence
+    stop_index: int | None  # into the rep's RepTrack.stops
+
+    @property
+    def id(self) -> str:
+        return self.row.visit.id
+
+
+@dataclass
+class FieldMap:
+    raw: FieldDayRaw
+    tracks: list[RepTrack]
+    visits: list[VisitView]
+    #: (rep id, stop) for stops at a customer with no recorded visit
+    unrecorded: list[tuple[int, StopMatch]] = field(default_factory=list)
+
+    def visit(self, visit_id: str) -> VisitView | None:
+        return next((v for v in self.visits if v.id == visit_id), None)
+
+    @property
+    def flagged(self) -> int:
+        return sum(1 for v in self.visits if v.evidence.flagged)
+
+    def bounds(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        pts = [p for t in self.tracks for p in t.points]
+        pts += [(v.row.visit.customer_lat, v.row.visit.customer_lon) for v in self.visits]
+        if not pts:
+            pts = [(s.lat, s.lon) for s in self.raw.stores]
+        if not pts:
+            return None
+        lats = [p[0] for p in pts]
+        lons = [p[1] for p in pts]
+        return (min(lats), min(lons)), (max(lats), max(lons))
+
+
+def reps_in_scope(session: Session, actor: Actor, region_id: int) -> list[RepInfo]:
+    """Reps a user may review: a region's reps for supervisors/admins, a store's for managers."""
+    q = select(Rep).where(Rep.region_id == region_id).order_by(Rep.code)
+    if actor.role == UserRole.STORE_MANAGER.value:
+        q = q.where(Rep.store_id.in_(actor.store_ids))
+    elif actor.role != UserRole.ADMIN.value and not actor.can_region(region_id):
+        return []
+    return [RepInfo(r.id, r.code, r.name, r.region_id, r.store_id) for r in session.scalars(q)]
+
+
+def load_field_day(
+    session: Session,
+    region_id: int,
+    rep_ids: Sequence[int] | None,
+    day_from: dt.date,
+    day_to: dt.date | None = None,
+) -> FieldDayRaw:
+    """Everything the map draws for a region and period (plain data, DB worker)."""
+    day_to = day_to or day_from
+    region = session.get(Region, region_id)
+    if region is None:
+        raise LookupError(f"no region {region_id}")
+    tz = region.timezone
+    start, _ = local_day_bounds(day_from, tz)
+    _, end = local_day_bounds(day_to, tz)
+
+    rep_q = select(Rep).where(Rep.region_id == region_id).order_by(Rep.code)
+    if rep_ids is not None:
+        rep_q = rep_q.where(Rep.id.in_(list(rep_ids)))
+    reps = [RepInfo(r.id, r.code, r.name, r.region_id, r.store_id) for r in session.scalars(rep_q)]
+    ids = [r.id for r in reps]
+    names = {r.id: r.name for r in reps}
+
+    fixes: dict[int, list[Fix]] = defaultdict(list)
+    if ids:
+        for rep_id, ts, lat, lon, acc in session.execute(
+            select(GpsPoint.rep_id, GpsPoint.ts, GpsPoint.lat, GpsPoint.lon, GpsPoint.accuracy_m)
+            .where(GpsPoint.rep_id.in_(ids), GpsPoint.ts >= start, GpsPoint.ts < end)
+            .order_by(GpsPoint.rep_id, GpsPoint.ts)
+        ):
+            fixes[rep_id].append(Fix(ts, lat, lon, acc))
+
+    visits: list[VisitRow] = []
+    if ids:
+        for v, c in session.execute(
+            select(Visit, Customer)
+            .join(Customer, Customer.id == Visit.customer_id)
+            .where(Visit.rep_id.in_(ids), Visit.check_in_at >= start, Visit.check_in_at < end)
+            .order_by(Visit.check_in_at)
+        ):
+            visits.append(
+                VisitRow(
+                    visit=RecordedVisit(
+                        id=v.id,
+                        rep_id=v.rep_id,
+                        customer_id=v.customer_id,
+                        check_in_at=v.check_in_at,
+                        check_out_at=v.check_out_at,
+                        check_in_lat=v.check_in_lat,
+                        check_in_lon=v.check_in_lon,
+                        customer_lat=c.lat,
+                        customer_lon=c.lon,
+                    ),
+                    rep_name=names[v.rep_id],
+                    customer_name=c.name,
+                    customer_tier=c.tier,
+                    purpose=v.purpose,
+                    photo_ref=v.photo_ref,
+                    voice_summary=v.voice_summary,
+                )
+            )
+
+    cust_q = select(Customer).where(Customer.region_id == region_id)
+    if rep_ids is not None:
+        cust_q = cust_q.where(Customer.rep_id.in_(ids))
+    customers = [
+        CustomerInfo(c.id, c.name, c.tier, c.lat, c.lon, c.rep_id) for c in session.scalars(cust_q)
+    ]
+    stores = [
+        StoreInfo(s.id, s.code, s.name, s.lat, s.lon)
+        for s in session.scalars(select(Store).where(Store.region_id == region_id))
+    ]
+    heat_start, _ = local_day_bounds(day_to - dt.timedelta(days=HEAT_DAYS - 1), tz)
+    heat = [
+        (lat, lon)
+        for lat, lon in session.execute(
+            select(Customer.lat, Customer.lon)
+            .join(Visit, Visit.customer_id == Customer.id)
+            .join(Rep, Rep.id == Visit.rep_id)
+            .where(
+                Rep.region_id == region_id,
+                Visit.check_in_at >= heat_start,
+                Visit.check_in_at < end,
+            )
+        )
+    ]
+    return FieldDayRaw(
+        region_id=region_id,
+        region_name=region.name,
+        timezone=tz,
+        day_from=day_from,
+        day_to=day_to,
+        reps=reps,
+        fixes=dict(fixes),
+        visits=visits,
+        customers=customers,
+        stores=stores,
+        heat=heat,
+    )
+
+
+def prepare_field_map(raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGET) -> FieldMap:
+    """Clean, detect stops, score evidence and simplify (CPU pool; no database)."""
+    places = [Place(c.id, c.name, c.lat, c.lon) for c in raw.customers]
+    places += [
+        Place(v.visit.customer_id, v.customer_name, v.visit.customer_lat, v.visit.customer_lon)
+        for v in raw.visits
+    ]
+    cleaned: dict[int, list[Fix]] = {}
+    stops: dict[int, list[StopMatch]] = {}
+    for rep in raw.reps:
+        fx = clean_fixes(raw.fixes.get(rep.id, [])).fixes
+        cleaned[rep.id] = fx
+        stops[rep.id] = match_stops(detect_stops(fx), places)
+
+    visits_by_rep: dict[int, list[VisitRow]] = defaultdict(list)
+    for v in raw.visits:
+        visits_by_rep[v.visit.rep_id].append(v)
+
+    views: list[VisitView] = []
+    unrecorded: list[tuple[int, StopMatch]] = []
+    for rep in raw.reps:
+        fx = cleaned[rep.id]
+        by_day: dict[dt.date, list[Fix]] = defaultdict(list)
+        for f in fx:
+            by_day[to_local(f.ts, raw.timezone).date()].append(f)
+        rows = visits_by_rep.get(rep.id, [])
+        cmp = compare_with_visits(stops[rep.id], [r.visit for r in rows])
+        for r in rows:
+            day = to_local(r.visit.check_in_at, raw.timezone).date()
+            ev = score_visit(r.visit, by_day.get(day, []))
+            views.append(VisitView(r, ev, cmp.visit_stop.get(r.visit.id)))
+        unrecorded += [(rep.id, stops[rep.id][i]) for i in cmp.unrecorded_stops]
+
+    simplified = simplify_tracks(
+        [[(f.lat, f.lon) for f in cleaned[r.id]] for r in raw.reps], total_max_points=point_budget
+    )
+    tracks = [
+        RepTrack(
+            rep=rep,
+            colour=REP_COLOURS[i % len(REP_COLOURS)],
+            points=simplified[i],
+            n_raw=len(raw.fixes.get(rep.id, [])),
+            n_clean=len(cleaned[rep.id]),
+            stops=stops[rep.id],
+        )
+        for i, rep in enumerate(raw.reps)
+    ]
+    views.sort(key=lambda v: v.row.visit.check_in_at)
+    return FieldMap(raw=raw, tracks=tracks, visits=views, unrecorded=unrecorded)

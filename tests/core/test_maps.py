@@ -1,0 +1,121 @@
+"""Map page building: local assets only, escaping, field day preparation on a seeded cache."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from trajectory_synth import XSS_NAME, seed_field_day
+
+from core.cache import open_cache
+from core.maps.assets import ASSET_BASE, asset_file, inline_assets
+from core.maps.basemap import decode_echarts_geojson, load_basemap
+from core.maps.field_map import build_field_map_html, esc
+from core.maps.providers import GAODE, OSM
+from core.trajectory.field_day import load_field_day, prepare_field_map
+
+
+@pytest.fixture(scope="module")
+def field(tmp_path_factory):
+    cache = open_cache(tmp_path_factory.mktemp("fm") / "fm.db")
+    with cache.session() as s:
+        ids = seed_field_day(s)
+    with cache.session() as s:
+        raw = load_field_day(s, 1, None, ids["day"])
+    yield prepare_field_map(raw), ids
+    cache.close()
+
+
+def test_field_day_prepared_with_known_answers(field):
+    fm, _ids = field
+    assert [t.rep.code for t in fm.tracks] == ["R001", "R002", "R003"]
+    assert all(len(t.points) >= 2 for t in fm.tracks)
+    by_id = {v.id: v for v in fm.visits}
+    assert set(by_id) == {"v-good-1", "v-good-2", "v-xss"}
+    assert not by_id["v-good-1"].evidence.flagged
+    assert by_id["v-good-1"].stop_index is not None
+    xss = by_id["v-xss"].evidence
+    assert xss.flagged and "2.0 km" in xss.explanation
+    # rep 3 stopped 25 min at customer 14 and recorded nothing
+    assert [(rep, sm.customer_id) for rep, sm in fm.unrecorded] == [(3, 14)]
+    assert fm.flagged == 1
+    assert len(fm.raw.heat) == 3
+
+
+def _asset_urls(page: str) -> list[str]:
+    """URLs the page *loads* (scripts, images, stylesheets), not links a user may follow."""
+    return re.findall(r'src="([^"]+)"', page) + re.findall(r'<link[^>]*href="([^"]+)"', page)
+
+
+def test_page_loads_no_asset_from_the_network_and_every_asset_is_vendored(field):
+    fm, _ = field
+    page = build_field_map_html(fm, OSM)
+    urls = _asset_urls(page)
+    assert urls, "no assets at all?"
+    for url in urls:
+        assert not url.startswith(("http:", "https:", "//")), url
+    local = [u for u in urls if u.startswith(ASSET_BASE)]
+    assert len(local) >= 10
+    for u in local:
+        assert asset_file(u[len(ASSET_BASE) :]) is not None, u
+    # tiles come through the app's scheme, never straight from the provider
+    assert "storedesk://tiles/osm/{z}/{x}/{y}.png" in page
+    assert "tile.openstreetmap.org/{z}" not in page
+
+
+def test_all_text_is_escaped(field):
+    fm, _ = field
+    page = build_field_map_html(fm, None)
+    assert XSS_NAME not in page
+    assert "<script>window.sdPwned" not in page
+    assert "${window.sdPwned" not in page
+    assert esc(XSS_NAME) in page
+    assert esc("${x}") == "&#36;{x}"
+
+
+def test_gcj_provider_shifts_drawn_points(field):
+    fm, _ = field
+    wgs = build_field_map_html(fm, OSM)
+    gcj = build_field_map_html(fm, GAODE)
+    first = fm.tracks[0].points[0]
+    assert f"{first[0]}, {first[1]}" in wgs or f"[{first[0]}, {first[1]}]" in wgs
+    assert f"[{first[0]}, {first[1]}]" not in gcj
+
+
+def test_standalone_export_inlines_every_asset(field):
+    fm, _ = field
+    page = inline_assets(build_field_map_html(fm, None, bridge=False))
+    assert ASSET_BASE not in page
+    assert "leaflet" in page and "data:font/woff2;base64," in page
+    assert not [u for u in _asset_urls(page) if u.startswith(("http:", "https:"))]
+
+
+def test_asset_file_never_leaves_resources_web():
+    assert asset_file("leaflet/leaflet.js") is not None
+    assert asset_file("../fonts/DroidSansFallbackFull.ttf") is None
+    assert asset_file("/etc/passwd") is None
+    assert asset_file("leaflet/../../i18n/zh_CN/field_map.po") is None
+
+
+def test_basemap_decodes_and_covers_the_three_provinces():
+    # one ring: "@@" is the start point itself, then +1/+1 steps (zig-zag 2 -> +1)
+    doc = {
+        "UTF8Encoding": True,
+        "features": [
+            {
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": ["@@BBBB"],
+                    "encodeOffsets": [[1024, 2048]],
+                },
+                "properties": {"name": "x"},
+            }
+        ],
+    }
+    ring = decode_echarts_geojson(doc)["features"][0]["geometry"]["coordinates"][0]
+    assert ring == [[1.0, 2.0], [1 + 1 / 1024, 2 + 1 / 1024], [1 + 2 / 1024, 2 + 2 / 1024]]
+    base = load_basemap()
+    provinces = {f["properties"]["province"] for f in base["features"]}
+    assert provinces == {"上海市", "江苏省", "浙江省"}
+    names = {f["properties"]["name"] for f in base["features"]}
+    assert {"黄浦区", "南京市", "杭州市"} <= names
