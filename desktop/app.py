@@ -322,14 +322,12 @@ class Shell(QObject):
     def _on_server_cache(self, cache, session) -> None:
         if cache.recovered is not None:
             self.show_error(_("Local data recovered"), cache.recovered.message())
-        self._open_session(
-            cache, session.actor, dt.date.today(), demo=False, engine=session.engine(cache)
-        )
+        self._open_session(cache, session.actor, dt.date.today(), demo=False, server=session)
 
     # ------------------------------------------------------------------ session / window
 
     def _open_session(
-        self, cache, actor: Actor, today: dt.date, *, demo: bool, engine: Any = None
+        self, cache, actor: Actor, today: dt.date, *, demo: bool, server: Any = None
     ) -> None:
         self._close_session(keep_demo_cache=True)
         region = next(iter(sorted(actor.region_ids)), None)
@@ -338,6 +336,7 @@ class Shell(QObject):
         self.ctx.sig_error.connect(lambda text: self.show_error(_("StoreDesk"), text))
         self.ctx.settings = self.settings  # additive: views read their remembered filters
         self.ctx.shell = self
+        engine = server.engine(cache, run_db=self.ctx.db.run_plain) if server is not None else None
         self.sync.attach(self.ctx, engine, interval_s=self.settings.sync_interval_s)
         if self.dialog is not None:
             dlg, self.dialog = self.dialog, None

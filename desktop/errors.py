@@ -34,6 +34,13 @@ def _status_code(exc: BaseException) -> int | None:
 
 def _is_network_error(exc: BaseException) -> bool:
     try:
+        from sync.engine import OfflineError
+
+        if isinstance(exc, OfflineError):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    try:
         import httpx
     except ImportError:  # pragma: no cover - httpx is a dependency
         return isinstance(exc, ConnectionError)
@@ -42,6 +49,9 @@ def _is_network_error(exc: BaseException) -> bool:
 
 def user_message(exc: BaseException) -> tuple[str, str]:
     """(title, text) for showing ``exc`` to a user; both already translated."""
+    sync_msg = _sync_message(exc)
+    if sync_msg is not None:
+        return sync_msg
     code = _status_code(exc)
     chain = [exc, exc.__cause__, exc.__context__]
     if any(isinstance(e, OSError) and e.errno == errno.ENOSPC for e in chain if e):
@@ -93,6 +103,41 @@ def user_message(exc: BaseException) -> tuple[str, str]:
         "the details were written to the log file. You can keep working; if it happens "
         "again, send the log file to support."
     ).format(error=type(exc).__name__)
+
+
+def _sync_message(exc: BaseException) -> tuple[str, str] | None:
+    """The sync engine's errors carry a translated sentence; add what to do."""
+    try:
+        from sync import engine as se
+    except ImportError:  # pragma: no cover - sync is part of the app
+        return None
+    if not isinstance(exc, se.SyncError):
+        return None
+    what = str(exc)
+    if isinstance(exc, se.AuthError):
+        return _("Sign-in failed"), what + " " + _(
+            "Check the user name and password (they are case-sensitive) and sign in again."
+        )
+    if isinstance(exc, se.OfflineError):
+        return _("Server unreachable"), what + " " + _(
+            "Check the network connection and the server address; you can keep working "
+            "offline and your edits will be sent when the connection is back."
+        )
+    if isinstance(exc, se.ScopeError):
+        return _("Not allowed"), what + " " + _(
+            "Your account may not see or change this store or region. Ask your "
+            "administrator to extend your access if you need it."
+        )
+    if isinstance(exc, se.UpdateRequired):
+        return _("Update needed"), what
+    if isinstance(exc, se.ServerError):
+        return _("Server error"), what + " " + _(
+            "Your edits are kept on this computer and will be sent at the next sync."
+        )
+    return _("Synchronisation problem"), what + " " + _(
+        "Your edits are kept on this computer. Try again later; if it keeps happening, "
+        "send the log file to support."
+    )
 
 
 def install_excepthook(show: Callable[[str, str], None]) -> Callable[[], None]:

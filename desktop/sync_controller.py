@@ -10,6 +10,7 @@ edits, conflicts, last sync) that the status bar shows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass, replace
@@ -81,6 +82,12 @@ class SyncController(QObject):
         self._timer.stop()
         self._poke_timer.stop()
         self.cancel()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+        if self.engine is not None and hasattr(self.engine, "aclose"):
+            with contextlib.suppress(RuntimeError):  # no event loop any more (app quitting)
+                self._closing = asyncio.ensure_future(self.engine.aclose())
         self.ctx = None
         self.engine = None
         self.status = SyncStatus()
@@ -141,8 +148,9 @@ class SyncController(QObject):
 
     async def _run(self, state: TaskState) -> None:
         error: BaseException | None = None
+        result = None
         try:
-            await self.engine.sync(state)
+            result = await self.engine.sync(state)
             self._set(online=True, last_error="")
         except Cancelled:
             log.info("sync cancelled by the user")
@@ -164,7 +172,12 @@ class SyncController(QObject):
             if self.ctx is not None:
                 from core.mutations import Changes
 
-                self.ctx.sig_data_changed.emit(Changes().add("sync"))
+                changes = Changes().add("sync")
+                if result is not None and (
+                    getattr(result, "pulled", 0) or getattr(result, "snapshot", False)
+                ):
+                    changes.add("pulled")
+                self.ctx.sig_data_changed.emit(changes)
                 self.refresh()
         self.sig_finished.emit(error)
         if self._again and error is None:

@@ -50,8 +50,17 @@ class ScopePickers(QWidget):
         self.store_combo.currentIndexChanged.connect(self._on_store_picked)
         self.date_edit.dateChanged.connect(self._on_date_picked)
         ctx.selection.sig_changed.connect(self._sync_from_selection)
+        ctx.sig_data_changed.connect(self._on_data_changed)
         self._sync_date()
-        ctx.db.submit(self._load, on_result=self._on_loaded)
+        self.reload()
+
+    def reload(self) -> None:
+        self.ctx.db.submit(self._load, on_result=self._on_loaded)
+
+    def _on_data_changed(self, changes) -> None:
+        # a first sync brings the stores; later pulls may add some
+        if changes.touches("pulled", "stores", "regions"):
+            self.reload()
 
     def _load(self, session) -> tuple[list[RegionInfo], list[StoreInfo]]:
         actor = self.ctx.actor

@@ -256,6 +256,8 @@ class DataTable(QWidget):
         self.xlsx_button.clicked.connect(lambda: self._ask_export("xlsx"))
         self.view = QTableView()
         self.view.setModel(self.model)
+        # no sort until the user clicks a header (Qt would sort column 0 descending)
+        self.view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.view.setSortingEnabled(True)
         self.view.setAlternatingRowColors(True)
         self.view.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)

@@ -1,0 +1,70 @@
+"""Signing in to a StoreDesk central server, and the sync engine for the signed-in user.
+
+The password is used once, for ``POST /v1/auth/login`` (``sync.engine.PasswordAuth``);
+from then on only the token is kept (keyring or memory, see :mod:`desktop.credentials`).
+A remembered token is checked with ``GET /v1/me`` at start (``resume``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from core.mutations import Actor
+from sync.engine import AuthError, PasswordAuth, StaticToken, SyncEngine, _parse, _raise_for, _send
+from sync.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION, UserInfo
+
+TIMEOUT = httpx.Timeout(20.0, connect=8.0)
+
+
+def actor_from(user: UserInfo) -> Actor:
+    return Actor(
+        user_id=user.id,
+        name=user.display_name,
+        role=user.role,
+        store_ids=frozenset(user.store_ids),
+        region_ids=frozenset(user.region_ids),
+    )
+
+
+@dataclass
+class ServerSession:
+    url: str
+    username: str
+    token: str
+    user: UserInfo
+
+    @property
+    def actor(self) -> Actor:
+        return actor_from(self.user)
+
+    def engine(self, cache: Any, run_db: Any = None) -> SyncEngine:
+        return SyncEngine(cache, self.url, token_provider=StaticToken(self.token), run_db=run_db)
+
+
+async def login(url: str, username: str, password: str) -> ServerSession:
+    """Sign in with a password; raises the engine's errors (AuthError, OfflineError ...)."""
+    url = url.rstrip("/")
+    auth = PasswordAuth(username, password)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        token = await auth(client, url, False)
+    assert auth.user is not None
+    return ServerSession(url, username, token, auth.user)
+
+
+async def resume(url: str, username: str, token: str) -> ServerSession:
+    """Check a remembered token (``GET /v1/me``); AuthError when it is no longer valid."""
+    url = url.rstrip("/")
+    headers = {
+        PROTOCOL_HEADER: str(PROTOCOL_VERSION),
+        "Accept": "application/json",
+        "Authorization": f"Bearer {token}",
+    }
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        resp = await _send(client, "GET", url + "/v1/me", headers=headers, cap=1 << 20)
+    if resp[0] == 401:
+        raise AuthError("token expired")
+    _raise_for(resp)
+    return ServerSession(url, username, token, _parse(UserInfo, resp[1]))
