@@ -98,7 +98,7 @@ def generate(
     progress: TaskState | None = None,
 ) -> DemoSummary:
     """Write the demo region into ``engine`` (schema created, no regions yet)."""
-    from core.demo import org
+    from core.demo import field_sales, funnel, inventory, org, traffic
 
     if scale < 1:
         raise ValueError(f"scale must be at least 1, not {scale}")
@@ -116,6 +116,17 @@ def generate(
         organisation = org.generate_org(gen)
         gen.step(0.08, _("Generating the rota"))
         org.generate_shifts(gen, organisation)
+        gen.step(0.15, _("Generating foot traffic"))
+        traffic.generate_traffic(gen, organisation)
+        gen.step(0.3, _("Generating stock and sales"))
+        inventory.generate_inventory(gen, organisation)
+        gen.step(0.45, _("Generating reps and customers"))
+        people = field_sales.generate_reps_and_customers(gen, organisation)
+        gen.step(0.5, _("Generating visits and GPS tracks"))
+        visits = field_sales.plan_visits(gen, people)
+        gen.step(0.75, _("Generating the sales funnel"))
+        funnel.generate_funnel(gen, people, visits)
+        field_sales.write_visits_and_tracks(gen, people, visits)
         gen.step(0.97, _("Saving"))
         _write_meta(gen)
     summary = DemoSummary(

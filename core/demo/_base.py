@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -173,13 +174,13 @@ def offset(lat: float, lon: float, north_m: float, east_m: float) -> tuple[float
     """A point ``north_m``/``east_m`` metres from (lat, lon) (local flat approximation)."""
     return (
         lat + north_m / M_PER_DEG_LAT,
-        lon + east_m / (M_PER_DEG_LAT * np.cos(np.radians(lat))),
+        lon + east_m / (M_PER_DEG_LAT * math.cos(math.radians(lat))),
     )
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Haversine distance in metres."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp, dl = p2 - p1, np.radians(lon2 - lon1)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return float(2 * 6_371_000 * np.arcsin(np.sqrt(a)))
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(a))

@@ -498,6 +498,43 @@ CATALOGUE: dict[
             ("防晒霜 50ml", "Sunscreen 50ml", "支", 59.0),
         ),
     ),
+    "母婴": (
+        (365, 720),
+        45,
+        (
+            ("婴儿配方奶粉 1段 800g", "Infant formula stage 1 800g", "罐", 268.0),
+            ("婴儿配方奶粉 2段 800g", "Follow-on formula stage 2 800g", "罐", 258.0),
+            ("幼儿成长奶粉 3段 800g", "Growing-up milk stage 3 800g", "罐", 228.0),
+            ("婴儿米粉 250g", "Baby rice cereal 250g", "盒", 45.0),
+            ("果泥 苹果 100g", "Apple puree 100g", "袋", 9.9),
+            ("儿童磨牙饼干 60g", "Teething biscuits 60g", "盒", 19.9),
+            ("儿童酸奶溶豆 18g", "Yoghurt melts 18g", "袋", 16.0),
+            ("婴儿湿巾 80抽×3", "Baby wipes 80 x3", "组", 29.9),
+            ("儿童牙膏 50g", "Kids toothpaste 50g", "支", 18.0),
+            ("宝宝面条 200g", "Baby noodles 200g", "盒", 21.0),
+            ("婴儿洗衣液 1L", "Baby laundry liquid 1L", "瓶", 39.0),
+            ("儿童水杯 350ml", "Kids water bottle 350ml", "个", 49.0),
+        ),
+    ),
+    "酒类": (
+        None,
+        0,
+        (
+            ("绍兴黄酒 五年陈 500ml", "Shaoxing rice wine 5y 500ml", "瓶", 28.0),
+            ("绍兴黄酒 花雕 600ml", "Huadiao rice wine 600ml", "瓶", 22.0),
+            ("白酒 浓香型 52度 500ml", "Baijiu strong aroma 500ml", "瓶", 168.0),
+            ("白酒 清香型 42度 500ml", "Baijiu light aroma 500ml", "瓶", 58.0),
+            ("干红葡萄酒 750ml", "Dry red wine 750ml", "瓶", 89.0),
+            ("米酒 500ml", "Sweet rice wine 500ml", "瓶", 12.0),
+            ("梅子酒 330ml", "Plum wine 330ml", "瓶", 39.0),
+            ("啤酒 小麦 500ml×12", "Wheat beer 500ml x12", "箱", 79.0),
+            ("预调鸡尾酒 330ml", "Premixed cocktail 330ml", "罐", 9.9),
+            ("二锅头 56度 500ml", "Erguotou 56% 500ml", "瓶", 25.0),
+            ("起泡酒 750ml", "Sparkling wine 750ml", "瓶", 99.0),
+            ("桂花酒 500ml", "Osmanthus wine 500ml", "瓶", 36.0),
+            ("清酒 720ml", "Sake 720ml", "瓶", 88.0),
+        ),
+    ),
 }
 
 #: categories whose baskets go together (for sku_affinity beyond the own category)
@@ -510,7 +547,9 @@ COMPLEMENTS: dict[str, tuple[str, ...]] = {
     "零食": ("饮料", "乳制品"),
     "粮油调味": ("生鲜", "冷冻"),
     "日化": ("个护",),
-    "个护": ("日化",),
+    "个护": ("日化", "母婴"),
+    "母婴": ("个护", "乳制品"),
+    "酒类": ("零食", "生鲜"),
 }
 
 #: Chinese public holidays (法定节假日, the official day-off spans; make-up workdays ignored).
