@@ -1,0 +1,186 @@
+"""Customer detail (客户详情): tags, visits with their GPS evidence, stage history, notes.
+
+Not a screen of its own: the funnel and alerts screens embed it as the end of their
+drill-down. It loads :func:`core.customers.customer_detail` on the DB worker; the visit
+evidence is the trajectory engine's score (:mod:`core.trajectory.evidence`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.customers import CustomerDetail, VisitRow, customer_detail
+from core.i18n import _
+from core.timeutil import to_local
+from core.trajectory.evidence import format_distance
+from desktop.widgets.funnel_chart import format_fen, stage_label
+from desktop.widgets.table import Column, DataTable
+
+STATUS_LABELS = {"open": "Open", "won": "Won", "lost": "Lost"}
+
+
+def local_text(instant: dt.datetime | None) -> str:
+    return "" if instant is None else to_local(instant).strftime("%Y-%m-%d %H:%M")
+
+
+def _evidence_text(v: VisitRow) -> str:
+    ev = v.evidence
+    mark = "⚠ " if ev.flagged else "✓ "
+    return mark + (ev.explanation or _("Consistent with the GPS trace."))
+
+
+VISIT_COLUMNS = [
+    Column("check_in_at", "Check-in", fmt=local_text),
+    Column("rep_name", "Rep"),
+    Column("dwell_minutes", "Minutes", fmt=lambda m: f"{m:.0f}", numeric=True),
+    Column(
+        "distance",
+        "Check-in distance",
+        value=lambda v: v.evidence.checkin_distance_m,
+        fmt=format_distance,
+        numeric=True,
+    ),
+    Column("score", "Evidence score", value=lambda v: v.evidence.score, numeric=True),
+    Column("evidence", "Evidence", value=_evidence_text),
+    Column("purpose", "Purpose"),
+    Column("voice_summary", "Voice summary"),
+]
+
+NOTE_COLUMNS = [
+    Column("at", "When", fmt=local_text),
+    Column("kind", "Kind", fmt=lambda k: _("Voice summary") if k == "voice_summary" else _("Note")),
+    Column("author", "By"),
+    Column("text", "Text"),
+]
+
+
+class CustomerDetailView(QWidget):
+    sig_loaded = Signal(object)
+    """The detail of a customer is shown; carries the :class:`CustomerDetail`."""
+
+    sig_back = Signal()
+    """The user asked to go back to the list they came from."""
+
+    def __init__(self, ctx, parent=None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.detail: CustomerDetail | None = None
+        self._wanted: int | None = None
+        self.back_button = QPushButton(_("← Back"))
+        self.back_button.setObjectName("LinkButton")
+        self.back_button.clicked.connect(self.sig_back.emit)
+        self.title = QLabel("")
+        self.title.setObjectName("SectionTitle")
+        self.info = QLabel("")
+        self.info.setObjectName("Muted")
+        self.info.setWordWrap(True)
+        self.tags_label = QLabel("")
+        self.tags_label.setTextFormat(Qt.TextFormat.RichText)
+        self.tags_label.setWordWrap(True)
+        self.visits = DataTable(VISIT_COLUMNS, cpu=ctx.cpu, title=_("Visits"))
+        self.history = QTreeWidget()
+        self.history.setHeaderLabels([_("Opportunity / stage"), _("When"), _("Amount"), _("Note")])
+        self.history.setRootIsDecorated(True)
+        self.notes = DataTable(NOTE_COLUMNS, cpu=ctx.cpu, title=_("Notes"))
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.visits, _("Visits"))
+        self.tabs.addTab(self.history, _("Stage history"))
+        self.tabs.addTab(self.notes, _("Voice summaries and notes"))
+        head = QHBoxLayout()
+        head.addWidget(self.back_button)
+        head.addWidget(self.title, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(head)
+        lay.addWidget(self.info)
+        lay.addWidget(self.tags_label)
+        lay.addWidget(self.tabs, 1)
+
+    def show_customer(self, customer_id: int) -> None:
+        """Load and show one customer (asynchronously; ``sig_loaded`` when shown)."""
+        self._wanted = customer_id
+        self.title.setText(_("Loading…"))
+        actor, today = self.ctx.actor, self.ctx.today
+
+        def load(session) -> CustomerDetail | None:
+            return customer_detail(session, customer_id, today, actor=actor)
+
+        self.ctx.db.submit(load, on_result=lambda d: self._on_loaded(customer_id, d))
+
+    def _on_loaded(self, customer_id: int, detail: CustomerDetail | None) -> None:
+        if customer_id != self._wanted:
+            return  # the user already asked for another customer
+        self.detail = detail
+        if detail is None:
+            self.title.setText(_("This customer is not in your data."))
+            self.info.setText("")
+            self.tags_label.setText("")
+            self.visits.set_rows([])
+            self.notes.set_rows([])
+            self.history.clear()
+            return
+        self.title.setText(f"{detail.name}  ·  {_('Tier {tier}').format(tier=detail.tier)}")
+        bits = [
+            detail.segment,
+            detail.store_name,
+            _("Rep: {name}").format(name=detail.rep_name) if detail.rep_name else "",
+            detail.contact,
+            detail.address,
+        ]
+        self.info.setText("  ·  ".join(b for b in bits if b))
+        if detail.tags:
+            self.tags_label.setText(
+                "<br>".join(
+                    f"<b style='color:#b45309'>★ {html.escape(t.label)}</b> — {html.escape(t.reason)}"
+                    for t in detail.tags
+                )
+            )
+        else:
+            self.tags_label.setText(html.escape(_("No high-potential tag.")))
+        self.visits.set_rows(detail.visits)
+        self.notes.set_rows(detail.notes)
+        self.history.clear()
+        for o in detail.opportunities:
+            status = _(STATUS_LABELS.get(o.status, o.status))
+            top = QTreeWidgetItem(
+                [
+                    f"{o.title} — {stage_label(o.stage)} ({status})",
+                    local_text(o.opened_at),
+                    format_fen(o.amount_fen),
+                    _("next step {step} {at}").format(
+                        step=o.next_step, at=local_text(o.next_step_at)
+                    )
+                    if o.next_step_at
+                    else "",
+                ]
+            )
+            for st in o.steps:
+                note = _("back to an earlier stage (reopened)") if st.backward else ""
+                top.addChild(
+                    QTreeWidgetItem(
+                        [
+                            stage_label(st.stage),
+                            local_text(st.entered_at),
+                            format_fen(st.amount_fen),
+                            note,
+                        ]
+                    )
+                )
+            self.history.addTopLevelItem(top)
+            top.setExpanded(True)
+        for c in range(4):
+            self.history.resizeColumnToContents(c)
+        self.sig_loaded.emit(detail)

@@ -1,0 +1,138 @@
+"""Funnel screen: click a stage, then an opportunity, and see the customer's visit."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from PySide6.QtCore import Qt
+
+from core.cache import open_cache
+from core.models import Visit
+from tests.core.funnel_fixtures import add_opp, h, seed_org
+from tests.desktop.funnel_helpers import supervisor_context
+
+pytestmark = pytest.mark.gui
+
+TODAY = dt.date(2026, 11, 27)
+
+
+@pytest.fixture
+def small_cache(tmp_path):
+    c = open_cache(tmp_path / "g.db")
+    with c.session() as s:
+        seed_org(s)
+        add_opp(
+            s,
+            "o1",
+            [
+                ("lead", h(0), 100),
+                ("visit", h(24), 100),
+                ("opportunity", h(48), 1000),
+                ("quote", h(72), 1000),
+                ("contract", h(120), 120000),
+                ("payment", h(240), 120000),
+            ],
+        )
+        add_opp(
+            s,
+            "o2",
+            [("lead", h(0), 0), ("opportunity", h(10), 500), ("quote", h(30), 500)],
+            customer_id=2,
+        )
+        add_opp(
+            s, "o5", [("lead", h(1), 0), ("visit", h(3), 0)], customer_id=3, rep_id=200, store_id=20
+        )
+        s.add(
+            Visit(
+                id="v-gui",
+                rep_id=100,
+                customer_id=1,
+                opportunity_id="o1",
+                check_in_at=h(24),
+                check_out_at=h(24.5),
+                check_in_lat=31.2001,
+                check_in_lon=121.4501,
+                voice_summary="客户同意试单",
+            )
+        )
+    yield c
+    c.close()
+
+
+def _click_stage(qtbot, view, stage: str) -> None:
+    with qtbot.waitSignal(view.sig_stage_loaded, timeout=10000) as blocker:
+        qtbot.mouseClick(
+            view.chart.plot.viewport(),
+            Qt.MouseButton.LeftButton,
+            pos=view.chart.plot.viewport().mapFrom(view.chart, view.chart.stage_pos(stage)),
+        )
+    assert blocker.args[0] == stage
+
+
+def _activate_row(qtbot, table, row: int) -> None:
+    idx = table.model.index(row, 0)
+    rect = table.view.visualRect(idx)
+    # a real double-click: press/release, then the second press arrives as a double-click
+    qtbot.mouseClick(table.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(table.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_drill_from_stage_to_visit(qtbot, qapp, small_cache, artifacts):
+    from desktop.views.funnel import FunnelView
+
+    with supervisor_context(small_cache, "sup_sh", TODAY, qapp) as ctx:
+        view = FunnelView(ctx)
+        qtbot.addWidget(view)
+        view.resize(1400, 800)
+        view.show()
+        qtbot.waitUntil(lambda: view.result is not None, timeout=10000)
+        # region SH only: o1 and o2 (o5 is in Jiangsu)
+        assert [s.count for s in view.result.stages] == [2, 1, 1, 1, 1, 1]
+        assert view.chart.value_items[0].toPlainText().startswith("2")
+        _click_stage(qtbot, view, "quote")
+        assert view.opp_table.model.matching_rows == 1
+        assert "Quote" in view.stage_title.text()
+        assert view.opp_table.model.row(0).customer_name == "甲客户"
+        view.grab().save(str(artifacts / "funnel_small_stage.png"))
+        print(
+            "RECT",
+            view.opp_table.view.visualRect(view.opp_table.model.index(0, 0)),
+            view.opp_table.view.isVisible(),
+        )
+        with qtbot.waitSignal(view.detail.sig_loaded, timeout=3000):
+            _activate_row(qtbot, view.opp_table, 0)
+        print("ERR", ctx.db.errors)
+        assert view.right.currentWidget() is view.detail
+        assert "甲客户" in view.detail.title.text()
+        visits = view.detail.visits.model
+        assert visits.matching_rows == 1
+        shown = [visits.data(visits.index(0, c)) for c in range(visits.columnCount())]
+        assert "2026-11-02 08:00" in shown[0]  # h(24) in Shanghai time
+        assert "客户同意试单" in shown
+        assert any(s.endswith(" m") for s in shown if s)  # check-in distance
+        assert view.detail.history.topLevelItemCount() == 1
+        assert view.detail.history.topLevelItem(0).childCount() == 6
+        view.grab().save(str(artifacts / "funnel_small_customer.png"))
+        view.detail.back_button.click()
+        assert view.right.currentWidget() is view.lists
+
+
+def test_filters_and_empty_period(qtbot, qapp, small_cache):
+    from desktop.views.funnel import FunnelView
+
+    with supervisor_context(small_cache, "sup_sh", TODAY, qapp) as ctx:
+        view = FunnelView(ctx)
+        qtbot.addWidget(view)
+        qtbot.waitUntil(lambda: view.result is not None, timeout=10000)
+        with qtbot.waitSignal(view.sig_loaded, timeout=10000):
+            view.tier_combo.setCurrentIndex(view.tier_combo.findData("B"))
+        assert [s.count for s in view.result.stages] == [1, 0, 0, 0, 0, 0]
+        with qtbot.waitSignal(view.sig_loaded, timeout=10000):
+            view.mode_combo.setCurrentIndex(view.mode_combo.findData("any"))
+        assert [s.count for s in view.result.stages] == [1, 0, 1, 1, 0, 0]
+        with qtbot.waitSignal(view.sig_loaded, timeout=10000):
+            ctx.selection.set(day=dt.date(2026, 10, 15))
+        assert view.result.is_empty
+        assert "no opportunities" in view.summary.text()
+        assert view.chart.empty_item.toPlainText() != ""
