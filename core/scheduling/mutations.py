@@ -19,6 +19,7 @@ Every hard-rule refusal is :class:`Rejected` whose message is the rule's explana
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.i18n import N_, _
-from core.models import Shift, ShiftStatus, Staff, StaffRole, Store
+from core.models import Shift, ShiftStatus, Staff, StaffRole, Store, new_id
 from core.mutations import Actor, Changes, Conflict, Rejected, mutation
 from core.scheduling.rules import (
     DEFAULT_SETTINGS,
@@ -393,6 +394,20 @@ def plan_copy_week(
     return CopyPlan(store.id, source_week, target_week, tuple(items))
 
 
+def plan_copy_previous(
+    session: Session,
+    store_id: int,
+    target_week: dt.date,
+    id_factory: Callable[[], str] = new_id,
+) -> CopyPlan:
+    """The plan for "copy last week": every shift of the week before gets a fresh id."""
+    source = target_week - dt.timedelta(days=7)
+    info = store_info(_store(session, store_id))
+    a, b = week_bounds(info, source)
+    ids = {s.id: id_factory() for s in load_spans(session, store_id, a, b)}
+    return plan_copy_week(session, store_id, source, target_week, ids)
+
+
 def _inactive(staff_id: int) -> Violation:
     return Violation(
         "inactive_staff",
@@ -454,6 +469,7 @@ __all__ = [
     "create_shift",
     "delete_shift",
     "parse_instant",
+    "plan_copy_previous",
     "plan_copy_week",
     "publish_findings",
     "publish_week",

@@ -111,19 +111,26 @@ def propose(
     added: list[ShiftSpan] = []
     windows = _windows(store, week_start)
 
+    used = {p.id: _hours_in_week(by_person[p.id], store, week_start) for p in people}
+
     def hours_left(p: StaffInfo) -> float:
-        return p.contract_hours_week - _hours_in_week(by_person[p.id], store, week_start)
+        return p.contract_hours_week - used[p.id]
 
     def feasible(p: StaffInfo, w: _Window, role: str) -> ShiftSpan | None:
         if hours_left(p) + 1e-9 < w.hours:
+            return None
+        rest = settings.min_rest
+        # Cheap pre-check of overlap/rest before the full rule evaluation below.
+        if any(o.start < w.end + rest and w.start < o.end + rest for o in by_person[p.id]):
             return None
         span = ShiftSpan(id_factory(), p.id, role, w.start, w.end)
         found = violations_for_shift(span, by_person[p.id], p, store, settings)
         return None if any(v.hard for v in found) else span
 
-    def need() -> dict[tuple[dt.date, int], tuple[dt.datetime, dt.datetime, float]]:
+    def need() -> dict[dt.date, list[tuple[dt.datetime, dt.datetime, float]]]:
+        """Per day: the short hours as (start, end, missing people capped at 1)."""
         demand = week_demand(store, week_start, forecast, [*week_existing, *added])
-        out = {}
+        out: dict[dt.date, list[tuple[dt.datetime, dt.datetime, float]]] = {}
         for d in demand.days:
             opens, closes = open_interval(d.day, store)
             for h in d.hours:
@@ -132,14 +139,14 @@ def propose(
                         dt.UTC
                     )
                     a2, b2 = max(a, opens), min(a + dt.timedelta(hours=1), closes)
-                    out[(d.day, h.hour)] = (a2, b2, min(1.0, h.gap))
+                    out.setdefault(d.day, []).append((a2, b2, min(1.0, h.gap)))
         return out
 
     def score(
-        w: _Window, gaps: dict[tuple[dt.date, int], tuple[dt.datetime, dt.datetime, float]]
+        w: _Window, gaps: dict[dt.date, list[tuple[dt.datetime, dt.datetime, float]]]
     ) -> float:
         total = 0.0
-        for a, b, g in gaps.values():
+        for a, b, g in gaps.get(w.day, ()):
             lo, hi = max(a, w.start), min(b, w.end)
             if hi > lo:
                 total += g * (hi - lo).total_seconds() / 3600.0
@@ -148,6 +155,7 @@ def propose(
     def place(span: ShiftSpan) -> None:
         added.append(span)
         by_person[span.staff_id].append(span)
+        used[span.staff_id] = used.get(span.staff_id, 0.0) + span.hours
 
     # 1. Opening and closing coverage by a manager or keyholder.
     keyholders = [p for p in people if p.role in KEY_ROLES]
@@ -201,10 +209,11 @@ def propose(
             key=lambda sw: (-sw[0], sw[1].hours, sw[1].start),
         )
         placed = False
+        by_need = sorted(people, key=lambda p: (-hours_left(p), p.id))
         for sc, w in ranked:
             if sc < 0.5:
                 break
-            for p in sorted(people, key=lambda p: (-hours_left(p), p.id)):
+            for p in by_need:
                 span = feasible(p, w, p.role)
                 if span is not None:
                     place(span)
