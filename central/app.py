@@ -1,0 +1,616 @@
+"""The StoreDesk central API (FastAPI): sign-in, push, pull, snapshot, verify, health.
+
+Every endpoint except ``/v1/health`` and ``/v1/auth/login`` needs ``Authorization: Bearer``.
+Scope is enforced here for every read and write (see :mod:`central.scope`); asking for a
+store outside your scope is answered with 403 and changes nothing. Endpoint functions are
+plain ``def`` so FastAPI runs them on its thread pool, never blocking the event loop with
+database work. The server keeps no state between requests: the client's
+``last_mutation_id``, the change sequence and the tokens all live in the database, so any
+number of processes can serve one database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import (
+    Engine,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import NullType
+
+from central import auth, changelog
+from central.db import init_central_schema, make_central_engine, session_factory
+from central.models import ChangeLog, MutationResult, SyncClient
+from central.scope import is_admin, row_filter, scope_keys, visible
+from core import mutations
+from core.models import PromotionProposal, Store, User
+from core.mutations import Actor, Conflict, Rejected, ScopeDenied
+from sync.protocol import (
+    MAX_PAGE_ROWS,
+    MIN_PROTOCOL_VERSION,
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+    SYNCED_TABLE_NAMES,
+    GapError,
+    Health,
+    LoginRequest,
+    LoginResponse,
+    MutationIn,
+    MutationOutcome,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    RowsRequest,
+    RowsResponse,
+    SnapshotPage,
+    SnapshotStart,
+    SnapshotTableInfo,
+    TableSum,
+    UserInfo,
+    VerifyResponse,
+    from_wire,
+    pk_columns,
+    row_checksum_terms,
+    table,
+    table_checksum,
+    to_wire,
+    wire_columns,
+)
+
+log = logging.getLogger("storedesk.central")
+
+DEFAULT_PULL_LIMIT = 2000
+DEFAULT_SNAPSHOT_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: UserInfo
+    actor: Actor
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(content=body, status_code=status, media_type="application/json")
+
+
+def _user_info(user: User, actor: Actor) -> UserInfo:
+    return UserInfo(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        store_ids=sorted(actor.store_ids),
+        region_ids=sorted(actor.region_ids),
+    )
+
+
+class _Abort(Exception):
+    def __init__(self, outcome: MutationOutcome) -> None:
+        self.outcome = outcome
+
+
+class _Gap(Exception):
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+
+
+def _failure(mid: int, e: Exception) -> MutationOutcome:
+    if isinstance(e, Conflict):
+        return MutationOutcome(
+            id=mid,
+            status="conflict",
+            reason_code="conflict",
+            message=e.message,
+            entity=e.entity,
+            entity_id=str(e.entity_id),
+            theirs=json.loads(json.dumps(e.theirs, default=to_wire)),
+        )
+    if isinstance(e, ScopeDenied):
+        return MutationOutcome(
+            id=mid, status="rejected", reason_code="forbidden", message=e.message
+        )
+    if isinstance(e, Rejected):
+        return MutationOutcome(
+            id=mid, status="rejected", reason_code=e.reason_code, message=e.message
+        )
+    return MutationOutcome(
+        id=mid,
+        status="rejected",
+        reason_code="invalid_mutation",
+        message=f"{type(e).__name__}: {e}"[:500],
+    )
+
+
+def principal(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Principal:
+    """The signed-in user and their resolved scope, from the bearer token."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise HTTPException(
+            401, "sign in first", headers={"WWW-Authenticate": 'Bearer realm="storedesk"'}
+        )
+    token = authorization.split(" ", 1)[1].strip()
+    with factory() as s:
+        user = auth.user_for_token(s, token)
+        if user is None:
+            raise HTTPException(
+                401,
+                "your session has expired: sign in again",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        actor = mutations.actor_for_user(s, user)
+        return Principal(_user_info(user, actor), actor)
+
+
+Auth = Annotated[Principal, Depends(principal)]
+StoreFilter = Annotated[list[int] | None, Query(alias="store_id")]
+
+
+def create_app(
+    db: str | Engine,
+    *,
+    token_ttl: dt.timedelta = auth.TOKEN_TTL,
+    init_schema: bool = True,
+) -> FastAPI:
+    """The ASGI app over ``db`` (URL, SQLite path or an Engine)."""
+    engine = db if isinstance(db, Engine) else make_central_engine(db)
+    if init_schema:
+        init_central_schema(engine)
+    factory: sessionmaker[Session] = session_factory(engine)
+    mutations.load_all()
+    is_sqlite = engine.dialect.name == "sqlite"
+
+    app = FastAPI(
+        title="StoreDesk central API",
+        version=str(PROTOCOL_VERSION),
+        description="Sync (push/pull/snapshot) for StoreDesk desktops. "
+        f"Clients send `{PROTOCOL_HEADER}: {PROTOCOL_VERSION}`.",
+    )
+    app.state.engine = engine
+    app.state.session_factory = factory
+
+    @app.middleware("http")
+    async def protocol_and_log(request: Request, call_next: Any) -> Response:
+        t0 = time.perf_counter()
+        raw = request.headers.get(PROTOCOL_HEADER)
+        response: Response
+        if raw is not None and (
+            not raw.isdigit() or not MIN_PROTOCOL_VERSION <= int(raw) <= PROTOCOL_VERSION
+        ):
+            newer = raw.isdigit() and int(raw) > PROTOCOL_VERSION
+            response = JSONResponse(
+                status_code=426,
+                content={
+                    "detail": (
+                        "This server is older than your StoreDesk; ask your administrator to "
+                        "update the central server."
+                        if newer
+                        else "Your StoreDesk is too old for this server: please update StoreDesk."
+                    ),
+                    "protocol": PROTOCOL_VERSION,
+                    "min_protocol": MIN_PROTOCOL_VERSION,
+                },
+            )
+        else:
+            response = await call_next(request)
+        response.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
+        # Path and status only: never headers (tokens) nor bodies (passwords).
+        log.info(
+            "%s %s -> %d (%.1f ms)",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - t0) * 1000,
+        )
+        return response
+
+    def narrowed(p: Principal, store_ids: list[int] | None) -> Actor:
+        """The actor limited to ``store_ids`` (403 if any is outside the user's scope)."""
+        if not store_ids:
+            return p.actor
+        outside = [s for s in store_ids if not p.actor.can_store(s)]
+        if outside:
+            raise HTTPException(403, f"store {outside[0]} is outside your scope")
+        return replace(
+            p.actor, role="narrowed", store_ids=frozenset(store_ids), region_ids=frozenset()
+        )
+
+    # ----------------------------------------------------------------------- public
+
+    @app.get("/v1/health", response_model=Health, tags=["meta"])
+    def health() -> Health:
+        return Health(
+            status="ok",
+            protocol=PROTOCOL_VERSION,
+            min_protocol=MIN_PROTOCOL_VERSION,
+            server_time=dt.datetime.now(dt.UTC),
+        )
+
+    @app.post("/v1/auth/login", response_model=LoginResponse, tags=["auth"])
+    def login(body: LoginRequest) -> LoginResponse:
+        with factory() as s, s.begin():
+            user = auth.authenticate(s, body.username, body.password)
+            if user is None:
+                raise HTTPException(401, "wrong user name or password")
+            token, expires = auth.issue_token(s, user, ttl=token_ttl)
+            actor = mutations.actor_for_user(s, user)
+            info = _user_info(user, actor)
+        return LoginResponse(token=token, expires_at=expires, user=info)
+
+    @app.get("/v1/me", response_model=UserInfo, tags=["auth"])
+    def me(p: Auth) -> UserInfo:
+        return p.user
+
+    # ----------------------------------------------------------------------- push
+
+    def _lock_client(s: Session, client_id: str, now: dt.datetime) -> int:
+        # First statement of the transaction and a write: takes the row lock (PostgreSQL)
+        # or the database write lock (SQLite) before anything is read.
+        return int(
+            s.execute(
+                update(SyncClient)
+                .where(SyncClient.client_id == client_id)
+                .values(last_seen_at=now)
+                .returning(SyncClient.last_mutation_id)
+            ).scalar_one()
+        )
+
+    def _record(
+        s: Session, client_id: str, m: MutationIn, o: MutationOutcome, now: dt.datetime
+    ) -> None:
+        s.execute(
+            update(SyncClient)
+            .where(SyncClient.client_id == client_id)
+            .values(last_mutation_id=m.id)
+        )
+        payload = o.model_dump(exclude={"id", "status", "replayed"}, exclude_none=True)
+        s.add(
+            MutationResult(
+                client_id=client_id,
+                mutation_id=m.id,
+                name=m.name,
+                status=o.status,
+                payload=json.dumps(payload, ensure_ascii=False),
+                applied_at=now,
+            )
+        )
+
+    def _replayed(s: Session, client_id: str, mid: int) -> MutationOutcome:
+        r = s.get(MutationResult, (client_id, mid))
+        if r is None:
+            return MutationOutcome(id=mid, status="applied", replayed=True)
+        return MutationOutcome(id=mid, status=r.status, replayed=True, **json.loads(r.payload))
+
+    def _apply_one(client_id: str, user_id: int, m: MutationIn) -> MutationOutcome:
+        now = dt.datetime.now(dt.UTC)
+        try:
+            with factory() as s, s.begin():
+                last = _lock_client(s, client_id, now)
+                if m.id <= last:
+                    return _replayed(s, client_id, m.id)
+                if m.id != last + 1:
+                    raise _Gap(last + 1)
+                user = s.get(User, user_id)
+                assert user is not None
+                actor = mutations.actor_for_user(s, user)
+                try:
+                    spec = mutations.get(m.name)
+                    spec.handler(s, dict(m.args), actor, m.base_version, now)
+                    s.flush()
+                except OperationalError:
+                    raise  # transient (lock timeout, serialisation failure): retry later
+                except (mutations.MutationError, IntegrityError, DBAPIError, Exception) as e:
+                    raise _Abort(_failure(m.id, e)) from e
+                outcome = MutationOutcome(id=m.id, status="applied")
+                _record(s, client_id, m, outcome, now)
+                return outcome
+        except _Abort as abort:
+            # The handler's transaction is rolled back entirely; record the verdict alone.
+            with factory() as s, s.begin():
+                last = _lock_client(s, client_id, now)
+                if m.id <= last:  # a concurrent delivery recorded it meanwhile
+                    return _replayed(s, client_id, m.id)
+                _record(s, client_id, m, abort.outcome, now)
+                log.info(
+                    "mutation %s #%d %s: %s",
+                    m.name,
+                    m.id,
+                    abort.outcome.status,
+                    abort.outcome.reason_code,
+                )
+                return abort.outcome
+
+    @app.post(
+        "/v1/sync/push",
+        response_model=PushResponse,
+        responses={409: {"model": GapError}},
+        tags=["sync"],
+    )
+    def push(body: PushRequest, p: Auth) -> Any:
+        ids = [m.id for m in body.mutations]
+        if ids and ids != list(range(ids[0], ids[0] + len(ids))):
+            raise HTTPException(422, "mutation ids in one push must be consecutive")
+        now = dt.datetime.now(dt.UTC)
+        with factory() as s:
+            try:
+                with s.begin():
+                    client = s.get(SyncClient, body.client_id)
+                    if client is None:
+                        s.add(
+                            SyncClient(
+                                client_id=body.client_id,
+                                user_id=p.user.id,
+                                last_mutation_id=0,
+                                created_at=now,
+                                last_seen_at=now,
+                            )
+                        )
+                        client_user = p.user.id
+                    else:
+                        client_user = client.user_id
+            except IntegrityError:  # registered concurrently by the same client
+                with s.begin():
+                    client_user = s.get(SyncClient, body.client_id).user_id  # type: ignore[union-attr]
+        if client_user != p.user.id:
+            raise HTTPException(403, "this client id belongs to another user")
+        results: list[MutationOutcome] = []
+        for m in body.mutations:
+            try:
+                results.append(_apply_one(body.client_id, p.user.id, m))
+            except _Gap as gap:
+                return JSONResponse(
+                    status_code=409,
+                    content=GapError(
+                        expected=gap.expected,
+                        message=f"mutation {m.id} arrived before {gap.expected}",
+                    ).model_dump(),
+                )
+            except OperationalError as e:
+                log.warning("push: transient database error: %s", type(e).__name__)
+                return JSONResponse(
+                    status_code=503,
+                    content={"detail": "the server is busy; try again", "done": len(results)},
+                    headers={"Retry-After": "2"},
+                )
+        with factory() as s:
+            last = s.scalar(
+                select(SyncClient.last_mutation_id).where(SyncClient.client_id == body.client_id)
+            )
+        return PushResponse(last_mutation_id=int(last or 0), results=results)
+
+    # ----------------------------------------------------------------------- pull
+
+    @app.get(
+        "/v1/sync/pull",
+        response_model=PullResponse,
+        responses={410: {"description": "cursor too old: push, then snapshot again"}},
+        tags=["sync"],
+    )
+    def pull(
+        p: Auth,
+        cursor: Annotated[int, Query(ge=0)],
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_ROWS)] = DEFAULT_PULL_LIMIT,
+        store_ids: StoreFilter = None,
+    ) -> Response:
+        actor = narrowed(p, store_ids)
+        with factory() as s, s.begin():
+            head, floor = changelog.head_and_floor(s)  # read first: see changelog docstring
+            if cursor < floor or cursor > head:
+                raise HTTPException(410, "cursor expired: snapshot again")
+            q = (
+                select(
+                    ChangeLog.seq, ChangeLog.table_name, ChangeLog.op, ChangeLog.pk, ChangeLog.row
+                )
+                .where(ChangeLog.seq > cursor, ChangeLog.seq <= head)
+                .order_by(ChangeLog.seq)
+                .limit(limit)
+            )
+            if not is_admin(actor):
+                conds: list[Any] = [ChangeLog.ref.is_(True), ChangeLog.user_id == actor.user_id]
+                if actor.store_ids:
+                    conds.append(ChangeLog.store_id.in_(sorted(actor.store_ids)))
+                if actor.region_ids:
+                    conds.append(ChangeLog.region_id.in_(sorted(actor.region_ids)))
+                q = q.where(or_(*conds) if conds else false())
+            rows = s.execute(q).all()
+        changes = []
+        tables: dict[str, list[str]] = {}
+        for seq, name, op, pk, row in rows:
+            if name not in tables:
+                tables[name] = wire_columns(table(name))
+            changes.append(
+                {
+                    "seq": seq,
+                    "table": name,
+                    "op": op,
+                    "pk": json.loads(pk),
+                    "row": None if row is None else json.loads(row),
+                }
+            )
+        full = len(rows) == limit
+        next_cursor = rows[-1][0] if full else head
+        return _json(
+            {
+                "cursor": cursor,
+                "next_cursor": next_cursor,
+                "has_more": full and next_cursor < head,
+                "columns": tables,
+                "changes": changes,
+            }
+        )
+
+    # ----------------------------------------------------------------------- snapshot
+
+    @app.get("/v1/sync/snapshot/start", response_model=SnapshotStart, tags=["sync"])
+    def snapshot_start(p: Auth, store_ids: StoreFilter = None) -> SnapshotStart:
+        actor = narrowed(p, store_ids)
+        infos = []
+        with factory() as s, s.begin():
+            head, _floor = changelog.head_and_floor(s)
+            for n in SYNCED_TABLE_NAMES:
+                tbl = table(n)
+                count = s.scalar(
+                    select(func.count()).select_from(tbl).where(row_filter(n, actor, tbl))
+                )
+                infos.append(
+                    SnapshotTableInfo(
+                        name=n, columns=wire_columns(tbl), pk=pk_columns(tbl), count=int(count or 0)
+                    )
+                )
+        return SnapshotStart(token=head, tables=infos)
+
+    def _raw_select(name: str, actor: Actor) -> Any:
+        tbl = table(name)
+        cols = wire_columns(tbl)
+        return (
+            tbl,
+            cols,
+            select(*[type_coerce(tbl.c[c], NullType()).label(c) for c in cols]).where(
+                row_filter(name, actor, tbl)
+            ),
+        )
+
+    def _wire_rows(rows: Any) -> list[list[Any]]:
+        if is_sqlite:  # SQLite's stored form is the wire form
+            return [list(r) for r in rows]
+        return [[to_wire(v) for v in r] for r in rows]
+
+    @app.get(
+        "/v1/sync/snapshot",
+        response_model=SnapshotPage,
+        responses={410: {"description": "snapshot token too old: start again"}},
+        tags=["sync"],
+    )
+    def snapshot_page(
+        p: Auth,
+        token: Annotated[int, Query(ge=0)],
+        table_name: Annotated[str, Query(alias="table")],
+        after: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_ROWS)] = DEFAULT_SNAPSHOT_LIMIT,
+        store_ids: StoreFilter = None,
+    ) -> Response:
+        actor = narrowed(p, store_ids)
+        if table_name not in SYNCED_TABLE_NAMES:
+            raise HTTPException(404, f"no synced table {table_name!r}")
+        tbl, cols, q = _raw_select(table_name, actor)
+        pkc = pk_columns(tbl)
+        if after is not None:
+            try:
+                key = json.loads(after)
+                if not isinstance(key, list) or len(key) != len(pkc):
+                    raise ValueError
+                bound = [
+                    literal(from_wire(v, tbl.c[c].type), tbl.c[c].type)
+                    for v, c in zip(key, pkc, strict=True)
+                ]
+            except (ValueError, TypeError):
+                raise HTTPException(422, "bad 'after' key") from None
+            q = q.where(tuple_(*[tbl.c[c] for c in pkc]) > tuple_(*bound))
+        q = q.order_by(*[tbl.c[c] for c in pkc]).limit(limit)
+        with factory() as s, s.begin():
+            _head, floor = changelog.head_and_floor(s)
+            if token < floor:
+                raise HTTPException(410, "snapshot expired: start again")
+            rows = _wire_rows(s.execute(q).all())
+        idx = [cols.index(c) for c in pkc]
+        next_after = [rows[-1][i] for i in idx] if len(rows) == limit else None
+        return _json(
+            {
+                "token": token,
+                "table": table_name,
+                "columns": cols,
+                "rows": rows,
+                "next_after": next_after,
+            }
+        )
+
+    @app.get("/v1/sync/verify", response_model=VerifyResponse, tags=["sync"])
+    def verify(p: Auth, store_ids: StoreFilter = None) -> VerifyResponse:
+        """Counts and checksums of everything in scope, with the sequence they reflect."""
+        actor = narrowed(p, store_ids)
+        sums: dict[str, TableSum] = {}
+        with factory() as s:
+            if not is_sqlite:
+                s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            with s.begin():
+                head, _floor = changelog.head_and_floor(s)
+                for name in SYNCED_TABLE_NAMES:
+                    _tbl, _cols, q = _raw_select(name, actor)
+                    result = s.execute(q.execution_options(yield_per=20_000))
+                    n, crc = row_checksum_terms(
+                        r if is_sqlite else [to_wire(v) for v in r] for r in result
+                    )
+                    sums[name] = TableSum(count=n, checksum=table_checksum(n, crc))
+        return VerifyResponse(seq=head, tables=sums)
+
+    @app.post("/v1/sync/rows", response_model=RowsResponse, tags=["sync"])
+    def rows(body: RowsRequest, p: Auth) -> RowsResponse:
+        """Current server rows by key (a client repairs its optimistic rows after a refusal)."""
+        if body.table not in SYNCED_TABLE_NAMES:
+            raise HTTPException(404, f"no synced table {body.table!r}")
+        tbl = table(body.table)
+        cols = wire_columns(tbl)
+        pkc = pk_columns(tbl)
+        found: list[list[Any]] = []
+        missing: list[list[Any]] = []
+        with factory() as s, s.begin():
+            for key in body.pks:
+                if len(key) != len(pkc):
+                    raise HTTPException(422, "bad key length")
+                cond = [
+                    tbl.c[c] == from_wire(v, tbl.c[c].type) for v, c in zip(key, pkc, strict=True)
+                ]
+                row = s.execute(select(tbl).where(*cond)).mappings().first()
+                if row is None:
+                    missing.append(key)
+                    continue
+                if not visible(scope_keys(s, body.table, dict(row)), p.actor):
+                    raise HTTPException(403, f"{body.table} {key} is outside your scope")
+                found.append([to_wire(row[c]) for c in cols])
+        return RowsResponse(table=body.table, columns=cols, rows=found, missing=missing)
+
+    # ----------------------------------------------------------------------- business reads
+
+    @app.get("/v1/stores/{store_id}", tags=["stores"])
+    def store_info(store_id: int, p: Auth) -> dict[str, Any]:
+        """One store, with when its promotion proposals were last generated."""
+        if not p.actor.can_store(store_id):
+            raise HTTPException(403, f"store {store_id} is outside your scope")
+        with factory() as s:
+            st = s.get(Store, store_id)
+            if st is None:
+                raise HTTPException(404, "no such store")
+            generated = s.scalar(
+                select(func.max(PromotionProposal.generated_at)).where(
+                    PromotionProposal.store_id == store_id
+                )
+            )
+            return {
+                "id": st.id,
+                "code": st.code,
+                "name": st.name,
+                "region_id": st.region_id,
+                "proposals_generated_at": generated.isoformat() if generated else None,
+            }
+
+    return app

@@ -1,0 +1,177 @@
+"""Recording every change to synced rows, in commit order, for pull.
+
+Capture. SQLAlchemy session events see every ORM insert/update/delete of a synced table:
+``before_flush`` stamps deletes (the row and its parents still exist, so the scope keys can
+be resolved), ``after_flush`` remembers new and changed instances, and ``before_commit``
+writes one ``change_log`` row per changed row — the full row for upserts, the key for
+deletes (tombstones) — **inside the same transaction** as the change itself. A rollback
+discards the captured set. (Writes that bypass the ORM, such as bulk ``insert()``
+statements, are not seen: mutation handlers must use the ORM; the demo generator's bulk
+load is covered by the snapshot, whose pinned sequence starts after it.)
+
+Sequence = commit order. The sequence numbers are taken from the single-row counter
+``change_seq`` with ``UPDATE … SET value = value + n RETURNING value`` as the *last*
+statement before COMMIT. That row lock (PostgreSQL) or the database write lock (SQLite)
+is held until the transaction commits, so a second writer obtains its numbers only after
+the first has committed: numbers are handed out in commit order, across any number of
+server processes on one database. A pull reads the counter first and then only rows with
+``seq <= head`` — every such row is already committed and visible — so no pull can move
+its cursor past a transaction that commits late. The lock is held only from the counter
+update to COMMIT (microseconds), so writers are serialised only at that final step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, event, insert, inspect, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from central.models import ChangeLog, ChangeSeq
+from central.scope import ScopeKeys, scope_keys
+from sync.protocol import SYNCED_TABLE_NAMES, pk_columns, table, to_wire, wire_columns
+
+_ORDER = {name: i for i, name in enumerate(SYNCED_TABLE_NAMES)}
+_KEY = "storedesk_changes"
+
+
+@dataclass
+class _Pending:
+    upserts: dict[tuple[str, tuple[Any, ...]], Any] = field(default_factory=dict)
+    deletes: dict[tuple[str, tuple[Any, ...]], tuple[list[Any], ScopeKeys]] = field(
+        default_factory=dict
+    )
+
+
+def _pending(session: Session) -> _Pending:
+    p = session.info.get(_KEY)
+    if p is None:
+        p = session.info[_KEY] = _Pending()
+    return p
+
+
+def _table_name(obj: Any) -> str | None:
+    name = getattr(obj, "__tablename__", None)
+    return name if name in _ORDER else None
+
+
+def _row_dict(obj: Any) -> dict[str, Any]:
+    mapper = inspect(obj).mapper
+    return {
+        col.name: getattr(obj, prop.key)
+        for prop in mapper.column_attrs
+        for col in prop.columns
+        if col.table is mapper.local_table
+    }
+
+
+def _pk(name: str, row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(to_wire(row[c]) for c in pk_columns(table(name)))
+
+
+def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+    pending = _pending(session)
+    for obj in session.deleted:
+        name = _table_name(obj)
+        if name is None:
+            continue
+        row = _row_dict(obj)
+        pk = _pk(name, row)
+        pending.upserts.pop((name, pk), None)
+        pending.deletes[(name, pk)] = (list(pk), scope_keys(session, name, row))
+
+
+def _after_flush(session: Session, _ctx: Any) -> None:
+    pending = _pending(session)
+    for obj in (*session.new, *session.dirty):
+        name = _table_name(obj)
+        if name is None or (obj in session.dirty and not session.is_modified(obj)):
+            continue
+        pk = _pk(name, _row_dict(obj))
+        pending.deletes.pop((name, pk), None)
+        pending.upserts[(name, pk)] = obj
+
+
+def _before_commit(session: Session) -> None:
+    if _KEY not in session.info:
+        return
+    session.flush()
+    pending: _Pending = session.info.pop(_KEY)
+    now = dt.datetime.now(dt.UTC)
+    rows: list[dict[str, Any]] = []
+    with session.no_autoflush:
+        for (name, pk), obj in sorted(pending.upserts.items(), key=lambda kv: _ORDER[kv[0][0]]):
+            data = _row_dict(obj)
+            keys = scope_keys(session, name, data)
+            wire = [to_wire(data[c]) for c in wire_columns(table(name))]
+            rows.append(_log_row(name, "upsert", list(pk), wire, keys, now))
+        for (name, _), (pk, keys) in sorted(
+            pending.deletes.items(), key=lambda kv: -_ORDER[kv[0][0]]
+        ):
+            rows.append(_log_row(name, "delete", pk, None, keys, now))
+    if not rows:
+        return
+    conn = session.connection()
+    # Taken last, held until COMMIT: see the module docstring.
+    head = conn.execute(
+        update(ChangeSeq)
+        .where(ChangeSeq.id == 1)
+        .values(value=ChangeSeq.value + len(rows))
+        .returning(ChangeSeq.value)
+    ).scalar_one()
+    first = head - len(rows) + 1
+    for i, r in enumerate(rows):
+        r["seq"] = first + i
+    conn.execute(insert(ChangeLog), rows)
+
+
+def _log_row(
+    name: str, op: str, pk: list[Any], wire: list[Any] | None, keys: ScopeKeys, now: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "table_name": name,
+        "op": op,
+        "pk": json.dumps(pk, ensure_ascii=False),
+        "row": None if wire is None else json.dumps(wire, ensure_ascii=False),
+        "ref": keys.ref,
+        "store_id": keys.store_id,
+        "region_id": keys.region_id,
+        "user_id": keys.user_id,
+        "committed_at": now,
+    }
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_KEY, None)
+
+
+def install(factory: sessionmaker[Session]) -> None:
+    """Record changes made through sessions of ``factory`` (the server's sessionmaker)."""
+    event.listen(factory, "before_flush", _before_flush)
+    event.listen(factory, "after_flush", _after_flush)
+    event.listen(factory, "before_commit", _before_commit)
+    event.listen(factory, "after_rollback", _after_rollback)
+
+
+def ensure_counter(session: Session) -> None:
+    if session.get(ChangeSeq, 1) is None:
+        session.add(ChangeSeq(id=1, value=0, floor=0))
+
+
+def head_and_floor(session: Session) -> tuple[int, int]:
+    row = session.execute(select(ChangeSeq.value, ChangeSeq.floor).where(ChangeSeq.id == 1)).one()
+    return int(row[0]), int(row[1])
+
+
+def prune(session: Session, keep_after: int) -> int:
+    """Forget changes with seq <= ``keep_after``; cursors older than that get 410."""
+    head, floor = head_and_floor(session)
+    keep_after = min(keep_after, head)
+    if keep_after <= floor:
+        return 0
+    n = session.execute(delete(ChangeLog).where(ChangeLog.seq <= keep_after)).rowcount
+    session.execute(update(ChangeSeq).where(ChangeSeq.id == 1).values(floor=keep_after))
+    return int(n or 0)

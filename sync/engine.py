@@ -1,0 +1,712 @@
+"""The client sync engine: push the outbox, then pull (or snapshot), over httpx, no Qt.
+
+Usage (desktop shell, CLI and tests alike)::
+
+    engine = SyncEngine(cache, "https://central.example", token_provider=PasswordAuth(u, p),
+                        run_db=my_db_worker_submit)          # default: asyncio.to_thread
+    result = await engine.sync_once(TaskState(on_progress))  # push, then pull/snapshot
+    asyncio.create_task(engine.run_forever())                # timer + poke() + reconnect
+    engine.poke()                                            # after a local edit
+    engine.status                                            # EngineStatus for the status bar
+
+Every database step is a plain synchronous function of :mod:`sync.local` handed to
+``run_db(fn, *args)``; the coroutine itself only awaits the network. Every reply is read
+with a size cap and validated with the pydantic models of :mod:`sync.protocol` before
+anything is written: a malformed or hostile reply raises :class:`ProtocolError` and the
+step applies nothing. Cancellation (``TaskState.cancel()`` or :meth:`cancel`) is checked
+between pages; each page is its own transaction, so a cancelled or killed sync resumes.
+
+Retry policy of :meth:`run_forever`: after a failure the next attempt waits
+``min(cap, base * 2**failures)`` scaled by a random factor in [0.5, 1.5] (exponential
+backoff with jitter, so a fleet of desktops does not reconnect in lock-step after an
+outage); a :meth:`poke` does not shorten a backoff caused by a server error, but a
+successful health probe (the network is back) triggers a sync at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from core.cache import Cache
+from core.i18n import _
+from core.mutations import Actor
+from core.tasks import Cancelled, TaskState
+from sync import local
+from sync.protocol import (
+    MAX_PAGE_ROWS,
+    MAX_RESPONSE_BYTES,
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+    GapError,
+    Health,
+    LoginRequest,
+    LoginResponse,
+    MutationIn,
+    PullResponse,
+    PushRequest,
+    PushResponse,
+    RowsRequest,
+    RowsResponse,
+    SnapshotPage,
+    SnapshotStart,
+    UserInfo,
+    VerifyResponse,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class SyncError(Exception):
+    """A sync step failed; ``str(e)`` is a translated sentence for the user."""
+
+    retryable = False
+
+
+class OfflineError(SyncError):
+    retryable = True
+
+
+class ServerError(SyncError):
+    retryable = True
+
+
+class AuthError(SyncError):
+    pass
+
+
+class UpdateRequired(SyncError):
+    pass
+
+
+class ProtocolError(SyncError):
+    """The server's reply was malformed; nothing from it was applied."""
+
+    retryable = True
+
+
+class CursorExpired(SyncError):
+    pass
+
+
+class ScopeError(SyncError):
+    pass
+
+
+class VerificationFailed(SyncError):
+    pass
+
+
+# --------------------------------------------------------------------------- auth
+
+
+class TokenProvider(Protocol):
+    async def __call__(self, client: httpx.AsyncClient, base_url: str, refresh: bool) -> str: ...
+
+
+class StaticToken:
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    async def __call__(self, client: httpx.AsyncClient, base_url: str, refresh: bool) -> str:
+        if refresh:
+            raise AuthError(_("Your session has expired: sign in again."))
+        return self.token
+
+
+class PasswordAuth:
+    """Signs in with a user name and password; keeps the token until it expires."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self._password = password
+        self._token: str | None = None
+        self._expires: dt.datetime | None = None
+        self.user: UserInfo | None = None
+
+    async def __call__(self, client: httpx.AsyncClient, base_url: str, refresh: bool) -> str:
+        now = dt.datetime.now(dt.UTC)
+        if self._token and not refresh and self._expires and self._expires > now:
+            return self._token
+        body = LoginRequest(username=self.username, password=self._password).model_dump()
+        resp = await _send(client, "POST", base_url + "/v1/auth/login", json=body, headers=_HDRS)
+        if resp[0] == 401:
+            raise AuthError(_("Wrong user name or password."))
+        _raise_for(resp)
+        login = _parse(LoginResponse, resp[1])
+        self._token, self._expires, self.user = login.token, login.expires_at, login.user
+        return login.token
+
+
+# --------------------------------------------------------------------------- transport
+
+_HDRS = {PROTOCOL_HEADER: str(PROTOCOL_VERSION), "Accept": "application/json"}
+
+
+async def _send(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    params: Any = None,
+    json: Any = None,
+    cap: int = MAX_RESPONSE_BYTES,
+) -> tuple[int, bytes]:
+    """One request; the body is read with a size cap. Network trouble -> OfflineError."""
+    try:
+        async with client.stream(method, url, headers=headers, params=params, json=json) as r:
+            declared = r.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > cap:
+                raise ProtocolError(_("The server sent a reply that is too large."))
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in r.aiter_bytes():  # decoded: the cap also stops zip bombs
+                size += len(chunk)
+                if size > cap:
+                    raise ProtocolError(_("The server sent a reply that is too large."))
+                chunks.append(chunk)
+            return r.status_code, b"".join(chunks)
+    except httpx.TimeoutException as e:
+        raise OfflineError(_("The server did not answer in time.")) from e
+    except httpx.TransportError as e:
+        raise OfflineError(_("Cannot reach the server: {detail}").format(detail=e)) from e
+
+
+def _detail(body: bytes) -> str:
+    import json as _json
+
+    try:
+        d = _json.loads(body)
+        return str(d.get("detail", ""))[:300] if isinstance(d, dict) else ""
+    except ValueError:
+        return ""
+
+
+def _raise_for(resp: tuple[int, bytes]) -> None:
+    status, body = resp
+    if status < 400:
+        return
+    if status == 426:
+        raise UpdateRequired(
+            _(
+                "This StoreDesk is too old for the server: please update StoreDesk. ({detail})"
+            ).format(detail=_detail(body))
+        )
+    if status == 401:
+        raise AuthError(_("Your session has expired: sign in again."))
+    if status == 403:
+        raise ScopeError(
+            _("The server refused: {detail}").format(detail=_detail(body) or "forbidden")
+        )
+    if status == 410:
+        raise CursorExpired(_("The local data is too old to update; it will be downloaded again."))
+    if status >= 500:
+        raise ServerError(
+            _("The server had a problem (HTTP {status}); will retry.").format(status=status)
+        )
+    raise SyncError(
+        _("The server refused the request (HTTP {status}): {detail}").format(
+            status=status, detail=_detail(body)
+        )
+    )
+
+
+def _parse(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as e:
+        first = e.errors()[0] if e.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()))[:80]
+        raise ProtocolError(
+            _("The server sent an invalid reply ({what}); nothing was changed.").format(
+                what=f"{model.__name__}: {where} {first.get('msg', '')}".strip()
+            )
+        ) from None
+
+
+# --------------------------------------------------------------------------- results & status
+
+
+@dataclass
+class SyncResult:
+    pushed: int = 0
+    rejected: int = 0
+    conflicts: int = 0
+    pulled: int = 0
+    snapshot: bool = False
+    snapshot_rows: int = 0
+    verified: bool | None = None
+    seconds: float = 0.0
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.snapshot_rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    online: bool | None  # None: not tried yet
+    running: bool
+    pending: int
+    conflicts: int
+    last_success: dt.datetime | None
+    last_error: str
+
+
+@dataclass(frozen=True)
+class SyncEvent:
+    """A progress event: ``phase`` is push | snapshot | pull | verify | done | error."""
+
+    phase: str
+    fraction: float
+    message: str
+
+
+RunDb = Callable[..., Awaitable[Any]]
+
+
+async def _to_thread(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.to_thread(fn, *args)
+
+
+REPAIR_KEYS: dict[str, list[tuple[str, str]]] = {
+    "shift.create/1": [("shifts", "id")],
+    "shift.update/1": [("shifts", "id")],
+    "shift.delete/1": [("shifts", "id")],
+    "visit_note.add/1": [("visit_notes", "id")],
+    "promotion.decide/1": [
+        ("promotion_proposals", "proposal_id"),
+        ("promotion_decisions", "decision_id"),
+    ],
+    "alert.snooze/1": [("alerts", "alert_id")],
+}
+"""For a refused mutation: which local rows to re-read from the server (table, arg name)."""
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        cache: Cache,
+        base_url: str,
+        *,
+        token_provider: TokenProvider,
+        client: httpx.AsyncClient | None = None,
+        run_db: RunDb | None = None,
+        pull_limit: int = 2000,
+        snapshot_limit: int = 20_000,
+        push_batch: int = 100,
+        timeout: float = 30.0,
+        verify: bool = True,
+    ) -> None:
+        self.cache = cache
+        self.base_url = base_url.rstrip("/")
+        self.token_provider = token_provider
+        self._own_client = client is None
+        self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=10.0))
+        self.run_db: RunDb = run_db or _to_thread
+        self.pull_limit = min(pull_limit, MAX_PAGE_ROWS)
+        self.snapshot_limit = min(snapshot_limit, MAX_PAGE_ROWS)
+        self.push_batch = push_batch
+        self.verify = verify
+        self.listeners: list[Callable[[SyncEvent], None]] = []
+        self.user: UserInfo | None = None
+        self._token: str | None = None
+        self._poke = asyncio.Event()
+        self._stop = False
+        self._lock = asyncio.Lock()
+        self._state: TaskState | None = None
+        self._online: bool | None = None
+        self._running = False
+        self._last_error = ""
+        self._counts = (0, 0, None)
+        self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def status(self) -> EngineStatus:
+        pending, conflicts, last = self._counts
+        return EngineStatus(self._online, self._running, pending, conflicts, last, self._last_error)
+
+    async def refresh_status(self) -> EngineStatus:
+        st = await self.run_db(local.read_state, self.cache)
+        self._counts = (st.pending, st.conflicts, st.last_sync_at)
+        return self.status
+
+    def poke(self) -> None:
+        """A local edit was made: sync soon."""
+        self._poke.set()
+
+    def cancel(self) -> None:
+        """Cancel the running sync (at the next page boundary) and stop :meth:`run_forever`."""
+        self._stop = True
+        self._poke.set()
+        if self._state is not None:
+            self._state.cancel()
+
+    async def aclose(self) -> None:
+        if self._own_client:
+            await self.client.aclose()
+
+    async def sync(self, state: TaskState | None = None) -> SyncResult:
+        return await self.sync_once(state)
+
+    async def sync_once(self, state: TaskState | None = None) -> SyncResult:
+        """Push the outbox, then pull (snapshotting first when there is no cursor)."""
+        async with self._lock:
+            self._state = state or TaskState()
+            self._running = True
+            t0 = time.perf_counter()
+            result = SyncResult()
+            try:
+                await self._sign_in()
+                await self._push(result)
+                await self._pull_or_snapshot(result)
+                await self.run_db(local.mark_success, self.cache, self.now())
+                self._online, self._last_error = True, ""
+                self._emit("done", 1.0, _("Synchronised."))
+                return result
+            except OfflineError as e:
+                self._online, self._last_error = False, str(e)
+                self._emit("error", 0.0, str(e))
+                raise
+            except Cancelled:
+                self._emit("error", 0.0, _("Synchronisation cancelled."))
+                raise
+            except SyncError as e:
+                self._online, self._last_error = True, str(e)
+                self._emit("error", 0.0, str(e))
+                raise
+            finally:
+                result.seconds = time.perf_counter() - t0
+                self._running = False
+                self._state = None
+                try:
+                    await self.refresh_status()
+                except Exception:  # status is cosmetic; never mask the real outcome
+                    log.exception("refresh_status failed")
+
+    async def run_forever(
+        self, interval: float = 300.0, *, backoff_base: float = 2.0, backoff_cap: float = 300.0
+    ) -> None:
+        """Sync on poke, on a timer and when the network comes back, until :meth:`cancel`."""
+        self._stop = False
+        failures = 0
+        while not self._stop:
+            try:
+                await self.sync_once()
+                failures = 0
+                wait = interval
+            except (Cancelled, asyncio.CancelledError):
+                if self._stop:
+                    return
+                raise
+            except SyncError as e:
+                if not e.retryable and not isinstance(e, CursorExpired):
+                    log.warning("sync stopped until the next edit: %s", e)
+                    failures = 0
+                    wait = interval
+                else:
+                    failures += 1
+                    wait = min(backoff_cap, backoff_base * 2**failures) * random.uniform(0.5, 1.5)
+            if isinstance(self._last_error, str) and self._online is False:
+                await self._wait_reconnect(wait)
+            else:
+                await self._wait_poke(wait)
+
+    async def _wait_poke(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._poke.wait(), timeout)
+        self._poke.clear()
+
+    async def _wait_reconnect(self, timeout: float) -> None:
+        """Offline: probe /v1/health every few seconds; return as soon as it answers."""
+        deadline = time.monotonic() + timeout
+        while not self._stop and time.monotonic() < deadline:
+            try:
+                if await self.health():
+                    return
+            except SyncError:
+                pass
+            await self._wait_poke(min(5.0, max(0.1, deadline - time.monotonic())))
+
+    async def health(self) -> bool:
+        resp = await _send(
+            self.client, "GET", self.base_url + "/v1/health", headers=_HDRS, cap=65536
+        )
+        _raise_for(resp)
+        _parse(Health, resp[1])
+        return True
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _emit(self, phase: str, fraction: float, message: str) -> None:
+        ev = SyncEvent(phase, fraction, message)
+        for cb in list(self.listeners):
+            try:
+                cb(ev)
+            except Exception:
+                log.exception("sync listener failed")
+
+    def _progress(self, phase: str, fraction: float, message: str) -> None:
+        self._emit(phase, fraction, message)
+        assert self._state is not None
+        self._state.progress(fraction, message)  # raises Cancelled if asked
+
+    async def _sign_in(self) -> None:
+        self._token = await self.token_provider(self.client, self.base_url, False)
+        info = _parse(UserInfo, await self._call("GET", "/v1/me", cap=1 << 20))
+        self.user = info
+        await self.run_db(local.bind_server, self.cache, self.base_url, info.id)
+
+    def _actor(self) -> Actor | None:
+        u = self.user
+        if u is None:
+            return None
+        return Actor(u.id, u.display_name, u.role, frozenset(u.store_ids), frozenset(u.region_ids))
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        cap: int = MAX_RESPONSE_BYTES,
+        ok: tuple[int, ...] = (),
+    ) -> bytes:
+        """A signed request; one token refresh on 401; raises for error statuses."""
+        for attempt in range(2):
+            headers = {**_HDRS, "Authorization": f"Bearer {self._token}"}
+            resp = await _send(
+                self.client,
+                method,
+                self.base_url + path,
+                headers=headers,
+                params=params,
+                json=json,
+                cap=cap,
+            )
+            if resp[0] == 401 and attempt == 0:
+                self._token = await self.token_provider(self.client, self.base_url, True)
+                continue
+            if resp[0] in ok:
+                raise _Status(resp[0], resp[1])
+            _raise_for(resp)
+            return resp[1]
+        raise AuthError(_("Your session has expired: sign in again."))
+
+    # ------------------------------------------------------------------ push
+
+    async def _push(self, result: SyncResult) -> None:
+        client_id = await self.run_db(local.ensure_client_id, self.cache)
+        while True:
+            items = await self.run_db(local.pending_outbox, self.cache, self.push_batch)
+            if not items:
+                return
+            self._progress("push", 0.0, _("Sending {n} edits…").format(n=len(items)))
+            req = PushRequest(
+                client_id=client_id,
+                mutations=[
+                    MutationIn(
+                        id=i.mutation_id, name=i.name, args=i.args, base_version=i.base_version
+                    )
+                    for i in items
+                ],
+            )
+            try:
+                body = await self._call("POST", "/v1/sync/push", json=req.model_dump(), ok=(409,))
+            except _Status as st:
+                gap = _parse(GapError, st.body)
+                raise SyncError(
+                    _(
+                        "The server expects edit #{expected} but this computer's next edit is "
+                        "#{have}; contact support before editing further."
+                    ).format(expected=gap.expected, have=items[0].mutation_id)
+                ) from None
+            resp = _parse(PushResponse, body)
+            sent = {i.mutation_id: i for i in items}
+            ids = [r.id for r in resp.results]
+            if ids != [i.mutation_id for i in items[: len(ids)]]:
+                raise ProtocolError(_("The server answered for edits it was not sent."))
+            await self.run_db(local.record_push_results, self.cache, resp.results, self.now())
+            for r in resp.results:
+                if r.status == "applied":
+                    result.pushed += 1
+                    continue
+                if r.status == "conflict":
+                    result.conflicts += 1
+                else:
+                    result.rejected += 1
+                result.messages.append(r.message)
+                await self._repair(sent[r.id])
+            if len(ids) < len(items):
+                raise ServerError(_("The server accepted only part of the edits; will retry."))
+
+    async def _repair(self, item: local.OutboxItem) -> None:
+        """A refused edit: replace its optimistic local rows by the server's."""
+        for tbl, arg in REPAIR_KEYS.get(item.name, []):
+            key = item.args.get(arg)
+            if key is None:
+                continue
+            body = await self._call(
+                "POST", "/v1/sync/rows", json=RowsRequest(table=tbl, pks=[[key]]).model_dump()
+            )
+            rows = _parse(RowsResponse, body)
+            if rows.table != tbl:
+                raise ProtocolError(_("The server answered for another table."))
+            await self.run_db(
+                local.apply_server_rows,
+                self.cache,
+                tbl,
+                rows.columns,
+                rows.rows,
+                rows.missing,
+                self._actor(),
+                self.now(),
+            )
+
+    # ------------------------------------------------------------------ pull & snapshot
+
+    async def _pull_or_snapshot(self, result: SyncResult) -> None:
+        st = await self.run_db(local.read_state, self.cache)
+        if st.cursor is None:
+            await self._snapshot(result, st)
+        try:
+            await self._pull(result)
+        except CursorExpired:
+            # The outbox was pushed above; start over from a fresh snapshot.
+            await self.run_db(local.forget_cursor, self.cache)
+            st = await self.run_db(local.read_state, self.cache)
+            await self._snapshot(result, st)
+            await self._pull(result)
+        if result.snapshot and self.verify:
+            await self._verify(result)
+
+    async def _pull(self, result: SyncResult) -> None:
+        while True:
+            st = await self.run_db(local.read_state, self.cache)
+            assert st.cursor is not None
+            body = await self._call(
+                "GET", "/v1/sync/pull", params={"cursor": st.cursor, "limit": self.pull_limit}
+            )
+            page = _parse(PullResponse, body)
+            if page.cursor != st.cursor:
+                raise ProtocolError(_("The server answered for another position."))
+            n = await self.run_db(
+                local.apply_pull_page,
+                self.cache,
+                page.cursor,
+                page.next_cursor,
+                page.columns,
+                page.changes,
+                self._actor(),
+                self.now(),
+            )
+            result.pulled += n
+            self._progress("pull", 1.0 if not page.has_more else 0.5, _("Receiving changes…"))
+            if not page.has_more:
+                return
+
+    async def _snapshot(self, result: SyncResult, st: local.LocalState) -> None:
+        result.snapshot = True
+        if st.snapshot_token is None:
+            start = _parse(SnapshotStart, await self._call("GET", "/v1/sync/snapshot/start"))
+            tables = [(t.name, t.columns) for t in start.tables]
+            await self.run_db(local.begin_snapshot, self.cache, start.token, tables)
+            total = sum(t.count for t in start.tables)
+            token, index, after = start.token, 0, None
+        else:
+            token, tables = st.snapshot_token, st.snapshot_tables
+            index, after = st.snapshot_table_index, st.snapshot_after
+            total = 0
+        done = 0
+        self._progress("snapshot", 0.0, _("Downloading data…"))
+        while index < len(tables):
+            name, columns = tables[index]
+            params: dict[str, Any] = {"token": token, "table": name, "limit": self.snapshot_limit}
+            if after is not None:
+                import json as _json
+
+                params["after"] = _json.dumps(after)
+            try:
+                body = await self._call("GET", "/v1/sync/snapshot", params=params)
+            except CursorExpired:
+                await self.run_db(local.forget_cursor, self.cache)
+                raise
+            page = _parse(SnapshotPage, body)
+            if page.table != name or page.token != token or page.columns != columns:
+                raise ProtocolError(_("The server sent a page of another table or snapshot."))
+            if page.next_after is not None and not page.rows:
+                raise ProtocolError(_("The server sent an empty page that is not the last."))
+            await self.run_db(
+                local.apply_snapshot_page,
+                self.cache,
+                token,
+                index,
+                columns,
+                page.rows,
+                page.next_after,
+            )
+            done += len(page.rows)
+            result.snapshot_rows += len(page.rows)
+            if page.next_after is None:
+                index, after = index + 1, None
+            else:
+                after = page.next_after
+            frac = done / total if total else index / len(tables)
+            self._progress(
+                "snapshot", min(frac, 0.99), _("Downloading data… {n} rows").format(n=f"{done:,}")
+            )
+        await self.run_db(local.finish_snapshot, self.cache, token, self._actor(), self.now())
+
+    async def _verify(self, result: SyncResult) -> None:
+        """Compare per-table counts and checksums with the server (pulling to its position)."""
+        self._progress("verify", 0.99, _("Checking the downloaded data…"))
+        for _attempt in range(3):
+            ver = _parse(VerifyResponse, await self._call("GET", "/v1/sync/verify"))
+            st = await self.run_db(local.read_state, self.cache)
+            if st.cursor is not None and st.cursor < ver.seq:
+                await self._pull(result)
+                continue
+            if st.pending:
+                result.verified = None  # local edits not yet on the server: cannot compare
+                return
+            tables = [(n, c) for n, c in (st.snapshot_tables or []) if n in ver.tables]
+            mine = await self.run_db(local.local_checksums, self.cache, tables)
+            bad = [n for n, c in mine.items() if c != ver.tables[n].checksum]
+            if not bad:
+                result.verified = True
+                return
+            if st.cursor == ver.seq:
+                await self.run_db(local.forget_cursor, self.cache)
+                result.verified = False
+                raise VerificationFailed(
+                    _(
+                        "The downloaded data does not match the server ({tables}); it will be downloaded again."
+                    ).format(tables=", ".join(bad))
+                )
+        result.verified = None  # the server kept changing; the next sync checks again
+
+
+class _Status(Exception):
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self.body = body

@@ -1,0 +1,274 @@
+"""The StoreDesk sync wire protocol (version 1): pydantic models and the row encoding.
+
+Both ends import this module (the central server through ``central → sync.protocol``), so
+the message shapes, the list of synced tables, the wire form of values and the checksum
+are defined exactly once.
+
+Row encoding. Rows travel as JSON arrays in the table's column order (``columns`` is sent
+once per table per message), never as objects: that halves the payload and lets the client
+hand rows straight to ``executemany``. Values are in the **SQLite storage form** that
+SQLAlchemy itself writes, so a client bulk-loads them without any per-value conversion:
+
+* instants: UTC ``"YYYY-MM-DD HH:MM:SS.ffffff"``; dates ``"YYYY-MM-DD"``; times
+  ``"HH:MM:SS.ffffff"``; JSON columns: the JSON text; booleans: 0/1; numbers as numbers.
+
+Checksums (:func:`table_checksum`) are order-independent (sum of CRC-32 of each row's
+canonical ``repr``), so the server and the client can compute them in any row order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import zlib
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import JSON as SAJSON
+from sqlalchemy import Date, DateTime, Table, Time
+
+from core.models import CLIENT_ONLY_TABLES, Base
+
+#: Bumped when a message shape or the meaning of a field changes.
+PROTOCOL_VERSION = 1
+#: The oldest client protocol the server still serves; older clients get 426.
+MIN_PROTOCOL_VERSION = 1
+PROTOCOL_HEADER = "X-StoreDesk-Protocol"
+
+#: Caps that keep a hostile or broken peer from exhausting memory.
+MAX_PAGE_ROWS = 50_000
+MAX_PUSH_MUTATIONS = 500
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+#: Columns that never leave the server.
+EXCLUDED_COLUMNS: dict[str, frozenset[str]] = {"users": frozenset({"password_hash"})}
+
+Scalar = int | float | str | bool | None
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def synced_tables() -> list[Table]:
+    """Every synced table, parents before children (foreign-key order)."""
+    return [t for t in Base.metadata.sorted_tables if t.name not in CLIENT_ONLY_TABLES]
+
+
+SYNCED_TABLE_NAMES: tuple[str, ...] = tuple(t.name for t in synced_tables())
+
+
+def table(name: str) -> Table:
+    if name not in SYNCED_TABLE_NAMES:
+        raise KeyError(f"not a synced table: {name!r}")
+    return Base.metadata.tables[name]
+
+
+def wire_columns(tbl: Table) -> list[str]:
+    skip = EXCLUDED_COLUMNS.get(tbl.name, frozenset())
+    return [c.name for c in tbl.columns if c.name not in skip]
+
+
+def pk_columns(tbl: Table) -> list[str]:
+    return [c.name for c in tbl.primary_key.columns]
+
+
+# --------------------------------------------------------------------------- values
+
+
+def encode_datetime(value: dt.datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def to_wire(value: Any) -> Scalar:
+    """A Python value (ORM attribute or PostgreSQL driver value) in its wire form."""
+    if value is None or isinstance(value, str | int | float):
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, enum.Enum):
+            return value.value
+        return value
+    if isinstance(value, dt.datetime):
+        return encode_datetime(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M:%S.%f")
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"cannot encode {type(value).__name__} for the wire")
+
+
+def from_wire(value: Scalar, coltype: Any) -> Any:
+    """A wire value back to the Python value a typed SQLAlchemy column binds."""
+    if value is None:
+        return None
+    if isinstance(coltype, DateTime) or isinstance(getattr(coltype, "impl", None), DateTime):
+        d = dt.datetime.fromisoformat(str(value))
+        return d if d.tzinfo else d.replace(tzinfo=dt.UTC)
+    if isinstance(coltype, Date):
+        return dt.date.fromisoformat(str(value))
+    if isinstance(coltype, Time):
+        return dt.time.fromisoformat(str(value))
+    if isinstance(coltype, SAJSON):
+        return json.loads(str(value))
+    return value
+
+
+def row_checksum_terms(rows: Iterable[Sequence[Any]]) -> tuple[int, int]:
+    """(count, sum of CRC-32) of rows in wire form; booleans count as 0/1."""
+    n = 0
+    total = 0
+    crc32 = zlib.crc32
+    for row in rows:
+        if any(isinstance(v, bool) for v in row):
+            row = [int(v) if isinstance(v, bool) else v for v in row]
+        total += crc32(repr(tuple(row)).encode())
+        n += 1
+    return n, total
+
+
+def table_checksum(count: int, crc_sum: int) -> str:
+    return f"{count}:{crc_sum & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+# --------------------------------------------------------------------------- messages
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class LoginRequest(_Msg):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserInfo(_Msg):
+    id: int
+    username: str
+    display_name: str
+    role: str
+    store_ids: list[int]
+    region_ids: list[int]
+
+
+class LoginResponse(_Msg):
+    token: str = Field(min_length=16, max_length=256)
+    expires_at: dt.datetime
+    user: UserInfo
+
+
+class MutationIn(_Msg):
+    id: int = Field(ge=1)
+    name: str = Field(min_length=1, max_length=64)
+    args: dict[str, Any]
+    base_version: int | None = None
+
+
+class PushRequest(_Msg):
+    client_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    mutations: list[MutationIn] = Field(max_length=MAX_PUSH_MUTATIONS)
+
+
+class MutationOutcome(_Msg):
+    id: int
+    status: Literal["applied", "rejected", "conflict"]
+    reason_code: str | None = None
+    message: str = ""
+    entity: str | None = None
+    entity_id: str | None = None
+    theirs: dict[str, Any] | None = None
+    #: True when this outcome was recorded by an earlier delivery of the same mutation.
+    replayed: bool = False
+
+
+class PushResponse(_Msg):
+    last_mutation_id: int = Field(ge=0)
+    results: list[MutationOutcome]
+
+
+class GapError(_Msg):
+    """409 body: the server expects this mutation id next."""
+
+    error: Literal["gap"] = "gap"
+    expected: int
+    message: str
+
+
+class Change(_Msg):
+    seq: int = Field(ge=1)
+    table: str
+    op: Literal["upsert", "delete"]
+    pk: list[Scalar]
+    row: list[Scalar] | None = None
+
+
+class PullResponse(_Msg):
+    cursor: int = Field(ge=0)
+    next_cursor: int = Field(ge=0)
+    has_more: bool
+    columns: dict[str, list[str]]
+    changes: list[Change] = Field(max_length=MAX_PAGE_ROWS)
+
+
+class SnapshotTableInfo(_Msg):
+    name: str
+    columns: list[str]
+    pk: list[str]
+    #: rows in scope when the snapshot started (for progress; may drift while it runs)
+    count: int = Field(default=0, ge=0)
+
+
+class SnapshotStart(_Msg):
+    """A snapshot pins the change sequence at its start; pull continues from ``token``."""
+
+    token: int = Field(ge=0)
+    tables: list[SnapshotTableInfo]
+
+
+class SnapshotPage(_Msg):
+    token: int
+    table: str
+    columns: list[str]
+    rows: list[list[Any]] = Field(max_length=MAX_PAGE_ROWS)
+    #: keyset position to ask for next; ``None`` when the table is complete.
+    next_after: list[Scalar] | None
+
+
+class TableSum(_Msg):
+    count: int = Field(ge=0)
+    checksum: str
+
+
+class VerifyResponse(_Msg):
+    seq: int = Field(ge=0)
+    tables: dict[str, TableSum]
+
+
+class Health(_Msg):
+    status: str
+    protocol: int
+    min_protocol: int
+    server_time: dt.datetime
+
+
+class ErrorBody(_Msg):
+    detail: Any = None
+
+
+class RowsRequest(_Msg):
+    table: str
+    pks: list[list[Scalar]] = Field(max_length=1000)
+
+
+class RowsResponse(_Msg):
+    table: str
+    columns: list[str]
+    rows: list[list[Any]]
+    missing: list[list[Scalar]]
