@@ -6,8 +6,9 @@
 lot/rule is pending or was decided in the last :data:`REPROPOSE_AFTER_DAYS` days, so
 running it twice — or on two server workers at once — never duplicates a proposal.
 
-Sales windows end on the **last complete business day** (yesterday in the store's time
-zone): today's sales are still coming in, and a half day would make every SKU look slow.
+Sales windows end on the **last complete business day**: today once the store has closed
+(local time past ``stores.closes_at``), else yesterday — a half day of sales would make
+every SKU look slow.
 """
 
 from __future__ import annotations
@@ -101,12 +102,15 @@ def _fefo_key(lot: LotFacts) -> tuple[dt.date, int]:
     return (lot.expiry_date or dt.date.max, lot.lot_id)
 
 
-def load_snapshot(session: Session, store_id: int, today: dt.date) -> StoreSnapshot:
-    """One store's assortment, on-hand lots (not expired) and 28 days of sales."""
+def load_snapshot(
+    session: Session, store_id: int, today: dt.date, as_of: dt.date | None = None
+) -> StoreSnapshot:
+    """One store's assortment, on-hand lots (not expired) and 28 days of sales to ``as_of``
+    (default: yesterday)."""
     store = session.get(Store, store_id)
     if store is None:
         raise KeyError(f"store {store_id}")
-    as_of = today - dt.timedelta(days=1)
+    as_of = as_of or today - dt.timedelta(days=1)
     start = as_of - dt.timedelta(days=27)
     skus: dict[int, SkuFacts] = {}
 
@@ -265,13 +269,17 @@ class PreviewRow:
     days_to_expiry: int | None
 
 
-def preview_rule(session: Session, store_id: int, text: str, today: dt.date) -> list[PreviewRow]:
-    """Which SKUs/lots of ``store_id`` the rule text would trigger on ``today``.
+def preview_rule(session: Session, store_id: int, text: str, now: dt.datetime) -> list[PreviewRow]:
+    """Which SKUs/lots of ``store_id`` the rule text would trigger at ``now``.
 
     Raises :class:`RuleSyntaxError` for a text that does not parse.
     """
     rule = parse_rule(text)
-    snap = load_snapshot(session, store_id, today)
+    store = session.get(Store, store_id)
+    if store is None:
+        raise KeyError(f"store {store_id}")
+    today, as_of = business_days(now, store.timezone, store.closes_at)
+    snap = load_snapshot(session, store_id, today, as_of)
     return [
         PreviewRow(
             m.sku_code,
@@ -370,6 +378,16 @@ def choose_gift(
 
 def local_today(now: dt.datetime, timezone: str) -> dt.date:
     return now.astimezone(ZoneInfo(timezone or "Asia/Shanghai")).date()
+
+
+def business_days(
+    now: dt.datetime, timezone: str, closes_at: dt.time | None
+) -> tuple[dt.date, dt.date]:
+    """(today, last complete sales day) in the store's time zone at ``now``."""
+    local = now.astimezone(ZoneInfo(timezone or "Asia/Shanghai"))
+    today = local.date()
+    closed = closes_at is not None and local.time().replace(tzinfo=None) >= closes_at
+    return today, today if closed else today - dt.timedelta(days=1)
 
 
 def proposal_id(store_id: int, sku_id: int, lot_id: int | None, rule_id: int, day: dt.date) -> str:
@@ -535,13 +553,15 @@ def generate_proposals(
         raise ValueError("now must be an aware datetime")
     ids = list(store_ids)
     rules = load_rules(session)
-    stores = session.execute(select(Store.id, Store.timezone).where(Store.id.in_(ids))).all()
+    stores = session.execute(
+        select(Store.id, Store.timezone, Store.closes_at).where(Store.id.in_(ids))
+    ).all()
     added: list[PromotionProposal] = []
-    for store_id, tzname in stores:
-        today = local_today(now, tzname)
+    for store_id, tzname, closes_at in stores:
+        today, as_of = business_days(now, tzname, closes_at)
         expire_stale(session, [store_id], today)
         blocked = _blocked_keys(session, [store_id], today)
-        snap = load_snapshot(session, store_id, today)
+        snap = load_snapshot(session, store_id, today, as_of)
         for row, rule in rules:
             for match in evaluate_rule(rule, snap):
                 key = (store_id, match.sku_id, match.lot_id, row.id)

@@ -1,5 +1,8 @@
 """``promotion.decide/1``: approve or reject a proposal; the first decision wins.
 
+Also ``promotion_rule.update/1`` ``{rule_id, text, min_discount_pct, max_discount_pct,
+enabled}`` with ``base_version`` (the rule editor's save).
+
 Args ``{proposal_id, decision_id, decision: approve|reject, discount_pct, reason_code,
 comment}``. The same handler runs on the desktop (optimistically, with the outbox row)
 and on the central server (authoritatively). Outcomes:
@@ -28,8 +31,9 @@ from core.models import (
     ProposalStatus,
     Store,
 )
-from core.mutations import Actor, Changes, Conflict, Rejected, mutation
+from core.mutations import Actor, Changes, Conflict, Rejected, ScopeDenied, mutation
 from core.promotions.engine import local_today
+from core.promotions.language import RuleSyntaxError, parse_rule
 
 #: Reason codes offered when rejecting (English source labels, translated at display time).
 REJECT_REASONS: dict[str, str] = {
@@ -145,3 +149,45 @@ def decide(
     proposal.version += 1
     session.flush()
     return Changes().add("promotion_decisions", decision_id).add("promotion_proposals", proposal_id)
+
+
+@mutation("promotion_rule.update")
+def update_rule(
+    session: Session,
+    args: dict[str, Any],
+    actor: Actor,
+    base_version: int | None,
+    now: dt.datetime,
+) -> Changes:
+    """Edit a rule's text/bounds/enabled flag. Rules apply to every store, so only
+    supervisors and admins may edit; the text must parse; a stale edit is a Conflict."""
+    if actor.role not in ("supervisor", "admin"):
+        raise ScopeDenied(_("Only supervisors and administrators may edit promotion rules."))
+    rule = session.get(PromotionRule, int(args.get("rule_id", 0)))
+    if rule is None:
+        raise Rejected("not_found", _("This promotion rule no longer exists."))
+    if base_version is not None and base_version != rule.version:
+        raise Conflict(
+            "promotion_rule",
+            str(rule.id),
+            _("Someone changed this rule since you opened it."),
+            theirs={"text": rule.text, "version": rule.version, "enabled": rule.enabled},
+        )
+    text = str(args.get("text", rule.text))
+    try:
+        parsed = parse_rule(text)
+    except RuleSyntaxError as e:
+        raise Rejected("bad_rule", e.message()) from None
+    lo = int(args.get("min_discount_pct", rule.min_discount_pct))
+    hi = int(args.get("max_discount_pct", rule.max_discount_pct))
+    if not 0 <= lo <= hi <= 90:
+        raise Rejected("bad_bounds", _("Discount bounds must satisfy 0 ≤ minimum ≤ maximum ≤ 90."))
+    rule.text = text
+    rule.template = parsed.action
+    rule.min_discount_pct = lo
+    rule.max_discount_pct = hi
+    if "enabled" in args:
+        rule.enabled = bool(args["enabled"])
+    rule.version += 1
+    session.flush()
+    return Changes().add("promotion_rules", rule.id)

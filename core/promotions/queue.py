@@ -24,6 +24,7 @@ from core.models import (
     Store,
     SyncConflict,
 )
+from core.mutations import Actor
 
 DECIDE = "promotion.decide/1"
 
@@ -218,3 +219,66 @@ def proposal_detail(session: Session, proposal_id: str) -> ProposalDetail | None
     )
     gift_sales = _series(session, p.store_id, p.gift_sku_id, end) if p.gift_sku_id else []
     return ProposalDetail(row, m, _series(session, p.store_id, p.sku_id, end), gift_sales)
+
+
+def scope_store_ids(
+    session: Session, actor: Actor, store_id: int | None, region_id: int | None
+) -> list[int]:
+    """The stores the queue shows: the selected store, else the actor's stores of the region."""
+    if store_id is not None:
+        return [store_id] if actor.can_store(store_id) else []
+    q = select(Store.id).order_by(Store.id)
+    if region_id is not None:
+        q = q.where(Store.region_id == region_id)
+    ids = list(session.scalars(q))
+    return [i for i in ids if actor.can_store(i)]
+
+
+def queue_rows(session: Session, store_ids: Sequence[int]) -> list[ProposalRow]:
+    """Pending proposals, plus decided ones whose local decision is not yet synced, was
+    refused, or lost to another decision (so the manager sees what happened to them)."""
+    pending = list_proposals(session, store_ids, ("pending",))
+    decided = [
+        r
+        for r in list_proposals(session, store_ids, ("approved", "rejected", "expired"))
+        if r.sync is not None and r.sync.state != "synced"
+    ]
+    return decided + pending
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    id: int
+    code: str
+    name: str
+    text: str
+    template: str
+    min_pct: int
+    max_pct: int
+    enabled: bool
+    version: int
+
+
+def list_rules(session: Session) -> list[RuleInfo]:
+    return [
+        RuleInfo(
+            r.id,
+            r.code,
+            r.name,
+            r.text,
+            r.template,
+            r.min_discount_pct,
+            r.max_discount_pct,
+            r.enabled,
+            r.version,
+        )
+        for r in session.scalars(select(PromotionRule).order_by(PromotionRule.id))
+    ]
+
+
+def store_label(session: Session, store_id: int | None) -> str:
+    """ "SH001 静安店" for headings; empty when there is no store."""
+    if store_id is None:
+        return ""
+    s = session.get(Store, store_id)
+    return f"{s.code} {s.name}" if s else str(store_id)

@@ -68,8 +68,8 @@ DEFAULT_RULES: tuple[DefaultRule, ...] = (
     ),
 )
 
-#: Local noon: a run "on day D" regardless of the UTC offset.
-_NOON_SHANGHAI_UTC = dt.time(4, 0, tzinfo=dt.UTC)
+#: 23:00 in Shanghai: the demo's data is complete "as of" the evening of its last day.
+_EVENING_SHANGHAI_UTC = dt.time(15, 0, tzinfo=dt.UTC)
 
 
 def seed_rules(session: Session) -> list[PromotionRule]:
@@ -110,7 +110,7 @@ def seed_promotions(session: Session, today: dt.date, *, history_days: int = 10)
     """Rules, a decided history run ``history_days`` ago, and today's pending proposals."""
     seed_rules(session)
     store_ids = list(session.scalars(select(Store.id).order_by(Store.id)))
-    past = dt.datetime.combine(today - dt.timedelta(days=history_days), _NOON_SHANGHAI_UTC)
+    past = dt.datetime.combine(today - dt.timedelta(days=history_days), _EVENING_SHANGHAI_UTC)
     history = generate_proposals(session, store_ids, past)
     managers = _managers(session)
     r = random.Random(f"promotions:{today.isoformat()}")
@@ -139,7 +139,7 @@ def seed_promotions(session: Session, today: dt.date, *, history_days: int = 10)
         p.version += 1
         decided += 1
     session.flush()
-    now = dt.datetime.combine(today, _NOON_SHANGHAI_UTC)
+    now = dt.datetime.combine(today, _EVENING_SHANGHAI_UTC)
     fresh = generate_proposals(session, store_ids, now)
     pending = session.scalar(
         select(PromotionProposal.id).where(PromotionProposal.status == "pending").limit(1)

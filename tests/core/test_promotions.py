@@ -350,11 +350,25 @@ def test_pending_proposal_expires_when_its_window_passes(s) -> None:
 
 def test_preview_lists_triggering_lots_and_refuses_bad_text(s) -> None:
     _expiry_case(s)
-    rows = preview_rule(s, 1, DEFAULT_RULES[0].text, TODAY)
+    rows = preview_rule(s, 1, DEFAULT_RULES[0].text, NOW)
     assert [(r.sku_code, r.stock, r.days_to_expiry) for r in rows] == [("SKU001", 30, 5)]
-    assert preview_rule(s, 2, "WHEN days_to_expiry <= 2 THEN markdown", TODAY)[0].lot_code
+    assert preview_rule(s, 2, "WHEN days_to_expiry <= 2 THEN markdown", NOW)[0].lot_code
     with pytest.raises(RuleSyntaxError):
-        preview_rule(s, 1, "WHEN stok < 1 THEN markdown", TODAY)
+        preview_rule(s, 1, "WHEN stok < 1 THEN markdown", NOW)
+
+
+def test_today_counts_once_the_store_has_closed(s) -> None:
+    add_sku(s, 1)
+    stock(s, 1, 1, safety=20, max_stock=100)
+    add_lot(s, 1, 1, qty=10, expiry_in=30)
+    sell(s, 1, 1, last7=14, prev7=10)  # +40% up to yesterday: not more than 40%
+    sell_days(s, 1, 1, TODAY, [20])  # a strong day today
+    text = DEFAULT_RULES[1].text
+    assert preview_rule(s, 1, text, NOW) == []  # 12:00: today is not complete
+    evening = NOW + dt.timedelta(hours=10, minutes=30)  # 22:30 local, store closed at 22:00
+    [row] = preview_rule(s, 1, text, evening)
+    # the 7 days now end today: 14 - 2 (the day that dropped out) + 20 = 32 against 10
+    assert row.sales_7d == 32
 
 
 def test_broken_rule_in_the_table_is_skipped(s) -> None:
