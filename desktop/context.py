@@ -231,7 +231,21 @@ class AppContext(QObject):
             if self.sync_engine is not None and hasattr(self.sync_engine, "poke"):
                 self.sync_engine.poke()
 
-        return self.db.submit(work, on_result=done, on_error=on_error)
+        def refused(exc: BaseException) -> None:
+            # nobody else will tell the user: say it through the shell (translated)
+            from core.i18n import _
+            from core.mutations import MutationError
+
+            if isinstance(exc, MutationError):
+                self.sig_error.emit(_("The change was not saved: {reason}").format(reason=exc.message))
+            else:
+                self.sig_error.emit(
+                    _("The change was not saved because of an unexpected error ({error}).").format(
+                        error=type(exc).__name__
+                    )
+                )
+
+        return self.db.submit(work, on_result=done, on_error=on_error or refused)
 
     def shutdown(self) -> None:
         self.db.shutdown()
