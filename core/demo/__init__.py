@@ -127,6 +127,8 @@ def generate(
         gen.step(0.75, _("Generating the sales funnel"))
         funnel.generate_funnel(gen, people, visits)
         field_sales.write_visits_and_tracks(gen, people, visits)
+        gen.step(0.96, _("Evaluating overdue alerts"))
+        seed_alerts_step(gen)  # after every data step: alerts read them all
         gen.step(0.97, _("Saving"))
         _write_meta(gen)
     summary = DemoSummary(
@@ -136,6 +138,17 @@ def generate(
     if progress is not None:
         progress.progress(1.0, _("Demo region ready"))
     return summary
+
+
+def seed_alerts_step(gen: Gen) -> None:
+    """Raise the overdue alerts of the demo's last day (owner: core.alerts)."""
+    from sqlalchemy.orm import Session
+
+    from core.alerts.engine import seed_alerts
+
+    with Session(bind=gen.conn, join_transaction_mode="create_savepoint") as session:
+        gen.counts["alerts"] = seed_alerts(session, gen.today)
+        session.commit()
 
 
 def _write_meta(gen: Gen) -> None:
