@@ -51,6 +51,7 @@ class Worker:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"sd-{name}")
         self._relay = _Relay()
         self.errors: list[BaseException] = []
+        self._closed = False
 
     def submit(
         self,
@@ -59,6 +60,12 @@ class Worker:
         on_result: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
     ) -> Future[Any]:
+        if self._closed:
+            # a view's late timer after sign-out/close: nothing to run it on, nothing to do
+            log.debug("%s worker closed; dropped %s", self.name, getattr(fn, "__name__", fn))
+            dropped: Future[Any] = Future()
+            dropped.cancel()
+            return dropped
         fut = self._pool.submit(fn, *args)
 
         def done(f: Future[Any]) -> None:
@@ -88,6 +95,7 @@ class Worker:
         return await asyncio.wrap_future(self._pool.submit(fn, *args))
 
     def shutdown(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
