@@ -491,8 +491,26 @@ def comparable_stores(
     if me.cluster:
         q = q.where(Store.cluster == me.cluster)
     peers = stores_info(session, session.scalars(q).all())
+    rows = _peer_rows(session, peers, start, end, store_id)
+    rows.sort(key=lambda r: (-r.visitors_per_day, r.code))
+    convs = [r.conversion for r in rows if r.conversion is not None]
+    rank = next((i + 1 for i, r in enumerate(rows) if r.is_self), 0)
+    return PeerComparison(
+        cluster=me.cluster,
+        rows=rows,
+        median_visitors_per_day=statistics.median([r.visitors_per_day for r in rows])
+        if rows
+        else 0.0,
+        median_conversion=statistics.median(convs) if convs else None,
+        rank=rank,
+    )
+
+
+def _peer_rows(
+    session: Session, stores: list[StoreInfo], start: dt.date, end: dt.date, self_id: int | None
+) -> list[PeerRow]:
     rows = []
-    for p in peers:
+    for p in stores:
         d = _load(session, p, start, end)
         k = d.kpis(start, end)
         n_days = len({r.day for r in d.records}) or 1
@@ -507,21 +525,29 @@ def comparable_stores(
                 sales_per_day_fen=round(k.sales_fen / n_days),
                 star=k.star,
                 excluded_hours=k.excluded_hours,
-                is_self=p.id == store_id,
+                is_self=p.id == self_id,
             )
         )
+    return rows
+
+
+def region_stores(
+    session: Session,
+    region_id: int,
+    store_ids: Iterable[int] | None,
+    start: dt.date,
+    end: dt.date,
+) -> list[PeerRow]:
+    """Stores of a region within ``store_ids`` (the actor's scope; None = all), busiest first."""
+    allowed = set(store_ids) if store_ids is not None else None
+    ids = [
+        i
+        for i in session.scalars(select(Store.id).where(Store.region_id == region_id)).all()
+        if allowed is None or i in allowed
+    ]
+    rows = _peer_rows(session, stores_info(session, ids), start, end, None)
     rows.sort(key=lambda r: (-r.visitors_per_day, r.code))
-    convs = [r.conversion for r in rows if r.conversion is not None]
-    rank = next((i + 1 for i, r in enumerate(rows) if r.is_self), 0)
-    return PeerComparison(
-        cluster=me.cluster,
-        rows=rows,
-        median_visitors_per_day=statistics.median([r.visitors_per_day for r in rows])
-        if rows
-        else 0.0,
-        median_conversion=statistics.median(convs) if convs else None,
-        rank=rank,
-    )
+    return rows
 
 
 # --------------------------------------------------------------------------- one screen's worth

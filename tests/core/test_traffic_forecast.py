@@ -6,11 +6,11 @@ import datetime as dt
 import random
 
 import pytest
-from traffic_fixtures import TODAY, add_hour, seasonal_visitors, seed_stores
 
 from core.cache import open_cache
 from core.models import Holiday
 from core.traffic.forecast import evaluate_forecast, hourly_forecast
+from tests.core.traffic_fixtures import TODAY, add_hour, seasonal_visitors, seed_stores
 
 HOLIDAY = dt.date(2026, 10, 5)  # a Monday inside the history
 

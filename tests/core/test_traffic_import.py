@@ -6,13 +6,13 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import func, select
-from traffic_fixtures import TODAY, at, manager, seed_stores
 
 from core import i18n
 from core.cache import open_cache
 from core.models import HourlyTraffic, Outbox
 from core.mutations import Rejected, ScopeDenied, apply_local, pending_count
 from core.traffic.importer import import_csv, validate_csv
+from tests.core.traffic_fixtures import TODAY, at, manager, seed_stores
 
 NOW = dt.datetime(2026, 11, 27, 14, 0, tzinfo=dt.UTC)
 

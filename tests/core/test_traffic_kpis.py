@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from traffic_fixtures import TODAY, add_hour, add_shift, at, seed_history, seed_stores
 
 from core.cache import open_cache
 from core.traffic.analytics import (
@@ -23,6 +22,7 @@ from core.traffic.analytics import (
     week_comparison,
 )
 from core.traffic.hours import HourRecord
+from tests.core.traffic_fixtures import TODAY, add_hour, add_shift, at, seed_history, seed_stores
 
 DAY = dt.date(2026, 11, 23)  # a Monday
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from traffic_fixtures import TODAY, add_hour, seed_history, seed_stores
 
 from core import i18n
 from core.cache import open_cache
@@ -13,6 +12,7 @@ from core.models import Holiday
 from core.traffic.analytics import load_store_data
 from core.traffic.hours import HourRecord, StoreInfo
 from core.traffic.quality import detect_outages, store_outages
+from tests.core.traffic_fixtures import TODAY, add_hour, seed_history, seed_stores
 
 STORE = StoreInfo(1, "SH001", "门店", 1, "A", "Asia/Shanghai", open_hour=10, close_hour=22)
 MONDAYS = [dt.date(2026, 11, 2) + dt.timedelta(weeks=k) for k in range(6)]
