@@ -96,9 +96,9 @@ def _after_flush(session: Session, _ctx: Any) -> None:
 
 
 def _before_commit(session: Session) -> None:
+    session.flush()  # commit() fires this event before its own final flush
     if _KEY not in session.info:
         return
-    session.flush()
     pending: _Pending = session.info.pop(_KEY)
     now = dt.datetime.now(dt.UTC)
     rows: list[dict[str, Any]] = []
