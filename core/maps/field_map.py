@@ -275,7 +275,7 @@ def build_field_map_html(
     ordered = sorted(fm.visits, key=lambda v: v.evidence.flagged)  # flagged drawn on top
     for v in ordered:
         flagged = v.evidence.flagged
-        folium.CircleMarker(
+        marker = folium.CircleMarker(
             pt(v.row.visit.customer_lat, v.row.visit.customer_lon),
             radius=11 if flagged else 8,
             color="#ffffff",
@@ -285,8 +285,10 @@ def build_field_map_html(
             fill_opacity=0.95,
             tooltip=esc(f"{v.row.customer_name} · {v.row.rep_name}"),
             popup=folium.Popup(folium.Html(visit_popup_html(v, tz), script=True), max_width=360),
-            visit_id=v.id,
-        ).add_to(visits)
+        )
+        # CircleMarker drops unknown kwargs; the option is what the bridge reads on click.
+        marker.options["visitId"] = v.id
+        marker.add_to(visits)
     visits.add_to(m)
 
     folium.LayerControl(collapsed=True).add_to(m)

@@ -61,6 +61,7 @@ def test_page_loads_no_asset_from_the_network_and_every_asset_is_vendored(field)
     # tiles come through the app's scheme, never straight from the provider
     assert "storedesk://tiles/osm/{z}/{x}/{y}.png" in page
     assert "tile.openstreetmap.org/{z}" not in page
+    assert '"visitId": "v-xss"' in page  # what the click bridge reads
 
 
 def test_all_text_is_escaped(field):

@@ -1,0 +1,365 @@
+"""The offline map view: QWebEngineView on the app's own ``storedesk://`` scheme.
+
+Why a scheme and not ``setHtml``: pages above ~2 MB fail silently with setHtml, and a
+scheme lets one handler serve the page, the vendored assets (``resources/web``), the CJK
+fallback font and the map tiles from the local cache (Anki's ``aqt/webview.py`` makes the
+same choice). Hosts of ``storedesk://``:
+
+* ``assets/<path>`` — files under ``resources/web`` (see its README for sources/licences);
+* ``fonts/<file>`` — files under ``resources/fonts``;
+* ``map/<id>.html`` — pages given to :meth:`MapView.show_html`;
+* ``tiles/<provider>/<z>/<x>/<y>.png`` — the SQLite tile cache; a missing tile is fetched
+  (httpx, identifying User-Agent, off the UI thread) only when the view is *online* and
+  the provider is configured, and stored for offline use.
+
+The page never reaches the network by itself: a per-page request interceptor blocks and
+counts every ``http``/``https``/``ws``/``wss``/``ftp`` request (:attr:`MapView.blocked`).
+Clicks come back through QWebChannel as :attr:`MapView.sig_visit_clicked`.
+
+:func:`register_url_schemes` must run right after ``QApplication`` is created and before
+any QtWebEngine profile or view exists (Qt ignores schemes registered later).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QUrl, Signal, Slot
+from PySide6.QtWebChannel import QWebChannel
+from PySide6.QtWebEngineCore import (
+    QWebEnginePage,
+    QWebEngineProfile,
+    QWebEngineUrlRequestInfo,
+    QWebEngineUrlRequestInterceptor,
+    QWebEngineUrlRequestJob,
+    QWebEngineUrlScheme,
+    QWebEngineUrlSchemeHandler,
+)
+from PySide6.QtWebEngineWidgets import QWebEngineView
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from core.maps.assets import SCHEME, asset_file, inline_assets, mime_type
+from core.maps.providers import TileProvider
+from core.maps.tilecache import TileCache, fetch_tile, make_client
+from core.resources import resource_path
+
+log = logging.getLogger(__name__)
+
+SCHEME_BYTES = SCHEME.encode()
+BLOCKED_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp"})
+_TILE_PATH = re.compile(r"^/([A-Za-z0-9_.-]+)/(\d{1,2})/(\d+)/(\d+)\.png$")
+_registered = False
+
+
+def register_url_schemes() -> None:
+    """Register ``storedesk://`` with QtWebEngine. Call once, right after QApplication().
+
+    Host syntax gives every host its own origin; Secure (a secure context for the page),
+    CorsEnabled (fonts across hosts), FetchApiAllowed (``fetch()``) and
+    LocalAccessAllowed (``qrc:///qtwebchannel/qwebchannel.js``).
+    """
+    global _registered
+    if _registered:
+        return
+    scheme = QWebEngineUrlScheme(SCHEME_BYTES)
+    scheme.setSyntax(QWebEngineUrlScheme.Syntax.Host)
+    scheme.setDefaultPort(QWebEngineUrlScheme.SpecialPort.PortUnspecified.value)
+    scheme.setFlags(
+        QWebEngineUrlScheme.Flag.SecureScheme
+        | QWebEngineUrlScheme.Flag.CorsEnabled
+        | QWebEngineUrlScheme.Flag.FetchApiAllowed
+        | QWebEngineUrlScheme.Flag.LocalAccessAllowed
+    )
+    QWebEngineUrlScheme.registerScheme(scheme)
+    _registered = True
+
+
+class OfflineInterceptor(QWebEngineUrlRequestInterceptor):
+    """Blocks and counts network requests of one page (runs on Qt's IO thread)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._lock = threading.Lock()
+        self.blocked_urls: list[str] = []
+
+    def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:
+        url = info.requestUrl()
+        if url.scheme().lower() in BLOCKED_SCHEMES:
+            info.block(True)
+            with self._lock:
+                self.blocked_urls.append(url.toString())
+
+    @property
+    def blocked(self) -> int:
+        with self._lock:
+            return len(self.blocked_urls)
+
+
+class _TileRelay(QObject):
+    sig_fetched = Signal(int, object)  # job key, (bytes, content type) | None
+
+
+class SchemeHandler(QWebEngineUrlSchemeHandler):
+    """Serves assets, fonts, pages and tiles for every view of the app's profile."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pages: dict[str, bytes] = {}
+        self.tile_cache: TileCache | None = None
+        self.providers: dict[str, TileProvider] = {}
+        self.online = False
+        self.tiles_served = 0
+        self.tiles_fetched = 0
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sd-tiles")
+        self._client: Any = None
+        self._jobs: dict[int, QWebEngineUrlRequestJob] = {}
+        self._keys = itertools.count(1)
+        self._relay = _TileRelay()
+        self._relay.sig_fetched.connect(self._on_tile_fetched)
+
+    def configure_tiles(
+        self, cache: TileCache | None, providers: list[TileProvider], *, online: bool
+    ) -> None:
+        self.tile_cache = cache
+        self.providers = {p.key: p for p in providers}
+        self.online = online
+
+    def requestStarted(self, job: QWebEngineUrlRequestJob) -> None:
+        url = job.requestUrl()
+        host, path = url.host(), url.path()
+        if host == "assets":
+            f = asset_file(path)
+            if f is not None:
+                self._reply(job, f.read_bytes(), mime_type(f))
+                return
+        elif host == "fonts":
+            name = Path(path).name
+            f = resource_path("fonts", name)
+            if name and f.is_file() and f.suffix.lower() in (".ttf", ".otf", ".woff2"):
+                self._reply(job, f.read_bytes(), "font/ttf")
+                return
+        elif host == "map":
+            data = self.pages.get(Path(path).stem)
+            if data is not None:
+                self._reply(job, data, "text/html")
+                return
+        elif host == "tiles":
+            self._serve_tile(job, path)
+            return
+        job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)
+
+    def _reply(self, job: QWebEngineUrlRequestJob, data: bytes, mime: str) -> None:
+        buf = QBuffer(job)  # parented to the job: an unparented buffer crashes once collected
+        buf.setData(QByteArray(data))
+        buf.open(QIODevice.OpenModeFlag.ReadOnly)
+        job.reply(QByteArray(mime.encode()), buf)
+
+    def _serve_tile(self, job: QWebEngineUrlRequestJob, path: str) -> None:
+        m = _TILE_PATH.match(path)
+        if m is None or self.tile_cache is None:
+            job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)
+            return
+        key_, z, x, y = m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4))
+        got = self.tile_cache.get(key_, z, x, y)
+        if got is not None:
+            self.tiles_served += 1
+            self._reply(job, got[0], got[1])
+            return
+        provider = self.providers.get(key_)
+        if not self.online or provider is None:
+            job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)
+            return
+        key = next(self._keys)
+        self._jobs[key] = job
+        job.destroyed.connect(lambda *_a, k=key: self._jobs.pop(k, None))
+        cache = self.tile_cache
+        self._pool.submit(self._fetch, key, provider, cache, z, x, y)
+
+    def _fetch(
+        self, key: int, provider: TileProvider, cache: TileCache, z: int, x: int, y: int
+    ) -> None:
+        try:
+            if self._client is None:
+                self._client = make_client()
+            data, ctype = fetch_tile(provider, z, x, y, self._client)
+            cache.put(provider.key, z, x, y, data, ctype)
+            result: Any = (data, ctype)
+        except Exception as e:  # a tile that cannot be fetched just stays blank
+            log.info("tile %s/%s/%s/%s not fetched: %s", provider.key, z, x, y, e)
+            result = None
+        self._relay.sig_fetched.emit(key, result)
+
+    def _on_tile_fetched(self, key: int, result: Any) -> None:
+        job = self._jobs.pop(key, None)
+        if job is None:
+            return  # the page went away meanwhile
+        if result is None:
+            job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)
+        else:
+            self.tiles_fetched += 1
+            self._reply(job, result[0], result[1])
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()
+
+
+_profile: QWebEngineProfile | None = None
+_handler: SchemeHandler | None = None
+
+
+def map_profile() -> tuple[QWebEngineProfile, SchemeHandler]:
+    """The one off-the-record profile all map views share, with the scheme handler installed."""
+    global _profile, _handler
+    if _profile is None:
+        from PySide6.QtWidgets import QApplication
+
+        register_url_schemes()  # no-op if the shell did it (it must, before any profile)
+        app = QApplication.instance()
+        _profile = QWebEngineProfile(app)  # off the record: no disk cache, no cookies kept
+        _handler = SchemeHandler(app)
+        _profile.installUrlSchemeHandler(SCHEME_BYTES, _handler)
+        if app is not None:
+            app.aboutToQuit.connect(_handler.shutdown)
+    assert _handler is not None
+    return _profile, _handler
+
+
+class _QuietPage(QWebEnginePage):
+    """A page that never opens JS dialogs (a map has no reason to) and records attempts."""
+
+    def __init__(self, profile: QWebEngineProfile, parent: QObject | None = None) -> None:
+        super().__init__(profile, parent)
+        self.dialogs: list[str] = []
+        self.console: list[str] = []
+
+    def javaScriptAlert(self, origin: QUrl, msg: str) -> None:
+        self.dialogs.append(f"alert:{msg}")
+
+    def javaScriptConfirm(self, origin: QUrl, msg: str) -> bool:
+        self.dialogs.append(f"confirm:{msg}")
+        return False
+
+    def javaScriptPrompt(self, origin: QUrl, msg: str, default: str) -> tuple[bool, str]:
+        self.dialogs.append(f"prompt:{msg}")
+        return False, ""
+
+    def javaScriptConsoleMessage(self, level: Any, message: str, line: int, source: str) -> None:
+        self.console.append(f"{source}:{line}: {message}")
+        log.debug("map page: %s:%s: %s", source, line, message)
+
+
+class MapBridge(QObject):
+    """The object the page sees as ``bridge`` over QWebChannel."""
+
+    sig_visit_clicked = Signal(str)
+    """The page reports a click on a visit marker (visit id)."""
+    sig_ready = Signal(str)
+    """The page finished drawing (JSON summary from the page)."""
+
+    @Slot(str)
+    def visitClicked(self, visit_id: str) -> None:
+        self.sig_visit_clicked.emit(str(visit_id))
+
+    @Slot(str)
+    def pageReady(self, summary: str) -> None:
+        self.sig_ready.emit(str(summary))
+
+
+class MapView(QWidget):
+    """A map page from the local scheme; see the module docstring."""
+
+    sig_visit_clicked = Signal(str)
+    """A visit marker was clicked in the map (visit id)."""
+    sig_ready = Signal(str)
+    """The current page has drawn everything and wired its bridge (JSON summary)."""
+    sig_load_failed = Signal()
+    """The page itself failed to load (unknown page id, renderer crash)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        profile, self.handler = map_profile()
+        self.view = QWebEngineView(self)
+        self.page = _QuietPage(profile, self.view)
+        self.interceptor = OfflineInterceptor(self)
+        self.page.setUrlRequestInterceptor(self.interceptor)
+        self.bridge = MapBridge(self)
+        self.channel = QWebChannel(self.page)
+        self.channel.registerObject("bridge", self.bridge)
+        self.page.setWebChannel(self.channel)
+        self.view.setPage(self.page)
+        self.bridge.sig_visit_clicked.connect(self.sig_visit_clicked)
+        self.bridge.sig_ready.connect(self._on_ready)
+        self.page.loadFinished.connect(self._on_load_finished)
+        self.current_id: str | None = None
+        self.ready = False
+        self.last_summary = ""
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.view)
+
+    @property
+    def blocked(self) -> int:
+        """Network requests the page tried and the interceptor blocked."""
+        return self.interceptor.blocked
+
+    def show_html(self, html: str) -> str:
+        """Load a page through ``storedesk://map/<id>.html`` (never setHtml); returns the id."""
+        old = self.current_id
+        map_id = f"m{next(self._ids)}"
+        self.handler.pages[map_id] = html.encode("utf-8")
+        self.current_id = map_id
+        self.ready = False
+        self.view.load(QUrl(f"{SCHEME}://map/{map_id}.html"))
+        if old is not None:
+            self.handler.pages.pop(old, None)
+        return map_id
+
+    def current_html(self) -> str:
+        if self.current_id is None:
+            return ""
+        return self.handler.pages.get(self.current_id, b"").decode("utf-8")
+
+    def run_js(self, script: str, callback: Any = None) -> None:
+        if callback is None:
+            self.page.runJavaScript(script)
+        else:
+            self.page.runJavaScript(script, 0, callback)
+
+    def select_visit(self, visit_id: str) -> None:
+        """Pan to a visit and open its popup (from the side panel)."""
+        import json
+
+        self.run_js(f"window.sdSelectVisit && window.sdSelectVisit({json.dumps(visit_id)})")
+
+    def export_html(self, path: Path, html: str | None = None) -> Path:
+        """A standalone file: every asset inlined (opens in any browser, offline)."""
+        page = inline_assets(html if html is not None else self.current_html())
+        path.write_text(page, encoding="utf-8")
+        return path
+
+    def export_png(self, path: Path) -> bool:
+        return self.view.grab().save(str(path))
+
+    def _on_ready(self, summary: str) -> None:
+        self.ready = True
+        self.last_summary = summary
+        self.sig_ready.emit(summary)
+
+    def _on_load_finished(self, ok: bool) -> None:
+        if not ok:
+            self.sig_load_failed.emit()
+
+    def closeEvent(self, event: Any) -> None:
+        if self.current_id is not None:
+            self.handler.pages.pop(self.current_id, None)
+        super().closeEvent(event)

@@ -1,0 +1,154 @@
+"""The offline map view in QtWebEngine (headless): one shared view for the whole module.
+
+Checks the four promises of DESIGN §4 on a small seeded field day: the page loads from
+``storedesk://`` with no network (interceptor count 0) and the tracks are painted, a
+marker click reaches Python over QWebChannel, a customer named like a script stays text,
+and tiles downloaded from a loopback tile server are served from the cache offline.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from maptile_server import TileServer
+from PySide6.QtCore import QCoreApplication, QEvent, QPoint, Qt
+from PySide6.QtTest import QTest
+from trajectory_synth import XSS_NAME, seed_field_day
+
+from core.cache import open_cache
+from core.maps.field_map import build_field_map_html
+from core.maps.providers import custom_provider
+from core.maps.tilecache import BBox, TileCache, prefetch_area
+from core.tasks import TaskState
+from core.trajectory.field_day import load_field_day, prepare_field_map
+from desktop.widgets.map_view import MapView, register_url_schemes
+
+pytestmark = [pytest.mark.gui, pytest.mark.webengine]
+
+TRACK_RGB = (0x7B, 0x1F, 0xA2)  # first rep colour in core.trajectory.field_day.REP_COLOURS
+
+
+def qimage_rgb(img) -> np.ndarray:
+    img = img.convertToFormat(img.Format.Format_RGB888)
+    w, h, bpl = img.width(), img.height(), img.bytesPerLine()
+    arr = np.frombuffer(img.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
+    return arr[:, : w * 3].reshape(h, w, 3).astype(int)
+
+
+def count_pixels(widget, rgb, tol: int = 30) -> int:
+    arr = qimage_rgb(widget.grab().toImage())
+    return int((np.abs(arr - np.array(rgb)).max(axis=2) <= tol).sum())
+
+
+def magenta_pixels(widget) -> int:
+    arr = qimage_rgb(widget.grab().toImage())
+    r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]
+    return int(((r > 200) & (b > 200) & (g < 130)).sum())
+
+
+@pytest.fixture(scope="module")
+def field_map(tmp_path_factory):
+    cache = open_cache(tmp_path_factory.mktemp("fmv") / "fm.db")
+    with cache.session() as s:
+        ids = seed_field_day(s)
+    with cache.session() as s:
+        raw = load_field_day(s, 1, None, ids["day"])
+    cache.close()
+    return prepare_field_map(raw)
+
+
+@pytest.fixture(scope="module")
+def view(qapp):
+    register_url_schemes()
+    v = MapView()
+    v.resize(1000, 700)
+    v.show()
+    yield v
+    v.close()
+    v.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def load(qtbot, view: MapView, html: str) -> dict:
+    with qtbot.waitSignal(view.sig_ready, timeout=30_000) as blocker:
+        view.show_html(html)
+    return json.loads(blocker.args[0])
+
+
+def js(qtbot, view: MapView, script: str):
+    box: list = []
+    view.run_js(script, box.append)
+    qtbot.waitUntil(lambda: bool(box), timeout=10_000)
+    return box[0]
+
+
+def test_page_loads_offline_and_paints_the_tracks(qtbot, view, field_map):
+    summary = load(qtbot, view, build_field_map_html(field_map, None))
+    assert summary == {"tracks": 3, "visits": 3, "flagged": 1}
+    qtbot.waitUntil(lambda: count_pixels(view, TRACK_RGB) > 150, timeout=10_000)
+    assert view.blocked == 0, view.interceptor.blocked_urls
+    assert js(qtbot, view, "typeof L !== 'undefined' && typeof jQuery !== 'undefined'") is True
+    # the interceptor really is what keeps the page offline: it counts a page's attempts
+    view.run_js("fetch('https://example.invalid/x').catch(function(){});"
+                "new Image().src = 'http://example.invalid/y.png';")  # fmt: skip
+    qtbot.waitUntil(lambda: view.blocked == 2, timeout=10_000)
+    view.interceptor.blocked_urls.clear()
+
+
+def test_marker_click_reaches_python(qtbot, view, field_map):
+    load(qtbot, view, build_field_map_html(field_map, None))
+    pos = js(
+        qtbot,
+        view,
+        "(function(){var l = window.sdVisitLayers['v-good-1'];"
+        "var p = window.sdMap.latLngToContainerPoint(l.getLatLng()); return p.x + ',' + p.y;})()",
+    )
+    pos = [float(c) for c in pos.split(",")]
+    target = view.view.focusProxy() or view.view
+    with qtbot.waitSignal(view.sig_visit_clicked, timeout=10_000) as blocker:
+        QTest.mouseClick(
+            target, Qt.MouseButton.LeftButton, pos=QPoint(round(pos[0]), round(pos[1]))
+        )
+    assert blocker.args == ["v-good-1"]
+    assert view.blocked == 0
+
+
+def test_script_named_customer_is_shown_as_text(qtbot, view, field_map):
+    load(qtbot, view, build_field_map_html(field_map, None))
+    assert js(qtbot, view, "window.sdSelectVisit('v-xss')") is True
+    qtbot.waitUntil(
+        lambda: js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content').length") == 1,
+        timeout=5_000,
+    )
+    text = js(qtbot, view, "document.querySelector('.leaflet-popup-content').textContent")
+    assert XSS_NAME in text  # shown literally
+    assert js(qtbot, view, "document.querySelectorAll('img[src=\"x\"]').length") == 0
+    assert js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content img').length") == 0
+    qtbot.wait(300)  # an onerror handler would have fired by now
+    assert js(qtbot, view, "typeof window.sdPwned") == "undefined"
+    assert view.page.dialogs == []
+
+
+def test_tiles_come_from_the_cache_after_a_download(qtbot, view, field_map, tmp_path):
+    tiles = TileCache(tmp_path / "tiles.sqlite")
+    area = BBox(31.16, 121.41, 31.24, 121.50)
+    with TileServer() as srv:
+        provider = custom_provider(srv.url, attribution="loopback test tiles", key="loop")
+        result = prefetch_area(tiles, provider, area, 10, 15, TaskState())
+        assert result.fetched > 0 and result.failed == 0
+        downloaded = len(srv.requests)
+    # the server is gone: the map is offline and must still show the tiles
+    view.handler.configure_tiles(tiles, [provider], online=False)
+    try:
+        load(qtbot, view, build_field_map_html(field_map, provider))
+        # magenta tiles, seen through the translucent boundary fill drawn above them
+        qtbot.waitUntil(lambda: magenta_pixels(view) > 100_000, timeout=15_000)
+        assert view.handler.tiles_served > 0
+        assert view.handler.tiles_fetched == 0
+        assert view.blocked == 0
+        assert len(srv.requests) == downloaded
+    finally:
+        view.handler.configure_tiles(None, [], online=False)
+        tiles.close()
