@@ -19,10 +19,11 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, and_, cast, or_, select
 from sqlalchemy.orm import Session
 
 from core.models import (
@@ -44,10 +45,14 @@ log = logging.getLogger(__name__)
 
 #: A decided proposal blocks a new one for the same lot/rule for this many days.
 REPROPOSE_AFTER_DAYS = 7
-#: A gift must be slow (stock lasts longer than this at its 28-day rate) or over max stock.
-SLOW_COVER_DAYS = 28
+#: A gift must be slow or overstocked. "Slow" is relative to the store (a C-class mover):
+#: its days of cover at the 28-day rate are among the store's slowest quarter, and at
+#: least this many days — a fixed threshold would find nothing in a fast convenience
+#: store and everything in a slow one.
+SLOW_MIN_COVER_DAYS = 7
+SLOW_QUANTILE = 0.75
 #: Units beyond this many days of cover count as surplus a gift may use.
-GIFT_KEEP_COVER_DAYS = 14
+GIFT_KEEP_COVER_DAYS = 7
 
 
 # --------------------------------------------------------------------------- store snapshot
@@ -60,6 +65,10 @@ class LotFacts:
     qty: int
     expiry_date: dt.date | None
     alert_date: dt.date | None
+
+
+#: Days of sales history a snapshot holds (the longest window a rule can ask for).
+WINDOW_DAYS = 28
 
 
 @dataclass
@@ -75,7 +84,8 @@ class SkuFacts:
     alert_days: int
     safety_stock: int | None
     max_stock: int | None
-    daily: dict[dt.date, int]  # units per day over the 28-day window
+    #: units per day, oldest first; the last entry is ``as_of``
+    daily: list[int] = field(default_factory=lambda: [0] * WINDOW_DAYS)
     lots: list[LotFacts] = field(default_factory=list)  # FEFO order, on-hand only
 
     @property
@@ -93,9 +103,23 @@ class StoreSnapshot:
 
     def sales(self, sku_id: int, days: int, offset: int = 0) -> int:
         """Units sold in ``days`` days ending ``offset`` days before ``as_of``."""
+        daily = self.skus[sku_id].daily
+        return sum(daily[WINDOW_DAYS - offset - days : WINDOW_DAYS - offset])
+
+    def cover_28d(self, sku_id: int) -> float:
+        """Days the stock lasts at the 28-day rate (inf when it did not sell)."""
         f = self.skus[sku_id]
-        end = self.as_of - dt.timedelta(days=offset)
-        return sum(f.daily.get(end - dt.timedelta(days=i), 0) for i in range(days))
+        rate = self.sales(sku_id, WINDOW_DAYS) / WINDOW_DAYS
+        return f.stock / rate if rate else math.inf
+
+    @cached_property
+    def slow_cover_days(self) -> float:
+        """Cover (days) from which a SKU counts as slow-moving in this store."""
+        covers = sorted(self.cover_28d(k) for k, f in self.skus.items() if f.stock > 0)
+        if not covers:
+            return math.inf
+        q = covers[min(len(covers) - 1, int(SLOW_QUANTILE * len(covers)))]
+        return max(float(SLOW_MIN_COVER_DAYS), q)
 
 
 def _fefo_key(lot: LotFacts) -> tuple[dt.date, int]:
@@ -106,67 +130,68 @@ def load_snapshot(
     session: Session, store_id: int, today: dt.date, as_of: dt.date | None = None
 ) -> StoreSnapshot:
     """One store's assortment, on-hand lots (not expired) and 28 days of sales to ``as_of``
-    (default: yesterday)."""
-    store = session.get(Store, store_id)
+    (default: yesterday). Plain column queries: this runs for every store on every cycle."""
+    store = session.execute(select(Store.id, Store.name).where(Store.id == store_id)).first()
     if store is None:
         raise KeyError(f"store {store_id}")
     as_of = as_of or today - dt.timedelta(days=1)
-    start = as_of - dt.timedelta(days=27)
+    start = as_of - dt.timedelta(days=WINDOW_DAYS - 1)
     skus: dict[int, SkuFacts] = {}
-
-    def facts(sku: Sku, ss: StoreSku | None) -> SkuFacts:
-        f = skus.get(sku.id)
-        if f is None:
-            f = skus[sku.id] = SkuFacts(
-                sku.id,
-                sku.code,
-                sku.name,
-                sku.name_en,
-                sku.price_fen,
-                sku.cost_fen,
-                sku.alert_days,
-                ss.safety_stock if ss else None,
-                ss.max_stock if ss else None,
-                {},
-            )
-        return f
-
-    for ss, sku in session.execute(
-        select(StoreSku, Sku)
-        .join(Sku, Sku.id == StoreSku.sku_id)
+    sku_cols = (
+        Sku.id,
+        Sku.code,
+        Sku.name,
+        Sku.name_en,
+        Sku.price_fen,
+        Sku.cost_fen,
+        Sku.alert_days,
+    )
+    for row in session.execute(
+        select(*sku_cols, StoreSku.safety_stock, StoreSku.max_stock)
+        .join(StoreSku, StoreSku.sku_id == Sku.id)
         .where(StoreSku.store_id == store_id)
     ):
-        facts(sku, ss)
+        skus[row[0]] = SkuFacts(*row)
     lot_rows = session.execute(
-        select(InventoryLot, Sku)
-        .join(Sku, Sku.id == InventoryLot.sku_id)
-        .where(
+        select(
+            InventoryLot.id,
+            InventoryLot.sku_id,
+            InventoryLot.lot_code,
+            InventoryLot.qty - InventoryLot.written_off_qty,
+            InventoryLot.expiry_date,
+            InventoryLot.alert_date,
+        ).where(
             InventoryLot.store_id == store_id,
             InventoryLot.qty - InventoryLot.written_off_qty > 0,
             InventoryLot.received_on <= today,
             or_(InventoryLot.expiry_date.is_(None), InventoryLot.expiry_date >= today),
         )
     ).all()
-    for lot, sku in lot_rows:
-        f = facts(sku, None)
-        alert = lot.alert_date
-        if alert is None and lot.expiry_date is not None:
-            alert = lot.expiry_date - dt.timedelta(days=sku.alert_days)
-        f.lots.append(
-            LotFacts(lot.id, lot.lot_code, lot.qty - lot.written_off_qty, lot.expiry_date, alert)
-        )
+    missing = {r[1] for r in lot_rows} - skus.keys()
+    if missing:  # stock of a SKU outside the assortment: no safety stock
+        for row in session.execute(select(*sku_cols).where(Sku.id.in_(missing))):
+            skus[row[0]] = SkuFacts(*row, None, None)
+    for lot_id, sku_id, code, qty, expiry, alert in lot_rows:
+        f = skus[sku_id]
+        if alert is None and expiry is not None:
+            alert = expiry - dt.timedelta(days=f.alert_days)
+        f.lots.append(LotFacts(lot_id, code, qty, expiry, alert))
     for f in skus.values():
         f.lots.sort(key=_fefo_key)
+    # Dates as ISO text: parsing ~2k date objects per store was most of the snapshot's time.
+    slot = {(start + dt.timedelta(days=i)).isoformat(): i for i in range(WINDOW_DAYS)}
     for sku_id, day, units in session.execute(
-        select(DailySkuSales.sku_id, DailySkuSales.date, DailySkuSales.units).where(
+        select(DailySkuSales.sku_id, cast(DailySkuSales.date, String), DailySkuSales.units).where(
             DailySkuSales.store_id == store_id,
             DailySkuSales.date >= start,
             DailySkuSales.date <= as_of,
         )
     ):
-        if sku_id in skus:
-            skus[sku_id].daily[day] = units
-    return StoreSnapshot(store.id, store.name, today, as_of, skus)
+        f = skus.get(sku_id)
+        i = slot.get(day[:10])
+        if f is not None and i is not None:
+            f.daily[i] = units
+    return StoreSnapshot(store[0], store[1], today, as_of, skus)
 
 
 def sku_metrics(snap: StoreSnapshot, sku_id: int) -> dict[str, Any]:
@@ -196,9 +221,11 @@ def sku_metrics(snap: StoreSnapshot, sku_id: int) -> dict[str, Any]:
     }
 
 
-def lot_metrics(snap: StoreSnapshot, sku_id: int, lot: LotFacts) -> dict[str, Any]:
+def lot_metrics(
+    snap: StoreSnapshot, sku_id: int, lot: LotFacts, base: dict[str, Any] | None = None
+) -> dict[str, Any]:
     f = snap.skus[sku_id]
-    values = sku_metrics(snap, sku_id)
+    values = dict(base) if base is not None else sku_metrics(snap, sku_id)
     ahead = units_ahead(f, lot)
     values["lot_qty"] = lot.qty
     values["units_ahead"] = ahead
@@ -240,8 +267,9 @@ def evaluate_rule(rule: Rule, snap: StoreSnapshot) -> list[Match]:
     out: list[Match] = []
     for sku_id, f in sorted(snap.skus.items()):
         if rule.subject == "lot":
+            base = sku_metrics(snap, sku_id) if f.lots else None
             for lot in f.lots:
-                values = lot_metrics(snap, sku_id, lot)
+                values = lot_metrics(snap, sku_id, lot, base)
                 if rule.evaluate(values):
                     out.append(
                         Match(
@@ -336,10 +364,9 @@ def choose_gift(
             continue
         if any(lot.alert_date is not None and lot.alert_date <= offer_end for lot in f.lots):
             continue  # near expiry now or during the offer: never a gift
-        rate28 = snap.sales(other, 28) / 28.0
-        cover = f.stock / rate28 if rate28 else math.inf
+        rate28 = snap.sales(other, WINDOW_DAYS) / WINDOW_DAYS
         over = f.max_stock is not None and f.stock > f.max_stock
-        slow = cover > SLOW_COVER_DAYS
+        slow = snap.cover_28d(other) >= snap.slow_cover_days
         if not (over or slow):
             continue
         excess = max(

@@ -243,8 +243,8 @@ def test_gift_is_slow_or_overstocked_and_never_near_expiry(s) -> None:
     assert gift is not None
     assert gift.sku_id == 3
     assert gift.reason == "overstock"
-    # 28-day rate 1/day: keeps 14 days of cover -> 86 surplus; over max by 60 -> 86
-    assert gift.excess_units == 86
+    # 28-day rate 1/day: keeps 7 days of cover -> 93 surplus (more than the 60 over max)
+    assert gift.excess_units == 93
     # once 3 is gone too, nothing qualifies
     s.execute(SkuAffinity.__table__.delete().where(SkuAffinity.other_sku_id == 1))
     assert choose_gift(s, load_snapshot(s, 1, TODAY), 1, TODAY + dt.timedelta(days=6)) is None
