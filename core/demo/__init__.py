@@ -127,6 +127,8 @@ def generate(
         gen.step(0.75, _("Generating the sales funnel"))
         funnel.generate_funnel(gen, people, visits)
         field_sales.write_visits_and_tracks(gen, people, visits)
+        gen.step(0.955, _("Generating promotion proposals"))
+        seed_promotions_step(gen)  # needs stock, sales and users
         gen.step(0.96, _("Evaluating overdue alerts"))
         seed_alerts_step(gen)  # after every data step: alerts read them all
         gen.step(0.97, _("Saving"))
@@ -148,6 +150,17 @@ def seed_alerts_step(gen: Gen) -> None:
 
     with Session(bind=gen.conn, join_transaction_mode="create_savepoint") as session:
         gen.counts["alerts"] = seed_alerts(session, gen.today)
+        session.commit()
+
+
+def seed_promotions_step(gen: Gen) -> None:
+    """Default promotion rules, a decided history and today's proposals (owner: core.promotions)."""
+    from sqlalchemy.orm import Session
+
+    from core.promotions.seed import seed_promotions
+
+    with Session(bind=gen.conn, join_transaction_mode="create_savepoint") as session:
+        gen.counts.update(seed_promotions(session, gen.today))
         session.commit()
 
 
