@@ -473,9 +473,14 @@ class PeerRow:
     is_self: bool
 
 
+#: Fewest stores (the store included) that make a cluster comparison meaningful.
+MIN_PEERS = 3
+
+
 @dataclass(frozen=True)
 class PeerComparison:
-    cluster: str  # "" when the region has no clusters (then all its stores are peers)
+    cluster: str  # the store's cluster ("" when none)
+    widened: bool  # True: too few stores in the cluster, so the whole region is compared
     rows: list[PeerRow]  # sorted by visitors per day, descending
     median_visitors_per_day: float
     median_conversion: float | None
@@ -485,18 +490,25 @@ class PeerComparison:
 def comparable_stores(
     session: Session, store_id: int, start: dt.date, end: dt.date
 ) -> PeerComparison:
-    """The store against the stores of its region in the same ``cluster``."""
+    """The store against the stores of its region in the same ``cluster``.
+
+    A cluster with fewer than :data:`MIN_PEERS` stores in the region (the store included)
+    says little, so the whole region is used instead and ``widened`` says so.
+    """
     me = store_info(session, store_id)
-    q = select(Store.id).where(Store.region_id == me.region_id)
-    if me.cluster:
-        q = q.where(Store.cluster == me.cluster)
-    peers = stores_info(session, session.scalars(q).all())
+    in_region = select(Store.id).where(Store.region_id == me.region_id)
+    ids = session.scalars(in_region.where(Store.cluster == me.cluster)).all() if me.cluster else []
+    widened = len(ids) < MIN_PEERS
+    if widened:
+        ids = session.scalars(in_region).all()
+    peers = stores_info(session, ids)
     rows = _peer_rows(session, peers, start, end, store_id)
     rows.sort(key=lambda r: (-r.visitors_per_day, r.code))
     convs = [r.conversion for r in rows if r.conversion is not None]
     rank = next((i + 1 for i, r in enumerate(rows) if r.is_self), 0)
     return PeerComparison(
         cluster=me.cluster,
+        widened=widened,
         rows=rows,
         median_visitors_per_day=statistics.median([r.visitors_per_day for r in rows])
         if rows

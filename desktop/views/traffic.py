@@ -647,12 +647,18 @@ class TrafficView(QWidget):
 
     def _show_peers(self, ov: TrafficOverview) -> None:
         p = ov.peers
+        if p.widened:
+            scope = _("whole region — cluster {cluster} has too few stores").format(
+                cluster=p.cluster or "—"
+            )
+        else:
+            scope = _("cluster {cluster}").format(cluster=p.cluster)
         self.peer_title.setText(
             _(
-                "Comparable stores (cluster {cluster}, this week): rank {rank} of {n} by visitors; "
+                "Comparable stores ({scope}, this week): rank {rank} of {n} by visitors; "
                 "median {median} visitors/day, conversion {conversion}"
             ).format(
-                cluster=p.cluster or _("whole region"),
+                scope=scope,
                 rank=p.rank,
                 n=len(p.rows),
                 median=f"{p.median_visitors_per_day:,.0f}",

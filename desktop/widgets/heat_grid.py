@@ -93,10 +93,13 @@ class HeatGrid(QWidget):
         self.background.setRect(QRectF(0, 0, len(self.days), len(self.hours)))
         self.marks.setData([i + 0.5 for i, _ in marked], [j + 0.5 for _, j in marked])
         label = day_label or (lambda d: d.strftime("%m-%d"))
-        step = max(1, len(self.days) // 10)
-        self.plot.getAxis("bottom").setTicks(
-            [[(i + 0.5, label(d)) for i, d in enumerate(self.days) if i % step == 0]]
-        )
+        # Long ranges label each Monday (weeks read at a glance); short ones every day.
+        shown = [
+            (i + 0.5, label(d))
+            for i, d in enumerate(self.days)
+            if len(self.days) <= 10 or d.weekday() == 0 or i == len(self.days) - 1
+        ]
+        self.plot.getAxis("bottom").setTicks([shown])
         self.plot.getAxis("left").setTicks(
             [[(j + 0.5, f"{h:02d}:00") for j, h in enumerate(self.hours)]]
         )

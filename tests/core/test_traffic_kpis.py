@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from core.cache import open_cache
+from core.models import Store
 from core.traffic.analytics import (
     Basis,
     comparable_stores,
@@ -22,7 +23,15 @@ from core.traffic.analytics import (
     week_comparison,
 )
 from core.traffic.hours import HourRecord
-from tests.core.traffic_fixtures import TODAY, add_hour, add_shift, at, seed_history, seed_stores
+from tests.core.traffic_fixtures import (
+    TODAY,
+    add_hour,
+    add_shift,
+    at,
+    seasonal_visitors,
+    seed_history,
+    seed_stores,
+)
 
 DAY = dt.date(2026, 11, 23)  # a Monday
 
@@ -174,14 +183,41 @@ def test_comparable_stores_same_region_and_cluster(cache) -> None:
         seed_history(s, 2, TODAY - dt.timedelta(days=6), TODAY, scale=2.0)
         seed_history(s, 3, TODAY - dt.timedelta(days=6), TODAY, scale=3.0)  # other cluster
         seed_history(s, 4, TODAY - dt.timedelta(days=6), TODAY, scale=4.0)  # other region
+        s.add(
+            Store(
+                id=5,
+                region_id=1,
+                code="SH005",
+                name="门店SH005",
+                province="上海",
+                city="上海",
+                lat=31.2,
+                lon=121.4,
+                cluster="A",
+            )
+        )
+        s.flush()
+        seed_history(s, 5, TODAY - dt.timedelta(days=6), TODAY, scale=2.5)
     with cache.session() as s:
         cmp = comparable_stores(s, 1, TODAY - dt.timedelta(days=6), TODAY)
-        assert cmp.cluster == "A"
-        assert [r.code for r in cmp.rows] == ["SH002", "SH001"]
-        assert cmp.rank == 2 and cmp.rows[1].is_self
-        assert cmp.rows[0].visitors_per_day == pytest.approx(
-            2 * cmp.rows[1].visitors_per_day, rel=0.02
+        assert cmp.cluster == "A" and not cmp.widened
+        assert [r.code for r in cmp.rows] == ["SH005", "SH002", "SH001"]  # not SH003, JS001
+        assert cmp.rank == 3 and cmp.rows[2].is_self
+        assert cmp.rows[1].visitors_per_day == pytest.approx(
+            2 * cmp.rows[2].visitors_per_day, rel=0.02
         )
+        assert cmp.rows[2].visitors_per_day == pytest.approx(
+            sum(
+                seasonal_visitors(TODAY - dt.timedelta(days=k), h)
+                for k in range(7)
+                for h in range(10, 22)
+            )
+            / 7,
+            rel=0.01,
+        )
+        # SH003's cluster B has one store in the region: compare with the whole region.
+        wide = comparable_stores(s, 3, TODAY - dt.timedelta(days=6), TODAY)
+        assert wide.widened and {r.code for r in wide.rows} == {"SH001", "SH002", "SH003", "SH005"}
 
 
 def test_overview_bundles_everything(cache) -> None:
