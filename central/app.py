@@ -102,6 +102,17 @@ def _user_info(user: User, actor: Actor) -> UserInfo:
     )
 
 
+def _insert_ignore(session: Session, model: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for SQLite and PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(model).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(model).on_conflict_do_nothing()
+
+
 class _Abort(Exception):
     def __init__(self, outcome: MutationOutcome) -> None:
         self.outcome = outcome
@@ -252,9 +263,10 @@ def create_app(
             user = auth.authenticate(s, body.username, body.password)
             if user is None:
                 raise HTTPException(401, "wrong user name or password")
-            token, expires = auth.issue_token(s, user, ttl=token_ttl)
             actor = mutations.actor_for_user(s, user)
             info = _user_info(user, actor)
+        with factory() as s, s.begin():  # a write-only transaction (no read-then-write race)
+            token, expires = auth.issue_token(s, user, ttl=token_ttl)
         return LoginResponse(token=token, expires_at=expires, user=info)
 
     @app.get("/v1/me", response_model=UserInfo, tags=["auth"])
@@ -351,26 +363,21 @@ def create_app(
         if ids and ids != list(range(ids[0], ids[0] + len(ids))):
             raise HTTPException(422, "mutation ids in one push must be consecutive")
         now = dt.datetime.now(dt.UTC)
-        with factory() as s:
-            try:
-                with s.begin():
-                    client = s.get(SyncClient, body.client_id)
-                    if client is None:
-                        s.add(
-                            SyncClient(
-                                client_id=body.client_id,
-                                user_id=p.user.id,
-                                last_mutation_id=0,
-                                created_at=now,
-                                last_seen_at=now,
-                            )
-                        )
-                        client_user = p.user.id
-                    else:
-                        client_user = client.user_id
-            except IntegrityError:  # registered concurrently by the same client
-                with s.begin():
-                    client_user = s.get(SyncClient, body.client_id).user_id  # type: ignore[union-attr]
+        with factory() as s, s.begin():
+            # Write first (insert-if-absent), so two first pushes of one client never race
+            # between a read and a write.
+            s.execute(
+                _insert_ignore(s, SyncClient).values(
+                    client_id=body.client_id,
+                    user_id=p.user.id,
+                    last_mutation_id=0,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+            )
+            client_user = s.scalar(
+                select(SyncClient.user_id).where(SyncClient.client_id == body.client_id)
+            )
         if client_user != p.user.id:
             raise HTTPException(403, "this client id belongs to another user")
         results: list[MutationOutcome] = []
