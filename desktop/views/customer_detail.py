@@ -23,13 +23,13 @@ from PySide6.QtWidgets import (
 )
 
 from core.customers import CustomerDetail, VisitRow, customer_detail
-from core.i18n import _
+from core.i18n import N_, _
 from core.timeutil import to_local
 from core.trajectory.evidence import format_distance
 from desktop.widgets.funnel_chart import format_fen, stage_label
 from desktop.widgets.table import Column, DataTable
 
-STATUS_LABELS = {"open": "Open", "won": "Won", "lost": "Lost"}
+STATUS_LABELS = {"open": N_("Open"), "won": N_("Won"), "lost": N_("Lost")}
 
 
 def local_text(instant: dt.datetime | None) -> str:
@@ -43,27 +43,29 @@ def _evidence_text(v: VisitRow) -> str:
 
 
 VISIT_COLUMNS = [
-    Column("check_in_at", "Check-in", fmt=local_text),
-    Column("rep_name", "Rep"),
-    Column("dwell_minutes", "Minutes", fmt=lambda m: f"{m:.0f}", numeric=True),
+    Column("check_in_at", N_("Check-in"), fmt=local_text),
+    Column("rep_name", N_("Rep")),
+    Column("score", N_("Evidence score"), value=lambda v: v.evidence.score, numeric=True),
     Column(
         "distance",
-        "Check-in distance",
+        N_("Check-in distance"),
         value=lambda v: v.evidence.checkin_distance_m,
         fmt=format_distance,
         numeric=True,
     ),
-    Column("score", "Evidence score", value=lambda v: v.evidence.score, numeric=True),
-    Column("evidence", "Evidence", value=_evidence_text),
-    Column("purpose", "Purpose"),
-    Column("voice_summary", "Voice summary"),
+    Column("dwell_minutes", N_("Minutes"), fmt=lambda m: f"{m:.0f}", numeric=True),
+    Column("evidence", N_("Evidence"), value=_evidence_text),
+    Column("purpose", N_("Purpose")),
+    Column("voice_summary", N_("Voice summary")),
 ]
 
 NOTE_COLUMNS = [
-    Column("at", "When", fmt=local_text),
-    Column("kind", "Kind", fmt=lambda k: _("Voice summary") if k == "voice_summary" else _("Note")),
-    Column("author", "By"),
-    Column("text", "Text"),
+    Column("at", N_("When"), fmt=local_text),
+    Column(
+        "kind", N_("Kind"), fmt=lambda k: _("Voice summary") if k == "voice_summary" else _("Note")
+    ),
+    Column("author", N_("By")),
+    Column("text", N_("Text")),
 ]
 
 

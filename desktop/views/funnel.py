@@ -42,7 +42,7 @@ from core.funnel import (
 from core.i18n import N_, _
 from core.models import STAGE_ORDER
 from desktop.screens import ScreenSpec, register_screen
-from desktop.views.customer_detail import CustomerDetailView, local_text
+from desktop.views.customer_detail import STATUS_LABELS, CustomerDetailView, local_text
 from desktop.widgets.funnel_chart import (
     FunnelChart,
     format_fen,
@@ -80,47 +80,47 @@ STAGE_COLUMNS = [
     # sorted by position in the funnel, shown by name
     Column(
         "stage",
-        "Stage",
+        N_("Stage"),
         value=lambda r: STAGE_INDEX[r.stage],
         fmt=lambda i: stage_label(STAGE_ORDER[i].value),
     ),
-    Column("count", "Count", numeric=True),
-    Column("amount_fen", "Amount", fmt=format_fen, numeric=True),
-    Column("next_conversion", "From previous stage", fmt=format_pct, numeric=True),
-    Column("cumulative_conversion", "From lead", fmt=format_pct, numeric=True),
-    Column("median_hours", "Median time in stage", fmt=format_hours, numeric=True),
-    Column("skipped", "Skipped", numeric=True),
-    Column("previous", "Previous period", numeric=True),
-    Column("change", "Change", value=_change),
+    Column("count", N_("Count"), numeric=True),
+    Column("amount_fen", N_("Amount"), fmt=format_fen, numeric=True),
+    Column("next_conversion", N_("From previous stage"), fmt=format_pct, numeric=True),
+    Column("cumulative_conversion", N_("From lead"), fmt=format_pct, numeric=True),
+    Column("median_hours", N_("Median time in stage"), fmt=format_hours, numeric=True),
+    Column("skipped", N_("Skipped"), numeric=True),
+    Column("previous", N_("Previous period"), numeric=True),
+    Column("change", N_("Change"), value=_change),
 ]
 
 OPP_COLUMNS = [
-    Column("customer_name", "Customer"),
-    Column("tier", "Tier"),
-    Column("title", "Opportunity"),
-    Column("rep_name", "Rep"),
-    Column("store_name", "Store"),
-    Column("amount_fen", "Amount", fmt=format_fen, numeric=True),
-    Column("entered_stage_at", "Entered stage", fmt=local_text),
-    Column("current_stage", "Now at", fmt=stage_label),
+    Column("customer_name", N_("Customer")),
+    Column("tier", N_("Tier")),
+    Column("title", N_("Opportunity")),
+    Column("rep_name", N_("Rep")),
+    Column("store_name", N_("Store")),
+    Column("amount_fen", N_("Amount"), fmt=format_fen, numeric=True),
+    Column("entered_stage_at", N_("Entered stage"), fmt=local_text),
+    Column("current_stage", N_("Now at"), fmt=stage_label),
     Column(
         "status",
-        "Status",
-        fmt=lambda s: _({"open": "Open", "won": "Won", "lost": "Lost"}.get(s, s)),
+        N_("Status"),
+        fmt=lambda s: _(STATUS_LABELS.get(s, s)),
     ),
-    Column("next_step_at", "Next step", fmt=local_text),
-    Column("reopened", "Reopened", fmt=lambda b: _("yes") if b else ""),
+    Column("next_step_at", N_("Next step"), fmt=local_text),
+    Column("reopened", N_("Reopened"), fmt=lambda b: _("yes") if b else ""),
 ]
 
 CUSTOMER_COLUMNS = [
-    Column("name", "Customer"),
-    Column("tier", "Tier"),
-    Column("segment", "Segment"),
-    Column("store_name", "Store"),
-    Column("rep_name", "Rep"),
-    Column("last_visit_at", "Last visit", fmt=local_text),
-    Column("tag_text", "Tags"),
-    Column("reasons", "Why", value=lambda r: " ".join(t.reason for t in r.tags)),
+    Column("name", N_("Customer")),
+    Column("tier", N_("Tier")),
+    Column("segment", N_("Segment")),
+    Column("store_name", N_("Store")),
+    Column("rep_name", N_("Rep")),
+    Column("last_visit_at", N_("Last visit"), fmt=local_text),
+    Column("tag_text", N_("Tags")),
+    Column("reasons", N_("Why"), value=lambda r: " ".join(t.reason for t in r.tags)),
 ]
 
 

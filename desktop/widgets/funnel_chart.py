@@ -16,7 +16,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from core.funnel import FunnelResult, StageFigures
-from core.i18n import N_, _
+from core.i18n import N_, _, current_language
 from core.models import STAGE_ORDER
 
 STAGE_LABELS: dict[str, str] = {
@@ -37,11 +37,15 @@ def stage_label(stage: str) -> str:
 
 
 def format_fen(fen: int) -> str:
-    """¥ with 万 above ten thousand yuan, as Chinese sales reports write it."""
+    """Compact yuan: 万 in Chinese (as sales reports write it), k / M in English."""
     yuan = fen / 100
-    if abs(yuan) >= 10_000:
-        return "¥" + _("{n} 10k").format(n=f"{yuan / 10_000:,.1f}")
-    return f"¥{yuan:,.0f}"
+    if abs(yuan) < 10_000:
+        return f"¥{yuan:,.0f}"
+    if current_language() == "zh_CN":
+        return f"¥{yuan / 10_000:,.1f}万"
+    if abs(yuan) >= 1_000_000:
+        return f"¥{yuan / 1_000_000:,.1f}M"
+    return f"¥{yuan / 1_000:,.0f}k"
 
 
 def format_pct(x: float | None) -> str:

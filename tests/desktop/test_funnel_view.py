@@ -136,3 +136,42 @@ def test_filters_and_empty_period(qtbot, qapp, small_cache):
         assert view.result.is_empty
         assert "no opportunities" in view.summary.text()
         assert view.chart.empty_item.toPlainText() != ""
+
+
+DEMO_TODAY = dt.date(2026, 11, 27)
+
+
+def test_demo_funnel_drill_to_visit_and_screenshot(qtbot, qapp, demo_cache, artifacts):
+    from desktop.views.funnel import FunnelView
+
+    with supervisor_context(demo_cache, "sup_sh", DEMO_TODAY, qapp) as ctx:
+        view = FunnelView(ctx)
+        qtbot.addWidget(view)
+        view.resize(1600, 900)
+        view.show()
+        qtbot.waitUntil(lambda: view.result is not None, timeout=20000)
+        counts = [s.count for s in view.result.stages]
+        assert counts[0] > 100 and all(c > 0 for c in counts)
+        assert view.result.previous is not None
+        assert view.stage_table.model.matching_rows == 6
+        qtbot.waitUntil(lambda: view.rep_combo.count() > 5, timeout=10000)
+        _click_stage(qtbot, view, "contract")
+        assert view.opp_table.model.matching_rows == view.result.stage("contract").count
+        view.grab().save(str(artifacts / "funnel.png"))
+        # the first opportunity's customer, with its visits and their evidence
+        with qtbot.waitSignal(view.detail.sig_loaded, timeout=20000) as blocker:
+            _activate_row(qtbot, view.opp_table, 0)
+        detail = blocker.args[0]
+        assert detail.id == view.opp_table.model.row(0).customer_id
+        assert view.detail.visits.model.matching_rows == len(detail.visits) > 0
+        model = view.detail.visits.model
+        evidence_col = [c.key for c in model.columns].index("evidence")
+        text = model.data(model.index(0, evidence_col))
+        assert text.startswith(("✓", "⚠"))
+        assert view.detail.history.topLevelItemCount() >= 1
+        view.grab().save(str(artifacts / "funnel_customer.png"))
+        # the high-potential tab lists tagged customers of the region
+        view.detail.back_button.click()
+        view.lists.setCurrentIndex(1)
+        qtbot.waitUntil(lambda: view.customer_table.model.matching_rows > 0, timeout=10000)
+        assert all(r.tags for r in view.customer_table.model.visible_rows())
