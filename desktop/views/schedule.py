@@ -222,7 +222,8 @@ class ScheduleView(QWidget):
         self.rules.itemClicked.connect(self._on_rule_clicked)
         self.legend = QLabel(
             _(
-                "Solid block: published · dashed: draft. Drag on an empty cell to add a shift, "
+                "Solid block: published · dashed: draft. Demand bars: green scheduled, red "
+                "missing, line needed. Drag on an empty cell to add a shift, "
                 "drag a block to move it, drag its edges to resize. Keys: ←/→ 30 min, "
                 "Shift+←/→ one day, ↑/↓ another person, Alt+←/→ length, Delete, Enter to edit, "
                 "Tab to select."

@@ -90,6 +90,11 @@ def _fmt_t(t: dt.datetime) -> str:
     return f"{t:%H:%M}"
 
 
+def _fmt_short(t: dt.datetime) -> str:
+    """'16' for 16:00, '16:30' otherwise: fits narrow blocks."""
+    return f"{t:%H}" if t.minute == 0 else f"{t:%H:%M}"
+
+
 class WeekGrid(QWidget):
     sig_create_requested = Signal(int, object, object)
     """(staff_id, start, end) local naive datetimes: the user dragged out a new shift."""
@@ -274,14 +279,27 @@ class WeekGrid(QWidget):
                 return
             col = self.col_at(pos.x())
             grab = self._at(col, int(self.minute_at(col, pos.x()))) if col is not None else s.start
-            self._drag = {"mode": part, "id": s.id, "grab": grab - s.start, "moved": False}
+            self._drag = {
+                "mode": part,
+                "id": s.id,
+                "grab": grab - s.start,
+                "moved": False,
+                "press": pos,
+            }
             return
         self.select(None)
         row, col = self.row_at(pos.y()), self.col_at(pos.x())
         if row is None or col is None or self.read_only:
             return
         minute = self._snap(self.minute_at(col, pos.x()))
-        self._drag = {"mode": "create", "row": row, "col": col, "from": minute, "moved": False}
+        self._drag = {
+            "mode": "create",
+            "row": row,
+            "col": col,
+            "from": minute,
+            "moved": False,
+            "press": pos,
+        }
 
     def _drag_target(self, pos: QPointF) -> tuple[int, dt.datetime, dt.datetime] | None:
         d = self._drag
@@ -335,6 +353,8 @@ class WeekGrid(QWidget):
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         d, self._drag = self._drag, None
+        if d is not None and (event.position() - d["press"]).manhattanLength() > 3:
+            d["moved"] = True
         target = self._drag_target_from(d, event.position()) if d else None
         self._ghost = None
         self.update()
@@ -560,18 +580,24 @@ class WeekGrid(QWidget):
             return
         top, height = HEAD_H + 4, DEMAND_H - 8
         peak = max(max(h.required for h in hours), max(h.scheduled for h in hours), 1)
+        green, red = QColor("#58b67a"), QColor("#e5735f")
         for h in hours:
             xa = self.x_of(col, max(h.hour * 60, self.h0 * 60))
             xb = self.x_of(col, min((h.hour + 1) * 60, self.h1 * 60))
             width = max(1.0, xb - xa - 1)
-            need_h = height * h.required / peak
-            have_h = height * min(h.scheduled, peak) / peak
-            colour = QColor("#e74c3c") if h.short else QColor("#27ae60")
-            p.fillRect(QRectF(xa, top + height - have_h, width, have_h), colour.lighter(125))
-            p.setPen(QPen(QColor("#34495e"), 1.2))
-            p.drawLine(
-                QPointF(xa, top + height - need_h), QPointF(xa + width, top + height - need_h)
-            )
+            need_y = top + height - height * h.required / peak
+            have_y = top + height - height * min(h.scheduled, peak) / peak
+            p.fillRect(QRectF(xa, have_y, width, top + height - have_y), green)
+            if h.short:  # the missing people, stacked on what is scheduled
+                p.fillRect(QRectF(xa, need_y, width, have_y - need_y), red)
+            else:
+                p.setPen(QPen(QColor("#1f2d3d"), 1.0))
+                p.drawLine(QPointF(xa, need_y), QPointF(xa + width, need_y))
+        p.setPen(QPen(QColor("#c3cad3"), 1.0))
+        p.drawLine(
+            QPointF(self.col_x(col) + PAD, top + height),
+            QPointF(self.col_x(col) + self.col_w() - PAD, top + height),
+        )
 
     def _paint_block(self, p: QPainter, s: GridShift, font: QFont, *, faded: bool) -> None:
         colour = ROLE_COLOURS.get(s.role, QColor("#7f8c8d"))
@@ -582,8 +608,12 @@ class WeekGrid(QWidget):
                 fill, text_col = QColor(colour), QColor("#ffffff")
                 pen = QPen(colour.darker(130), 1.2)
             else:
-                fill, text_col = QColor(colour.lighter(175)), colour.darker(170)
-                fill.setAlpha(235)
+                fill = QColor(
+                    (colour.red() + 3 * 255) // 4,
+                    (colour.green() + 3 * 255) // 4,
+                    (colour.blue() + 3 * 255) // 4,
+                )
+                text_col = colour.darker(175)
                 pen = QPen(colour, 1.4, Qt.PenStyle.DashLine)
             if faded:
                 fill.setAlpha(70)
@@ -604,7 +634,7 @@ class WeekGrid(QWidget):
             inner = rect.adjusted(4, 2, -6, -2)
             lines = [s.role_label, f"{_fmt_t(s.start)}–{_fmt_t(s.end)}"]
             if inner.width() < fm.horizontalAdvance(lines[1]):
-                lines = [f"{_fmt_t(s.start)}", f"{_fmt_t(s.end)}"]
+                lines[1] = f"{_fmt_short(s.start)}–{_fmt_short(s.end)}"
             text = "\n".join(
                 fm.elidedText(line, Qt.TextElideMode.ElideRight, int(inner.width()))
                 for line in lines
