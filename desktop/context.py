@@ -36,7 +36,14 @@ class _Relay(QObject):
         self.sig_done.connect(self._on_done)
 
     def _on_done(self, thunk: Callable[[], None]) -> None:
-        thunk()
+        try:
+            thunk()
+        except RuntimeError as e:
+            # the view that asked was closed (sign-out, language switch) before the answer
+            # came back: nothing to show it in, not an error
+            if "already deleted" not in str(e):
+                raise
+            log.debug("result for a closed view dropped: %s", e)
 
 
 class Worker:
