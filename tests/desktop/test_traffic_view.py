@@ -242,3 +242,23 @@ def test_region_mode_lists_stores_and_drills_into_one(ctx, qtbot) -> None:
     with qtbot.waitSignal(v.sig_loaded, timeout=30_000):
         v._on_region_store_activated(v.region_rows[0])
     assert v.pages.currentIndex() == 0
+
+
+def test_chinese_screen(ctx, qtbot, artifacts) -> None:
+    from core import i18n
+    from desktop.views.traffic import TrafficView
+
+    try:
+        i18n.set_language("zh_CN")
+        v = TrafficView(ctx)
+        qtbot.addWidget(v)
+        v.resize(1400, 1900)
+        v.show()
+        qtbot.waitUntil(lambda: v.overview is not None, timeout=30_000)
+        assert v.cards["visitors"].title_label.text() == "客流"
+        assert v.import_button.text() == "导入 CSV…"
+        assert "4 周前" in v.reference_label.text()
+        assert "计数器" in v.outage_table.item(0, 2).text()
+        v.grab().save(str(artifacts / "traffic-zh.png"))
+    finally:
+        i18n.set_language("en")
