@@ -265,3 +265,42 @@ def test_screenshot_in_chinese(make_view, qtbot, artifacts) -> None:
         view.grab().save(str(artifacts / "schedule.png"))
     finally:
         i18n.set_language("en")
+
+
+def test_enter_opens_the_editor_and_saves_the_change(make_view, qtbot, demo_cache) -> None:
+    view = make_view(NEXT_WEEK)
+    grid = view.grid
+    block = next(s for s in grid.shifts if s.start.hour < 12)
+    grid.setFocus()
+    grid.select(block.id)
+    QTest.keyClick(grid, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: view.edit_dialog is not None and view.edit_dialog.isVisible())
+    dialog = view.edit_dialog
+    assert dialog.staff.currentData() == block.staff_id
+    dialog.end.setTime(dialog.end.time().addSecs(-3600))
+    dialog.note.setText("早班缩短一小时")
+    reloaded(qtbot, view, dialog.accept)
+    after = grid.shift(block.id)
+    assert after.end == block.end - dt.timedelta(hours=1) and after.version == block.version + 1
+    with demo_cache.session() as s:
+        assert s.get(Shift, block.id).note == "早班缩短一小时"
+
+
+def test_hover_shows_demand_and_shift_values(make_view) -> None:
+    view = make_view(NEXT_WEEK)
+    grid = view.grid
+    day = NEXT_WEEK + dt.timedelta(days=2)
+    hour = view.week.store.opens_at.hour + 4
+    point = QPointF(grid.x_of(2, hour * 60 + 30), 28 + 20)  # inside the demand strip
+    text = grid.tooltip_at(point)
+    h = view.week.demand.hour(day, hour)
+    assert text.startswith(f"{hour:02d}:00") and f"needed {h.required}" in text
+    block = grid.shifts[0]
+    assert grid.tooltip_at(grid.block_rects(block.id)[0].center()).endswith("Draft")
+
+
+def test_supervisor_without_a_store_sees_a_prompt(make_view, qtbot) -> None:
+    view = make_view(NEXT_WEEK)
+    view.ctx.selection.set(store_id=None)
+    assert view.placeholder.isVisible() and not view.split.isVisible()
+    assert not view.publish_button.isEnabled()
