@@ -167,7 +167,7 @@ class FunnelView(QWidget):
             (_("Rep"), self.rep_combo),
             (_("Tier"), self.tier_combo),
             (_("Period"), self.period_combo),
-            (_("Count"), self.basis_combo),
+            (_("Counted by"), self.basis_combo),
             (_("Mode"), self.mode_combo),
         ):
             filters.addWidget(QLabel(label))

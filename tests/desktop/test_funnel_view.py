@@ -90,6 +90,12 @@ def test_drill_from_stage_to_visit(qtbot, qapp, small_cache, artifacts):
         # region SH only: o1 and o2 (o5 is in Jiangsu)
         assert [s.count for s in view.result.stages] == [2, 1, 1, 1, 1, 1]
         assert view.chart.value_items[0].toPlainText().startswith("2")
+        # hovering a band shows its figures
+        viewport = view.chart.plot.viewport()
+        qtbot.mouseMove(viewport, viewport.mapFrom(view.chart, view.chart.stage_pos("visit")))
+        qtbot.waitUntil(lambda: view.chart.hover_label.text().startswith("Visit: 1"), timeout=5000)
+        assert "from previous stage 50%" in view.chart.hover_label.text()
+        assert "1 skipped this stage" in view.chart.hover_label.text()  # o2 skipped the visit
         _click_stage(qtbot, view, "quote")
         assert view.opp_table.model.matching_rows == 1
         assert "Quote" in view.stage_title.text()
@@ -175,3 +181,32 @@ def test_demo_funnel_drill_to_visit_and_screenshot(qtbot, qapp, demo_cache, arti
         view.lists.setCurrentIndex(1)
         qtbot.waitUntil(lambda: view.customer_table.model.matching_rows > 0, timeout=10000)
         assert all(r.tags for r in view.customer_table.model.visible_rows())
+
+
+def test_demo_funnel_and_alerts_in_chinese(qtbot, qapp, demo_cache, artifacts):
+    from core import i18n
+    from desktop.views.alerts import AlertsView
+    from desktop.views.funnel import FunnelView
+
+    i18n.set_language("zh_CN")
+    try:
+        with supervisor_context(demo_cache, "sup_sh", DEMO_TODAY, qapp) as ctx:
+            view = FunnelView(ctx)
+            qtbot.addWidget(view)
+            view.resize(1600, 900)
+            view.show()
+            qtbot.waitUntil(lambda: view.result is not None, timeout=20000)
+            assert view.chart.name_items[0].toPlainText() == "线索"
+            assert "万" in view.chart.value_items[0].toPlainText()
+            assert "商机" in view.summary.text()
+            _click_stage(qtbot, view, "payment")
+            view.grab().save(str(artifacts / "funnel_zh.png"))
+            alerts = AlertsView(ctx)
+            qtbot.addWidget(alerts)
+            alerts.resize(1500, 800)
+            alerts.show()
+            qtbot.waitUntil(lambda: alerts.table.model.matching_rows > 0, timeout=20000)
+            assert alerts.table.model.data(alerts.table.model.index(0, 0)) == "已升级"
+            alerts.grab().save(str(artifacts / "alerts_zh.png"))
+    finally:
+        i18n.set_language("en")
