@@ -5,7 +5,8 @@ verification and Salesforce Maps' geofenced visits:
 
 * **distance at check-in** (40): the recorded check-in position vs the customer;
 * **dwell from the trace** (30): the longest run of fixes near the customer around the
-  visit, compared with the recorded duration;
+  visit, compared with the recorded duration (a visit *recorded* under 5 minutes is
+  flagged whatever the trace says);
 * **speed jumps** (20): impossible speeds in the trace around the visit (a faked
   location "teleports");
 * **trace coverage** (10): fixes present during the visit.
@@ -34,6 +35,8 @@ NEAR_CUSTOMER_M = 150.0
 MIN_DWELL_FLAG_S = 5 * 60
 WINDOW = dt.timedelta(minutes=30)
 GAP_S = 3 * 60
+#: A speed jump counts against a visit when it happens while checked in (give or take this).
+JUMP_SLACK = dt.timedelta(minutes=2)
 #: A hard failure outweighs good points elsewhere: a flagged visit never looks "fine".
 FLAGGED_MAX_SCORE = 50
 
@@ -142,6 +145,14 @@ def score_visit(visit: RecordedVisit, day_fixes: Sequence[Fix]) -> VisitEvidence
         score += 20
         ev.notes.append(_("The check-in has no position."))
 
+    short_record = recorded_s is not None and recorded_s < MIN_DWELL_FLAG_S
+    if short_record and recorded_s is not None:
+        ev.reasons.append(
+            _("The visit was recorded as only {recorded}: too short for a real visit.").format(
+                recorded=format_minutes(recorded_s)
+            )
+        )
+
     if not has_day_trace:
         ev.notes.append(_("No GPS trace was recorded on this day; only the check-in is checked."))
         ev.flagged = bool(ev.reasons)
@@ -170,7 +181,7 @@ def score_visit(visit: RecordedVisit, day_fixes: Sequence[Fix]) -> VisitEvidence
         ev.dwell_s = dwell
         wanted = min(recorded_s, 20 * 60) if recorded_s else MIN_DWELL_FLAG_S * 2
         score += 30 * min(1.0, dwell / wanted) if wanted > 0 else 30
-        if dwell < MIN_DWELL_FLAG_S:
+        if dwell < MIN_DWELL_FLAG_S and not short_record:
             if recorded_s:
                 msg = _(
                     "The trace shows only {dwell} near the customer, but the visit was recorded as {recorded}."
@@ -186,7 +197,13 @@ def score_visit(visit: RecordedVisit, day_fixes: Sequence[Fix]) -> VisitEvidence
                 )
 
     # 3. speed jumps (20)
-    jumps = speed_jumps(window)
+    # Only jumps while the rep was checked in (a spoofed position jumps to the customer at
+    # check-in and back at check-out); a jump elsewhere in the window belongs to another visit.
+    jumps = [
+        (a, b)
+        for a, b in speed_jumps(window)
+        if a.ts <= end + JUMP_SLACK and b.ts >= visit.check_in_at - JUMP_SLACK
+    ]
     ev.speed_jumps = len(jumps)
     if jumps:
         a, b = max(jumps, key=lambda p: haversine_m(p[0].lat, p[0].lon, p[1].lat, p[1].lon))

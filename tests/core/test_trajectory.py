@@ -152,12 +152,30 @@ def test_evidence_short_dwell_is_flagged():
 
 def test_evidence_teleport_is_flagged_as_speed_jump():
     far = offset(*CUST_A, 0, 30_000)
-    b = TraceBuilder(*far).stay(20).jump(*CUST_A).stay(25)
+    # sits 30 km away, the position "jumps" to the customer at check-in and back at check-out
+    b = TraceBuilder(*far).stay(20).jump(*CUST_A).stay(25).jump(*far).stay(20)
     fixes = clean_fixes(b.fixes).fixes
-    ev = score_visit(_visit("vt", CUST_A, 1, 25, 40), fixes)
-    assert ev.speed_jumps == 1
+    ev = score_visit(_visit("vt", CUST_A, 1, 20, 45), fixes)
+    assert ev.speed_jumps == 2
     assert ev.flagged
     assert "jumps 30.0 km in 30 s" in ev.explanation
+
+
+def test_a_jump_after_a_visit_is_not_held_against_it():
+    far = offset(*CUST_A, 0, 30_000)
+    b = TraceBuilder(*CUST_A).stay(30).stay(10).jump(*far).stay(20)  # jump 10 min after check-out
+    fixes = clean_fixes(b.fixes).fixes
+    ev = score_visit(_visit("vn", CUST_A, 1, 0, 30), fixes)
+    assert ev.speed_jumps == 0 and not ev.flagged, ev.reasons
+
+
+def test_a_visit_recorded_under_five_minutes_is_flagged_even_with_a_long_stop():
+    fixes = clean_fixes(_day().fixes).fixes
+    ev = score_visit(_visit("vs", CUST_C, 3, 60, 63), fixes)  # recorded 3 min, there 45 min
+    assert ev.flagged
+    assert "recorded as only 3 min" in ev.explanation
+    ev_no_trace = score_visit(_visit("vs", CUST_C, 3, 60, 63), [])
+    assert ev_no_trace.flagged and ev_no_trace.score <= 50
 
 
 def test_evidence_missing_trace_around_visit_on_a_tracked_day_is_flagged():
