@@ -219,28 +219,6 @@ class ImportReportDialog(QDialog):
         ]
 
 
-def _small_table(headers: list[str]) -> QTableWidget:
-    t = QTableWidget(0, len(headers))
-    t.setHorizontalHeaderLabels(headers)
-    t.verticalHeader().hide()
-    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    t.horizontalHeader().setStretchLastSection(True)
-    t.setMinimumHeight(150)
-    return t
-
-
-def _fill(table: QTableWidget, rows: list[list[str]]) -> None:
-    table.setRowCount(len(rows))
-    for i, row in enumerate(rows):
-        for j, text in enumerate(row):
-            item = QTableWidgetItem(text)
-            if j > 0 and (text[:1].isdigit() or text[:1] in ("¥", "—")):
-                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            table.setItem(i, j, item)
-
-
 def _section(title: str) -> QLabel:
     label = QLabel(title)
     label.setObjectName("SectionTitle")
@@ -256,6 +234,21 @@ PEER_COLUMNS = [
     Column("sales_per_day_fen", N_("Sales / day"), fmt=yuan, numeric=True),
     Column("star", N_("STAR"), fmt=num, numeric=True),
     Column("excluded_hours", N_("Excluded hours"), numeric=True),
+]
+
+
+POWER_COLUMNS = [
+    Column("slot", N_("Hour"), value=lambda p: f"{_(WEEKDAYS[p.weekday])} {p.hour:02d}:00"),
+    Column("avg_visitors", N_("Avg. visitors"), fmt=lambda v: f"{v:,.0f}", numeric=True),
+    Column("conversion", N_("Conversion"), fmt=pct, numeric=True),
+    Column("avg_sales_fen", N_("Avg. sales"), fmt=yuan, numeric=True),
+    Column("share_of_visitors", N_("Share of week"), fmt=pct, numeric=True),
+]
+
+OUTAGE_COLUMNS = [
+    Column("day", N_("Day"), fmt=day_name),
+    Column("hour", N_("Hour"), fmt=lambda h: f"{h:02d}:00", numeric=True),
+    Column("reason", N_("Why it is excluded"), value=lambda o: o.describe()),
 ]
 
 
@@ -355,10 +348,10 @@ class TrafficView(QWidget):
 
         bottom = QGridLayout()
         bottom.setHorizontalSpacing(12)
-        self.power_table = _small_table(
-            [_("Hour"), _("Avg. visitors"), _("Conversion"), _("Avg. sales"), _("Share of week")]
-        )
-        self.outage_table = _small_table([_("Day"), _("Hour"), _("Why it is excluded")])
+        self.power_table = DataTable(POWER_COLUMNS, cpu=ctx.cpu, title="power-hours")
+        self.outage_table = DataTable(OUTAGE_COLUMNS, cpu=ctx.cpu, title="excluded-hours")
+        for t in (self.power_table, self.outage_table):
+            t.setMinimumHeight(210)
         self.peer_title = _section(_("Comparable stores"))
         self.peers = DataTable(PEER_COLUMNS, cpu=ctx.cpu, title="traffic-peers")
         self.peers.setMinimumHeight(220)
@@ -623,27 +616,10 @@ class TrafficView(QWidget):
         )
 
     def _show_power(self, ov: TrafficOverview) -> None:
-        _fill(
-            self.power_table,
-            [
-                [
-                    f"{_(WEEKDAYS[p.weekday])} {p.hour:02d}:00",
-                    f"{p.avg_visitors:,.0f}",
-                    pct(p.conversion),
-                    yuan(p.avg_sales_fen),
-                    pct(p.share_of_visitors),
-                ]
-                for p in ov.power
-            ],
-        )
+        self.power_table.set_rows(ov.power)
 
     def _show_outages(self, ov: TrafficOverview) -> None:
-        _fill(
-            self.outage_table,
-            [[day_name(o.day), f"{o.hour:02d}:00", o.describe()] for o in reversed(ov.outages)],
-        )
-        if not ov.outages:
-            _fill(self.outage_table, [[_("None in the last 4 weeks"), "", ""]])
+        self.outage_table.set_rows(list(reversed(ov.outages)))  # latest first
 
     def _show_peers(self, ov: TrafficOverview) -> None:
         p = ov.peers
@@ -670,6 +646,7 @@ class TrafficView(QWidget):
             row = self.peers.model.row(i)
             if row.is_self:
                 self.peers.view.selectRow(i)
+                self.peers.view.scrollTo(self.peers.model.index(i, 0))
 
     # ------------------------------------------------------------------ drill & import
 

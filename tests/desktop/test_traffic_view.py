@@ -76,7 +76,7 @@ def test_cards_grid_and_hover_show_values(view, qtbot) -> None:
     assert view.cards["atv"].value_label.text().startswith("¥")
     assert "vs last week" in view.cards["visitors"].change_label.text()
     assert "4 weeks earlier" in view.reference_label.text()  # 13 weeks: no year-ago data
-    assert view.power_table.rowCount() == 5
+    assert view.power_table.model.rowCount() == 5
     assert view.peers.model.rowCount() >= 1
 
     grid = view.heat
@@ -127,7 +127,8 @@ def test_outages_are_marked_with_their_reason(view) -> None:
     ov = view.overview
     assert ov.outages, "the data has counter outages in the last 4 weeks"
     o = ov.outages[-1]
-    texts = [view.outage_table.item(0, c).text() for c in range(3)]
+    m = view.outage_table.model
+    texts = [m.data(m.index(0, c)) for c in range(3)]
     assert o.day.isoformat() in texts[0] and texts[1] == f"{o.hour:02d}:00"
     assert texts[2] == o.describe()
     assert len(view.heat.marks.data) == len(ov.grid.outages)
@@ -258,7 +259,9 @@ def test_chinese_screen(ctx, qtbot, artifacts) -> None:
         assert v.cards["visitors"].title_label.text() == "客流"
         assert v.import_button.text() == "导入 CSV…"
         assert "4 周前" in v.reference_label.text()
-        assert "计数器" in v.outage_table.item(0, 2).text()
+        m = v.outage_table.model
+        assert "计数器" in m.data(m.index(0, 2))
+        assert m.headerData(2, Qt.Orientation.Horizontal) == "剔除原因"
         v.grab().save(str(artifacts / "traffic-zh.png"))
     finally:
         i18n.set_language("en")
