@@ -80,6 +80,21 @@ def test_alerts_list_digest_and_snooze(qtbot, qapp, demo_cache, artifacts):
         with qtbot.waitSignal(view.sig_loaded, timeout=20000):
             view.snoozed_check.setChecked(False)
         assert target.id not in {r.id for r in view.table.model.visible_rows()}
+        # double-clicking an alert about an opportunity opens its customer
+        first = view.table.model.row(0)
+        assert first.customer_id is not None
+        rect = view.table.view.visualRect(view.table.model.index(0, 1))
+        with qtbot.waitSignal(view.detail.sig_loaded, timeout=20000) as blocker:
+            qtbot.mouseClick(
+                view.table.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center()
+            )
+            qtbot.mouseDClick(
+                view.table.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center()
+            )
+        assert blocker.args[0].id == first.customer_id
+        assert view.stack.currentWidget() is view.detail
+        view.detail.back_button.click()
+        assert view.stack.currentWidget() is view.tabs
         from core.models import Outbox
 
         with demo_cache.session() as s:
