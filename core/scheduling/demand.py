@@ -6,9 +6,10 @@ during opening hours (0 outside). The forecast is
 (store-local date, local hour). Without a forecast (module missing or no history) the
 requirement is the minimum floor staffing, and ``forecast_available`` says so.
 
-scheduled(hour) counts every shift (draft and published, every role) by the fraction of the
-store's open part of that hour it covers, so a shift starting 09:30 in a store opening at
-09:30 counts fully for the 09:00 hour.
+scheduled(hour) counts floor shifts (draft and published; the floor roles of
+:data:`core.traffic.hours.FLOOR_ROLES`, so stock clerks in the back room do not count, as in
+the STAR the traffic screen reports) by the fraction of the store's open part of that hour
+they cover, so a shift starting 09:30 in a store opening at 09:30 counts fully for 09:00.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from core.i18n import N_
 from core.scheduling.rules import SOFT, ShiftSpan, StoreInfo, Violation
 from core.timeutil import tz
+from core.traffic.hours import FLOOR_ROLES
 
 #: (store-local date, local hour 0..23) -> forecast visitors in that hour.
 Forecast = dict[tuple[dt.date, int], float]
@@ -145,6 +147,7 @@ def scheduled_per_hour(
     """Local hour -> people on the floor (fraction of the open part of the hour covered)."""
     zone = tz(store.timezone)
     opens, closes = open_interval(day, store)
+    shifts = [s for s in shifts if s.role in FLOOR_ROLES]
     out: dict[int, float] = {}
     for h in range(24):
         a = dt.datetime.combine(day, dt.time(h), zone).astimezone(dt.UTC)

@@ -7,8 +7,9 @@ to explain ("the biggest gap first, the least-used available person"):
    key person shift that also covers the most unmet demand.
 2. Demand: repeatedly take the candidate window (a day, a start on the half-hour grid of the
    opening hours, a length of 8, 6 or 4 hours, or "until closing") that covers the most
-   unmet staff-hours, and give it to the person with the most contract hours left for whom
-   it breaks no rule; stop when no window helps.
+   unmet staff-hours, and give it to the floor person (not a stock clerk, who does not
+   count towards STAR) with the most contract hours left for whom it breaks no rule; stop
+   when no window helps.
 
 A candidate is accepted only if :func:`core.scheduling.rules.violations_for_shift` finds
 nothing hard for it (overlap, rest, weekly maximum, availability), and the proposal never
@@ -42,6 +43,7 @@ from core.scheduling.rules import (
 from core.scheduling.week import EDGE, load_spans, load_staff, load_store, week_bounds
 from core.tasks import TaskState
 from core.timeutil import tz
+from core.traffic.hours import FLOOR_ROLES
 
 LENGTHS_H = (8.0, 6.0, 4.0)
 MIN_LENGTH_H = 4.0
@@ -209,7 +211,9 @@ def propose(
             key=lambda sw: (-sw[0], sw[1].hours, sw[1].start),
         )
         placed = False
-        by_need = sorted(people, key=lambda p: (-hours_left(p), p.id))
+        by_need = sorted(
+            (p for p in people if p.role in FLOOR_ROLES), key=lambda p: (-hours_left(p), p.id)
+        )
         for sc, w in ranked:
             if sc < 0.5:
                 break

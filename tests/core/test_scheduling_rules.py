@@ -239,6 +239,7 @@ def test_week_demand_gaps_by_hand() -> None:
         sp("a", at(MON, 9), at(MON, 17), ANNA),
         sp("b", at(MON, 9), at(MON, 22), MGR),
         ShiftSpan("c", 9, "sales", at(MON, 12, 30), at(MON, 14)),  # half of 12:00, all of 13:00
+        ShiftSpan("st", 10, "stock", at(MON, 9), at(MON, 22)),  # back room: not floor staff
     ]
     wd = week_demand(STORE, WEEK, forecast, shifts)
     mon = wd.days[0]
