@@ -47,20 +47,38 @@ def to_datetime(epoch: int) -> dt.datetime:
 
 
 class _TsFormatter:
-    """Epoch seconds -> SQLAlchemy's SQLite DateTime text, with a per-day prefix cache."""
+    """Epoch seconds -> SQLAlchemy's SQLite DateTime text, for whole columns at once."""
 
     def __init__(self) -> None:
         self._days: dict[int, str] = {}
+        self._clock: list[str] | None = None
 
-    def __call__(self, epoch: int) -> str:
-        d, r = divmod(int(epoch), DAY_S)
-        prefix = self._days.get(d)
-        if prefix is None:
-            prefix = (_EPOCH + dt.timedelta(days=d)).isoformat()
-            self._days[d] = prefix
-        h, r = divmod(r, 3600)
-        m, s = divmod(r, 60)
-        return f"{prefix} {h:02d}:{m:02d}:{s:02d}.000000"
+    def column(self, values: Sequence[int]) -> list[str]:
+        if self._clock is None:  # the 86,400 wall-clock texts of a day, built once
+            self._clock = [
+                f"{h:02d}:{m:02d}:{s:02d}.000000"
+                for h in range(24)
+                for m in range(60)
+                for s in range(60)
+            ]
+        clock, days = self._clock, self._days
+        arr = np.asarray(values, dtype=np.int64)
+        d_idx, rem = np.divmod(arr, DAY_S)
+        for d in np.unique(d_idx).tolist():
+            if d not in days:
+                days[d] = (_EPOCH + dt.timedelta(days=d)).isoformat() + " "
+        return [days[d] + clock[r] for d, r in zip(d_idx.tolist(), rem.tolist(), strict=True)]
+
+
+def _date_column(values: Sequence[dt.date]) -> list[str]:
+    cache: dict[dt.date, str] = {}
+    out = []
+    for v in values:
+        text = cache.get(v)
+        if text is None:
+            text = cache[v] = v.isoformat()
+        out.append(text)
+    return out
 
 
 @dataclass
@@ -113,16 +131,19 @@ class Gen:
             self.counts.setdefault(table_name, 0)
             return
         table: Table = Base.metadata.tables[table_name]
-        convs: list[Callable[[Any], Any] | None] = [
-            self._converter(table.c[name].type) for name in columns
-        ]
+        convs = [self._converter(table.c[name].type) for name in columns]
         if any(c is not None for c in convs):
-            rows = [
-                tuple(
-                    v if (c is None or v is None) else c(v) for c, v in zip(convs, row, strict=True)
-                )
-                for row in rows
-            ]
+            cols = [list(c) for c in zip(*rows, strict=True)]
+            for i, conv in enumerate(convs):
+                if conv is None:
+                    continue
+                present = [v for v in cols[i] if v is not None]
+                if len(present) == len(cols[i]):
+                    cols[i] = conv(cols[i])
+                else:
+                    it = iter(conv(present))
+                    cols[i] = [None if v is None else next(it) for v in cols[i]]
+            rows = list(zip(*cols, strict=True))
         if self.sqlite:
             marks = ", ".join("?" * len(columns))
             self.conn.exec_driver_sql(
@@ -132,13 +153,16 @@ class Gen:
             self.conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
         self.counts[table_name] = self.counts.get(table_name, 0) + len(rows)
 
-    def _converter(self, type_: Any) -> Callable[[Any], Any] | None:
+    def _converter(self, type_: Any) -> Callable[[list[Any]], list[Any]] | None:
+        """A whole-column converter from generator values to what the driver stores."""
         if isinstance(type_, UTCDateTime):
-            return self._ts if self.sqlite else to_datetime
+            if self.sqlite:
+                return self._ts.column
+            return lambda col: [to_datetime(v) for v in col]
         if isinstance(type_, Date):
-            return (lambda d: d.isoformat()) if self.sqlite else None
+            return _date_column if self.sqlite else None
         if isinstance(type_, Time):
-            return (lambda t: t.strftime("%H:%M:%S.%f")) if self.sqlite else None
+            return (lambda col: [t.strftime("%H:%M:%S.%f") for t in col]) if self.sqlite else None
         return None
 
 

@@ -315,6 +315,13 @@ def _weighted_sample(
     return [items[i] for i in keys[:k]]
 
 
+def _near_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Equirectangular distance: plenty for city-scale routing and ~5x cheaper than haversine."""
+    dy = (b[0] - a[0]) * 111_320.0
+    dx = (b[1] - a[1]) * 111_320.0 * math.cos(math.radians(a[0]))
+    return math.hypot(dx, dy)
+
+
 def _jitter(r: random.Random, p: tuple[float, float], sigma_m: float) -> tuple[float, float]:
     return offset(p[0], p[1], r.gauss(0, sigma_m), r.gauss(0, sigma_m))
 
@@ -334,7 +341,7 @@ def _plan_day(
     here = rep.home
     left = list(chosen)
     while left:
-        nxt = min(left, key=lambda c: distance_m(here[0], here[1], c.lat, c.lon))
+        nxt = min(left, key=lambda c: _near_m(here, (c.lat, c.lon)))
         left.remove(nxt)
         route.append(nxt)
         here = (nxt.lat, nxt.lon)
@@ -347,7 +354,7 @@ def _plan_day(
 
     def travel(dest: tuple[float, float]) -> None:
         nonlocal t, pos
-        d = distance_m(pos[0], pos[1], dest[0], dest[1])
+        d = _near_m(pos, dest)
         if d < 30:
             return
         duration = d * 1.3 / speed + r.uniform(60, 240)
@@ -375,7 +382,7 @@ def _plan_day(
         kind = ""
         if r.random() < 0.05:
             kind = r.choices(("far_checkin", "short_dwell", "teleport"), (40, 35, 25))[0]
-            if kind == "teleport" and distance_m(pos[0], pos[1], c.lat, c.lon) < 2500:
+            if kind == "teleport" and _near_m(pos, (c.lat, c.lon)) < 2500:
                 kind = "short_dwell"
         dwell = {"A": r.uniform(25, 50), "B": r.uniform(15, 35), "C": r.uniform(10, 25)}[
             c.tier
