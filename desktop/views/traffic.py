@@ -342,6 +342,7 @@ class TrafficView(QWidget):
             symbol="t", size=11, pen=pg.mkPen("#c62828"), brush=pg.mkBrush("#ef9a9a")
         )
         self.trend.plot.addItem(self.outage_markers)
+        self.trend.plot.scene().sigMouseClicked.connect(self._on_trend_clicked)
         self.trend_title = _section(_("Daily visitors (last 6 weeks)"))
         sp.addWidget(self.trend_title)
         sp.addWidget(self.trend)
@@ -661,6 +662,18 @@ class TrafficView(QWidget):
             on_result=lambda pts: self._show_drill(day, pts),
             on_error=self._on_error,
         )
+
+    def _on_trend_clicked(self, ev) -> None:
+        """Clicking the trend drills into the nearest day, like the heat grid."""
+        if self.overview is None or ev.button() != Qt.MouseButton.LeftButton:
+            return
+        if not self.trend.plot.sceneBoundingRect().contains(ev.scenePos()):
+            return
+        x = self.trend.plot.getPlotItem().vb.mapSceneToView(ev.scenePos()).x()
+        pts = self.overview.trend.points
+        i = round(x)
+        if 0 <= i < len(pts):
+            self._on_day_clicked(pts[i].day)
 
     def _on_import_clicked(self) -> None:
         path, _filter = QFileDialog.getOpenFileName(

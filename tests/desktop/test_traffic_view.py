@@ -98,6 +98,24 @@ def test_cards_grid_and_hover_show_values(view, qtbot) -> None:
     assert f"{p.hour:02d}:00 — {p.visitors} visitors" in hc.hover_label.text()
 
 
+def test_trend_hover_and_click(view, qtbot) -> None:
+    pts = view.overview.trend.points
+    i = len(pts) - 8  # a week before the selected day
+    p = pts[i]
+    chart = view.trend
+    vb = chart.plot.getPlotItem().vb
+    pos = chart.plot.mapFromScene(vb.mapViewToScene(_pt(i, p.kpis.visitors)))
+    _mouse_to(qtbot, chart.plot.viewport(), pos)
+    text = chart.hover_label.text()
+    assert p.day.isoformat() in text
+    assert f"Visitors: {p.kpis.visitors:,}" in text
+    assert f"Same day last week: {p.wow_visitors:,}" in text
+    with qtbot.waitSignal(view.sig_drilled, timeout=10_000) as blocker:
+        qtbot.mouseClick(chart.plot.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    assert blocker.args[0] == p.day
+    assert p.day.isoformat() in view.hours_chart.title.text()
+
+
 def _pt(x: float, y: float):
     import pyqtgraph as pg
 
