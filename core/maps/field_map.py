@@ -115,6 +115,47 @@ class _Bridge(MacroElement):
         self.summary = js_json(json.dumps(summary))
 
 
+class _PointLayer(MacroElement):
+    """Many circle markers from one JSON array (folium objects cost ~1 ms each to render).
+
+    Each point is ``[lat, lon, options, tooltip_html, popup_html]``; the texts are already
+    escaped with :func:`esc`, the options are plain Leaflet path options (``visitId`` too).
+    """
+
+    _template = Template(
+        """
+{% macro script(this, kwargs) %}
+(function () {
+  var g = {{ this.group }};
+  {{ this.data }}.forEach(function (p) {
+    var m = L.circleMarker([p[0], p[1]], p[2]);
+    if (p[3]) m.bindTooltip(p[3]);
+    if (p[4]) m.bindPopup(p[4], { maxWidth: 360 });
+    m.addTo(g);
+  });
+})();
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, group: folium.FeatureGroup, points: list[list[Any]]) -> None:
+        super().__init__()
+        self._name = "SdPoints"
+        self.group = group.get_name()
+        self.data = js_json(points)
+
+
+def _style(radius: float, color: str, fill: str, weight: float, opacity: float) -> dict[str, Any]:
+    return {
+        "radius": radius,
+        "color": color,
+        "weight": weight,
+        "fill": True,
+        "fillColor": fill,
+        "fillOpacity": opacity,
+    }
+
+
 def _hhmm(ts: Any, tz: str) -> str:
     return to_local(ts, tz).strftime("%H:%M") if ts is not None else "–"
 
@@ -198,19 +239,14 @@ def build_field_map_html(
 
     customers = folium.FeatureGroup(name=esc(_("Customers")), show=show_customers)
     visited = {v.row.visit.customer_id for v in fm.visits}
-    for c in fm.raw.customers:
-        if c.id in visited:
-            continue
-        folium.CircleMarker(
-            pt(c.lat, c.lon),
-            radius=3,
-            color="#607d8b",
-            weight=1,
-            fill=True,
-            fill_opacity=0.6,
-            tooltip=esc(f"{c.name} ({c.tier})"),
-        ).add_to(customers)
+    cust_style = _style(3, "#607d8b", "#607d8b", 1, 0.6)
+    cust_points = [
+        [*pt(c.lat, c.lon), cust_style, esc(f"{c.name} ({c.tier})"), ""]
+        for c in fm.raw.customers
+        if c.id not in visited
+    ]
     customers.add_to(m)
+    m.add_child(_PointLayer(customers, cust_points))
 
     stores = folium.FeatureGroup(name=esc(_("Stores")))
     for s in fm.raw.stores:
@@ -235,23 +271,17 @@ def build_field_map_html(
     tracks.add_to(m)
 
     stops = folium.FeatureGroup(name=esc(_("Stops")))
+    stop_points: list[list[Any]] = []
     for t in fm.tracks:
+        style = _style(5, t.colour, "#ffffff", 2, 1.0)
         for sm in t.stops:
             s = sm.stop
             label = _("Stop {start}–{end} ({minutes})").format(
                 start=_hhmm(s.start, tz), end=_hhmm(s.end, tz), minutes=format_minutes(s.dwell_s)
             )
-            folium.CircleMarker(
-                pt(s.lat, s.lon),
-                radius=5,
-                color=t.colour,
-                weight=2,
-                fill=True,
-                fill_color="#ffffff",
-                fill_opacity=1.0,
-                tooltip=esc(f"{t.rep.name} · {label}"),
-            ).add_to(stops)
+            stop_points.append([*pt(s.lat, s.lon), style, esc(f"{t.rep.name} · {label}"), ""])
     names = {c.id: c.name for c in fm.raw.customers}
+    unrec_style = _style(7, UNRECORDED_COLOUR, "#ffffff", 3, 1.0)
     for rep_id, sm in fm.unrecorded:
         rep_name = next((t.rep.name for t in fm.tracks if t.rep.id == rep_id), "")
         text = _("{rep} stopped {minutes} at {customer} but recorded no visit").format(
@@ -259,37 +289,28 @@ def build_field_map_html(
             minutes=format_minutes(sm.stop.dwell_s),
             customer=names.get(sm.customer_id or -1, "?"),
         )
-        folium.CircleMarker(
-            pt(sm.stop.lat, sm.stop.lon),
-            radius=7,
-            color=UNRECORDED_COLOUR,
-            weight=3,
-            fill=True,
-            fill_color="#ffffff",
-            fill_opacity=1.0,
-            tooltip=esc(text),
-        ).add_to(stops)
+        stop_points.append([*pt(sm.stop.lat, sm.stop.lon), unrec_style, esc(text), ""])
     stops.add_to(m)
+    m.add_child(_PointLayer(stops, stop_points))
 
     visits = folium.FeatureGroup(name=esc(_("Visits")))
-    ordered = sorted(fm.visits, key=lambda v: v.evidence.flagged)  # flagged drawn on top
-    for v in ordered:
+    visit_points: list[list[Any]] = []
+    for v in sorted(fm.visits, key=lambda v: v.evidence.flagged):  # flagged drawn on top
         flagged = v.evidence.flagged
-        marker = folium.CircleMarker(
-            pt(v.row.visit.customer_lat, v.row.visit.customer_lon),
-            radius=11 if flagged else 8,
-            color="#ffffff",
-            weight=2,
-            fill=True,
-            fill_color=FLAGGED_COLOUR if flagged else OK_COLOUR,
-            fill_opacity=0.95,
-            tooltip=esc(f"{v.row.customer_name} · {v.row.rep_name}"),
-            popup=folium.Popup(folium.Html(visit_popup_html(v, tz), script=True), max_width=360),
+        style = _style(
+            11 if flagged else 8, "#ffffff", FLAGGED_COLOUR if flagged else OK_COLOUR, 2, 0.95
         )
-        # CircleMarker drops unknown kwargs; the option is what the bridge reads on click.
-        marker.options["visitId"] = v.id
-        marker.add_to(visits)
+        style["visitId"] = v.id  # what the bridge reads on click
+        visit_points.append(
+            [
+                *pt(v.row.visit.customer_lat, v.row.visit.customer_lon),
+                style,
+                esc(f"{v.row.customer_name} · {v.row.rep_name}"),
+                visit_popup_html(v, tz),
+            ]
+        )
     visits.add_to(m)
+    m.add_child(_PointLayer(visits, visit_points))
 
     folium.LayerControl(collapsed=True).add_to(m)
     if bounds is not None:
