@@ -59,12 +59,18 @@ def cli_sync(args: argparse.Namespace) -> int:
     except CacheError as e:
         sys.stderr.write(f"storedesk sync: {e}\n")
         return 1
+    # Page sizes (rows per snapshot page, changes per pull page); tests use small pages.
     page = int(os.environ.get("STOREDESK_SYNC_PAGE_ROWS", "20000"))
+    pull_page = int(os.environ.get("STOREDESK_SYNC_PULL_ROWS", "2000"))
     bar = _Bar(sys.stderr)
 
     async def run():
         engine = SyncEngine(
-            cache, server, token_provider=PasswordAuth(args.user, password), snapshot_limit=page
+            cache,
+            server,
+            token_provider=PasswordAuth(args.user, password),
+            snapshot_limit=page,
+            pull_limit=pull_page,
         )
         try:
             return await engine.sync_once(TaskState(on_progress=bar))

@@ -621,7 +621,11 @@ class SyncEngine:
                 self.now(),
             )
             result.pulled += n
-            self._progress("pull", 1.0 if not page.has_more else 0.5, _("Receiving changes…"))
+            self._progress(
+                "pull",
+                1.0 if not page.has_more else 0.5,
+                _("Receiving changes… {n}").format(n=f"{result.pulled:,}"),
+            )
             if not page.has_more:
                 return
 
@@ -630,14 +634,13 @@ class SyncEngine:
         if st.snapshot_token is None:
             start = _parse(SnapshotStart, await self._call("GET", "/v1/sync/snapshot/start"))
             tables = [(t.name, t.columns) for t in start.tables]
-            await self.run_db(local.begin_snapshot, self.cache, start.token, tables)
             total = sum(t.count for t in start.tables)
-            token, index, after = start.token, 0, None
-        else:
+            await self.run_db(local.begin_snapshot, self.cache, start.token, tables, total)
+            token, index, after, done = start.token, 0, None, 0
+        else:  # resume where the last run stopped
             token, tables = st.snapshot_token, st.snapshot_tables
             index, after = st.snapshot_table_index, st.snapshot_after
-            total = 0
-        done = 0
+            done, total = st.snapshot_done, st.snapshot_total
         self._progress("snapshot", 0.0, _("Downloading data…"))
         while index < len(tables):
             name, columns = tables[index]

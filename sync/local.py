@@ -74,6 +74,8 @@ class LocalState:
     snapshot_tables: list[tuple[str, list[str]]]
     snapshot_table_index: int
     snapshot_after: list[Any] | None
+    snapshot_done: int
+    snapshot_total: int
     pending: int
     conflicts: int
     last_sync_at: dt.datetime | None
@@ -123,6 +125,8 @@ def read_state(cache: Cache) -> LocalState:
             snapshot_tables=[(t[0], list(t[1])) for t in tables],
             snapshot_table_index=int(pos["table"]),
             snapshot_after=pos["after"],
+            snapshot_done=int(pos.get("done", 0)),
+            snapshot_total=int(pos.get("total", 0)),
             pending=int(
                 s.scalar(select(func.count()).select_from(Outbox).where(Outbox.status == "pending"))
                 or 0
@@ -277,7 +281,9 @@ def _rebase(session: Session, actor: Actor | None, now: dt.datetime) -> int:
 # --------------------------------------------------------------------------- snapshot
 
 
-def begin_snapshot(cache: Cache, token: int, tables: list[tuple[str, list[str]]]) -> None:
+def begin_snapshot(
+    cache: Cache, token: int, tables: list[tuple[str, list[str]]], total: int = 0
+) -> None:
     """Start a fresh snapshot: wipe every synced table and remember the plan."""
     for name, _cols in tables:
         if name not in SYNCED_TABLE_NAMES:
@@ -288,7 +294,9 @@ def begin_snapshot(cache: Cache, token: int, tables: list[tuple[str, list[str]]]
         _set_raw(raw, K_CURSOR, None)
         _set_raw(raw, K_SNAP_TOKEN, str(token))
         _set_raw(raw, K_SNAP_TABLES, json.dumps(tables))
-        _set_raw(raw, K_SNAP_POS, json.dumps({"table": 0, "after": None}))
+        _set_raw(
+            raw, K_SNAP_POS, json.dumps({"table": 0, "after": None, "done": 0, "total": total})
+        )
 
 
 def _set_raw(raw: sqlite3.Connection, key: str, value: str | None) -> None:
@@ -329,9 +337,12 @@ def apply_snapshot_page(
         tables = json.loads(_get_raw(raw, K_SNAP_TABLES) or "[]")
         name = tables[table_index][0]
         _insert_rows(raw, name, columns, rows)
-        nxt = {"table": table_index, "after": next_after}
-        if next_after is None:
-            nxt = {"table": table_index + 1, "after": None}
+        nxt = {
+            "table": table_index if next_after is not None else table_index + 1,
+            "after": next_after,
+            "done": int(pos.get("done", 0)) + len(rows),
+            "total": int(pos.get("total", 0)),
+        }
         _set_raw(raw, K_SNAP_POS, json.dumps(nxt))
 
 
