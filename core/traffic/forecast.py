@@ -3,7 +3,7 @@
 The method (documented because the rota depends on it):
 
 1. For each weekday × local hour, take the same weekday-hour over the last ``weeks``
-   weeks before ``start`` (default 8), leaving out counter outages
+   weeks of data before ``start`` (default 8), leaving out counter outages
    (:mod:`core.traffic.quality`) and public holidays — neither is normal demand.
 2. Average them with exponentially decaying weights (``decay`` per week back, default
    0.8), so recent weeks count more without one odd week dominating.
@@ -74,11 +74,14 @@ def forecast_from_history(
     outages = detect_outages(recs, store, hol)
     trusted = [r for r in recs if (r.day, r.hour) not in outages and store.is_open(r.hour)]
 
-    window_start = start - dt.timedelta(days=weeks * 7)
+    # Anchor the window at the last day with data, so a forecast several weeks ahead
+    # still averages the latest ``weeks`` weeks rather than an empty stretch.
+    anchor = min(start, max((r.day for r in recs), default=start) + dt.timedelta(days=1))
+    window_start = anchor - dt.timedelta(days=weeks * 7)
     slots: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
     for r in trusted:
         if r.day >= window_start and r.day not in hol:
-            k = (start - r.day).days // 7  # 0 = the last week before start
+            k = (anchor - r.day).days // 7  # 0 = the last week of data
             slots[(r.day.weekday(), r.hour)].append((decay**k, float(r.visitors)))
     baseline: dict[tuple[int, int], float] = {
         slot: sum(w * v for w, v in obs) / sum(w for w, _ in obs) for slot, obs in slots.items()

@@ -59,6 +59,7 @@ MESSAGES: dict[str, str] = {
     "store_out_of_scope": N_("Store “{value}” is not one of your stores."),
     "bad_date": N_("“{value}” is not a date (use YYYY-MM-DD)."),
     "future_date": N_("Date {value} is in the future."),
+    "future_hour": N_("Hour {value} has not started yet."),
     "bad_hour": N_("“{value}” is not an hour from 0 to 23."),
     "bad_int": N_("“{value}” is not a whole number of 0 or more."),
     "bad_money": N_("“{value}” is not an amount in yuan of 0 or more with at most 2 decimals."),
@@ -189,8 +190,18 @@ def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
         yield reader.line_num, fields
 
 
-def validate_csv(session: Session, data: bytes, actor: Actor, today: dt.date) -> Validation:
-    """Check every row; ``Validation.rows`` is only meaningful when there are no errors."""
+def validate_csv(
+    session: Session,
+    data: bytes,
+    actor: Actor,
+    today: dt.date,
+    now: dt.datetime | None = None,
+) -> Validation:
+    """Check every row; ``Validation.rows`` is only meaningful when there are no errors.
+
+    ``now`` (aware) also refuses hours of today that have not started yet, as the
+    ``traffic.import/1`` handler would.
+    """
     out = Validation()
     decoded = decode(data)
     if decoded is None:
@@ -285,6 +296,10 @@ def validate_csv(session: Session, data: bytes, actor: Actor, today: dt.date) ->
         if key in seen:
             bad("", "duplicate_row", seen[key])
             continue
+        hour_start = local_to_utc(dt.datetime.combine(day, dt.time(hour)), store[1])
+        if now is not None and hour_start > now:
+            bad("hour", "future_hour", f"{day.isoformat()} {hour:02d}:00")
+            continue
         seen[key] = line
         visitors, transactions = ints["visitors"], ints["transactions"]
         assert visitors is not None and transactions is not None
@@ -295,7 +310,7 @@ def validate_csv(session: Session, data: bytes, actor: Actor, today: dt.date) ->
                 store_code=vals["store_code"],
                 day=day,
                 hour=hour,
-                hour_start=local_to_utc(dt.datetime.combine(day, dt.time(hour)), store[1]),
+                hour_start=hour_start,
                 visitors=visitors,
                 transactions=transactions,
                 sales_fen=fen,
@@ -311,7 +326,7 @@ def import_csv(
     session: Session, data: bytes, actor: Actor, today: dt.date, now: dt.datetime
 ) -> ImportResult:
     """Validate, then (only if the whole file is good) queue the changed rows as mutations."""
-    v = validate_csv(session, data, actor, today)
+    v = validate_csv(session, data, actor, today, now)
     if not v.ok:
         return ImportResult(False, v.errors, 0, 0, 0, 0, 0, [], v.encoding, Changes())
     by_store: dict[int, list[ParsedRow]] = {}

@@ -55,6 +55,14 @@ def test_forecast_api_shape(cache) -> None:
     assert 2.0 < ratio < 4.0
 
 
+def test_forecast_weeks_ahead_uses_the_latest_data(cache) -> None:
+    with cache.session() as s:
+        near = hourly_forecast(s, 1, TODAY + dt.timedelta(days=1), 7)
+        far = hourly_forecast(s, 1, TODAY + dt.timedelta(days=1 + 70), 7)
+    for (d, h), v in near.items():
+        assert far[(d + dt.timedelta(days=70), h)] == pytest.approx(v)
+
+
 def test_forecast_ignores_outages_and_holidays_in_history(cache) -> None:
     start = TODAY - dt.timedelta(days=13)  # the outage Wednesday is 16 days before TODAY
     with cache.session() as s:

@@ -277,6 +277,15 @@ def test_file_level_errors(cache, data, expected) -> None:
     assert counts(cache) == (0, 0)
 
 
+def test_hours_of_today_not_started_yet_are_refused(cache) -> None:
+    # NOW is 14:00 UTC = 22:00 in Shanghai: 22:00 has started, 23:00 has not.
+    text = "store_code,date,hour,visitors,transactions,sales_yuan\nSH001,2026-11-27,22,1,0,0\nSH001,2026-11-27,23,1,0,0\n"
+    res = run(cache, text.encode())
+    assert [(e.row, e.column, e.code) for e in res.errors] == [(3, "hour", "future_hour")]
+    assert res.errors[0].message == "Hour 2026-11-27 23:00 has not started yet."
+    assert counts(cache) == (0, 0)
+
+
 def test_tab_separated_and_thousand_separators(cache) -> None:
     text = 'store_code\tdate\thour\tvisitors\ttransactions\tsales_yuan\nSH001\t20261126\t09\t1,200\t300\t"12,345.60"\n'
     with cache.session() as s:
