@@ -10,6 +10,7 @@ opportunity opens the customer detail.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from PySide6.QtCore import QDateTime, Qt, Signal
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QStackedWidget,
     QStyledItemDelegate,
@@ -215,6 +217,58 @@ class SnoozeDialog(QDialog):
             )
 
 
+THRESHOLD_FIELDS = (
+    ("no_quote_hours", N_("Quote due after an opportunity opens (hours)"), 1, 720),
+    ("payment_days", N_("Payment due after a contract (days)"), 1, 180),
+    ("a_tier_unvisited_days", N_("Visit every A-tier customer within (days)"), 1, 180),
+    ("promotion_pending_hours", N_("Promotion decision due within (hours)"), 1, 720),
+    ("escalate_after_hours", N_("Escalate to the supervisor after a further (hours)"), 1, 720),
+)
+
+
+def thresholds_from_saved(saved: object) -> AlertThresholds:
+    """The remembered thresholds (a dict in the settings file), ignoring unknown/bad values."""
+    base = AlertThresholds()
+    if not isinstance(saved, dict):
+        return base
+    values = {}
+    for key, _label, lo, hi in THRESHOLD_FIELDS:
+        v = saved.get(key)
+        if isinstance(v, (int, float)) and lo <= v <= hi:
+            values[key] = float(v)
+    return dataclasses.replace(base, **values)
+
+
+class ThresholdsDialog(QDialog):
+    """The alert delays, one spin box each; the screen re-checks with them on OK."""
+
+    def __init__(self, thresholds: AlertThresholds, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(_("Alert thresholds"))
+        form = QFormLayout()
+        self.spins: dict[str, QSpinBox] = {}
+        for key, label, lo, hi in THRESHOLD_FIELDS:
+            spin = QSpinBox()
+            spin.setRange(lo, hi)
+            spin.setValue(round(getattr(thresholds, key)))
+            self.spins[key] = spin
+            form.addRow(_(label), spin)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(_("Cancel"))
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(buttons)
+
+    def thresholds(self) -> AlertThresholds:
+        return dataclasses.replace(
+            AlertThresholds(), **{k: float(s.value()) for k, s in self.spins.items()}
+        )
+
+
 class AlertsView(QWidget):
     sig_loaded = Signal(int)
     """The alert list is shown, with this many rows."""
@@ -222,7 +276,7 @@ class AlertsView(QWidget):
     def __init__(self, ctx, parent=None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.thresholds = AlertThresholds()
+        self.thresholds = thresholds_from_saved(ctx.remembered_filter("alerts", "thresholds"))
         self.rows: list[AlertRow] = []
         self._gen = 0
         self.kind_combo = QComboBox()
@@ -237,6 +291,8 @@ class AlertsView(QWidget):
         self.snoozed_check.setChecked(True)
         self.resolved_check = QCheckBox(_("Show resolved"))
         self.recheck_button = QPushButton(_("Check again"))
+        self.thresholds_button = QPushButton(_("Thresholds…"))
+        self.thresholds_button.setVisible(ctx.actor.role in ("supervisor", "admin"))
         self.snooze_button = QPushButton(_("Snooze…"))
         self.snooze_button.setObjectName("Primary")
         self.snooze_button.setEnabled(False)
@@ -246,6 +302,7 @@ class AlertsView(QWidget):
         for w in (self.kind_combo, self.severity_combo, self.snoozed_check, self.resolved_check):
             bar.addWidget(w)
         bar.addStretch(1)
+        bar.addWidget(self.thresholds_button)
         bar.addWidget(self.recheck_button)
         bar.addWidget(self.snooze_button)
         self.table = DataTable(ALERT_COLUMNS, cpu=ctx.cpu, title=_("Alerts"))
@@ -279,14 +336,44 @@ class AlertsView(QWidget):
         lay.addWidget(self.summary)
         lay.addWidget(self.stack, 1)
 
+        self._restore_filters()
         for combo in (self.kind_combo, self.severity_combo):
-            combo.currentIndexChanged.connect(lambda _i: self.reload(evaluate=False))
+            combo.currentIndexChanged.connect(self._on_filter_changed)
         for check in (self.snoozed_check, self.resolved_check):
-            check.toggled.connect(lambda _b: self.reload(evaluate=False))
+            check.toggled.connect(self._on_filter_changed)
         self.recheck_button.clicked.connect(lambda: self.reload(evaluate=True))
+        self.thresholds_button.clicked.connect(self.open_thresholds)
         self.snooze_button.clicked.connect(self.open_snooze)
         ctx.selection.sig_changed.connect(lambda: self.reload(evaluate=False))
         ctx.sig_data_changed.connect(self._on_data_changed)
+        self.reload(evaluate=True)
+
+    def _restore_filters(self) -> None:
+        remembered = self.ctx.remembered_filter
+        for name, combo in (("kind", self.kind_combo), ("severity", self.severity_combo)):
+            i = combo.findData(remembered("alerts", name))
+            combo.setCurrentIndex(max(0, i))
+        self.snoozed_check.setChecked(bool(remembered("alerts", "show_snoozed", True)))
+        self.resolved_check.setChecked(bool(remembered("alerts", "show_resolved", False)))
+
+    def _on_filter_changed(self, *_args) -> None:
+        remember = self.ctx.remember_filter
+        remember("alerts", "kind", self.kind_combo.currentData())
+        remember("alerts", "severity", self.severity_combo.currentData())
+        remember("alerts", "show_snoozed", self.snoozed_check.isChecked())
+        remember("alerts", "show_resolved", self.resolved_check.isChecked())
+        self.reload(evaluate=False)
+
+    def open_thresholds(self) -> ThresholdsDialog:
+        dlg = ThresholdsDialog(self.thresholds, self)
+        dlg.accepted.connect(lambda: self.set_thresholds(dlg.thresholds()))
+        dlg.open()
+        return dlg
+
+    def set_thresholds(self, thresholds: AlertThresholds) -> None:
+        """Use new delays (remembered for the next start) and check again with them."""
+        self.thresholds = thresholds
+        self.ctx.remember_filter("alerts", "thresholds", dataclasses.asdict(thresholds))
         self.reload(evaluate=True)
 
     @staticmethod

@@ -174,15 +174,11 @@ class FunnelView(QWidget):
             filters.addWidget(w)
         filters.addWidget(self.compare_check)
         filters.addStretch(1)
-        for combo in (
-            self.rep_combo,
-            self.tier_combo,
-            self.period_combo,
-            self.basis_combo,
-            self.mode_combo,
-        ):
-            combo.currentIndexChanged.connect(self.reload)
-        self.compare_check.toggled.connect(self.reload)
+        self._restore_filters()
+        self.rep_combo.currentIndexChanged.connect(self.reload)
+        for combo in (self.tier_combo, self.period_combo, self.basis_combo, self.mode_combo):
+            combo.currentIndexChanged.connect(self._on_filter_changed)
+        self.compare_check.toggled.connect(self._on_filter_changed)
 
         # --- left: chart + stage table
         self.summary = QLabel(" ")
@@ -255,6 +251,29 @@ class FunnelView(QWidget):
         ctx.sig_data_changed.connect(self._on_data_changed)
         self.reload()
         self.reload_customers()
+
+    # ------------------------------------------------------------------ filters
+
+    def _combos(self) -> dict[str, QComboBox]:
+        return {
+            "tier": self.tier_combo,
+            "period_days": self.period_combo,
+            "basis": self.basis_combo,
+            "mode": self.mode_combo,
+        }
+
+    def _restore_filters(self) -> None:
+        for name, combo in self._combos().items():
+            i = combo.findData(self.ctx.remembered_filter("funnel", name, combo.currentData()))
+            if i >= 0:
+                combo.setCurrentIndex(i)
+        self.compare_check.setChecked(bool(self.ctx.remembered_filter("funnel", "compare", True)))
+
+    def _on_filter_changed(self, *_args) -> None:
+        for name, combo in self._combos().items():
+            self.ctx.remember_filter("funnel", name, combo.currentData())
+        self.ctx.remember_filter("funnel", "compare", self.compare_check.isChecked())
+        self.reload()
 
     # ------------------------------------------------------------------ query
 

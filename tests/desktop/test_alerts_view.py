@@ -100,3 +100,47 @@ def test_alerts_list_digest_and_snooze(qtbot, qapp, demo_cache, artifacts):
         with demo_cache.session() as s:
             names = [o.name for o in s.query(Outbox).all()]
         assert names == ["alert.snooze/1"]
+
+
+def test_thresholds_dialog_rechecks_and_is_remembered(qtbot, qapp, tmp_path):
+    from core.cache import open_cache
+    from desktop.settings import Settings
+    from desktop.views.alerts import AlertsView, ThresholdsDialog
+    from tests.core.funnel_fixtures import add_opp, seed_org
+
+    today = dt.date(2026, 11, 27)
+    cache = open_cache(tmp_path / "t.db")
+    opened = dt.datetime.combine(today, dt.time(0), tzinfo=dt.UTC) - dt.timedelta(days=3)
+    with cache.session() as s:
+        seed_org(s)
+        add_opp(s, "q1", [("lead", opened, 0), ("opportunity", opened, 500)], customer_id=2)
+    try:
+        with supervisor_context(cache, "sup_sh", today, qapp) as ctx:
+            ctx.settings = Settings()
+            view = AlertsView(ctx)
+            qtbot.addWidget(view)
+            # customer 1 (A-tier, never visited) and q1 (no quote)
+            qtbot.waitUntil(lambda: view.table.model.matching_rows == 2, timeout=10000)
+            q1 = next(r for r in view.table.model.visible_rows() if r.subject_id == "q1")
+            # opened 3 days (+ today's hours) ago: due after 48 h, escalation 48 h later
+            assert q1.severity == "warning"
+            assert not view.thresholds_button.isHidden()  # a supervisor may change them
+            qtbot.mouseClick(view.thresholds_button, Qt.MouseButton.LeftButton)
+            dlg = view.findChild(ThresholdsDialog)
+            assert dlg is not None
+            dlg.spins["escalate_after_hours"].setValue(10)
+            with qtbot.waitSignal(view.sig_loaded, timeout=10000):
+                dlg.accept()
+            q1 = next(r for r in view.table.model.visible_rows() if r.subject_id == "q1")
+            assert q1.severity == "critical"
+            assert ctx.settings.filters["alerts"]["thresholds"]["escalate_after_hours"] == 10
+            # filters and thresholds come back in a new screen
+            with qtbot.waitSignal(view.sig_loaded, timeout=10000):
+                view.resolved_check.setChecked(True)
+            again = AlertsView(ctx)
+            qtbot.addWidget(again)
+            assert again.thresholds.escalate_after_hours == 10
+            assert again.resolved_check.isChecked()
+            qtbot.waitUntil(lambda: again.table.model.matching_rows == 2, timeout=10000)
+    finally:
+        cache.close()
