@@ -432,6 +432,8 @@ class PowerHour:
 
 def power_hours(data: StoreData, n: int = 5, by: str = "visitors") -> list[PowerHour]:
     """The busiest weekday-hours on average over trusted hours (``by`` visitors or sales)."""
+    if by not in ("visitors", "sales"):
+        raise ValueError(f"power hours by {by!r}: use 'visitors' or 'sales'")
     slots: dict[tuple[int, int], list[HourRecord]] = defaultdict(list)
     for r in data.records:
         if (r.day, r.hour) not in data.outages:
@@ -574,7 +576,8 @@ class TrafficOverview:
     week: WeekComparison
     grid: HeatGrid  # the 4 weeks ending on the selected day
     trend: DailyTrend  # the 6 weeks ending on the selected day
-    power: list[PowerHour]  # over the 4 weeks
+    power: list[PowerHour]  # over the 4 weeks, top by visitors
+    power_by_sales: list[PowerHour]  # over the 4 weeks, top by sales
     peers: PeerComparison  # over the selected (partial) week
     drill: list[HourPoint]  # hours of the selected day
     outages: list[Outage] = field(default_factory=list)  # in the grid's range
@@ -595,6 +598,7 @@ def traffic_overview(
         grid=_grid(data, grid_start, day),
         trend=daily_trend(session, store_id, day - dt.timedelta(days=41), day),
         power=power_hours(data, 5),
+        power_by_sales=power_hours(data, 5, by="sales"),
         peers=comparable_stores(session, store_id, week.week_start, day),
         drill=day_hours(data, day),
         outages=sorted(data.outages.values(), key=lambda o: (o.day, o.hour)),

@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -356,7 +357,15 @@ class TrafficView(QWidget):
         self.peer_title = _section(_("Comparable stores"))
         self.peers = DataTable(PEER_COLUMNS, cpu=ctx.cpu, title="traffic-peers")
         self.peers.setMinimumHeight(220)
-        bottom.addWidget(_section(_("Power hours (busiest, last 4 weeks)")), 0, 0)
+        self.power_by = QComboBox()
+        self.power_by.addItem(_("by visitors"), "visitors")
+        self.power_by.addItem(_("by sales"), "sales")
+        self.power_by.currentIndexChanged.connect(self._on_power_by_changed)
+        power_head = QHBoxLayout()
+        power_head.addWidget(_section(_("Power hours (busiest, last 4 weeks)")))
+        power_head.addStretch(1)
+        power_head.addWidget(self.power_by)
+        bottom.addLayout(power_head, 0, 0)
         bottom.addWidget(self.power_table, 1, 0)
         bottom.addWidget(_section(_("Excluded hours (counter outages)")), 0, 1)
         bottom.addWidget(self.outage_table, 1, 1)
@@ -617,7 +626,12 @@ class TrafficView(QWidget):
         )
 
     def _show_power(self, ov: TrafficOverview) -> None:
-        self.power_table.set_rows(ov.power)
+        by_sales = self.power_by.currentData() == "sales"
+        self.power_table.set_rows(ov.power_by_sales if by_sales else ov.power)
+
+    def _on_power_by_changed(self, _index: int) -> None:
+        if self.overview is not None:
+            self._show_power(self.overview)
 
     def _show_outages(self, ov: TrafficOverview) -> None:
         self.outage_table.set_rows(list(reversed(ov.outages)))  # latest first

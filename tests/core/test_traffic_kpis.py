@@ -172,6 +172,13 @@ def test_power_hours_and_grid(cache) -> None:
         assert [(p.weekday, p.hour) for p in top[:2]] == [(5, 18), (6, 18)]
         assert top[0].avg_visitors == pytest.approx(105, abs=2)
         assert top[0].conversion == pytest.approx(0.2, abs=0.01)
+        by_sales = power_hours(data, 3, by="sales")
+        assert by_sales[0].avg_sales_fen == max(
+            p.avg_sales_fen for p in power_hours(data, 99, by="sales")
+        )
+        assert len(power_hours(data, 999)) == 7 * 12  # every weekday x opening hour
+        with pytest.raises(ValueError):
+            power_hours(data, 3, by="units")
         grid = heat_grid(s, 1, TODAY - dt.timedelta(days=6), TODAY)
         assert grid.hours == list(range(10, 22)) and len(grid.days) == 7
         assert grid.visitors[-1][grid.hours.index(18)] is not None

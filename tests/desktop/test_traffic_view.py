@@ -77,6 +77,9 @@ def test_cards_grid_and_hover_show_values(view, qtbot) -> None:
     assert "vs last week" in view.cards["visitors"].change_label.text()
     assert "4 weeks earlier" in view.reference_label.text()  # 13 weeks: no year-ago data
     assert view.power_table.model.rowCount() == 5
+    assert view.power_table.model.row(0) == ov.power[0]
+    view.power_by.setCurrentIndex(1)  # by sales
+    assert view.power_table.model.row(0) == ov.power_by_sales[0]
     assert view.peers.model.rowCount() >= 1
 
     grid = view.heat
