@@ -594,6 +594,8 @@ def generate_proposals(
                 key = (store_id, match.sku_id, match.lot_id, row.id)
                 if key in blocked:
                     continue
+                if int(match.values.get("lot_qty", match.values["stock"]) or 0) <= 0:
+                    continue  # nothing on the shelf: no offer can run (the preview still lists it)
                 p = build_proposal(session, snap, row, rule, match, now)
                 if session.get(PromotionProposal, p.id) is not None:
                     continue

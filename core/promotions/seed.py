@@ -1,8 +1,8 @@
 """Default promotion rules and the demo's promotion step.
 
 ``seed_promotions(session, today)`` is called by ``core.demo.generate`` after the
-inventory and sales exist. It writes the default rules, replays ten days ago's proposal
-run and decides those proposals (as each store's manager would have) so the history tab
+inventory and sales exist. It writes the default rules, replays the proposal runs of 12
+and 8 days ago and decides those proposals (as each store's manager would have) so the history tab
 and the weekly review pack have outcomes to show, then runs today's generation so the
 queue holds fresh pending proposals.
 """
@@ -106,47 +106,50 @@ def _managers(session: Session) -> dict[int, tuple[int, str]]:
     return out
 
 
-def seed_promotions(session: Session, today: dt.date, *, history_days: int = 10) -> dict[str, int]:
-    """Rules, a decided history run ``history_days`` ago, and today's pending proposals."""
+def seed_promotions(
+    session: Session, today: dt.date, *, history_days: tuple[int, ...] = (12, 8)
+) -> dict[str, int]:
+    """Rules, decided runs ``history_days`` ago (decided during the last complete week, so
+    the weekly review pack has outcomes to show; older than the 7-day re-proposal block,
+    so they never hide today's proposals), and today's pending proposals."""
     seed_rules(session)
     store_ids = list(session.scalars(select(Store.id).order_by(Store.id)))
-    past = dt.datetime.combine(today - dt.timedelta(days=history_days), _EVENING_SHANGHAI_UTC)
-    history = generate_proposals(session, store_ids, past)
     managers = _managers(session)
     r = random.Random(f"promotions:{today.isoformat()}")
     reasons = sorted(REJECT_REASONS)
+    history: list[PromotionProposal] = []
     decided = 0
-    for p in sorted(history, key=lambda p: p.id):
-        if r.random() < 0.15:
-            continue  # left undecided: expires when its window passes
-        user_id, name = managers.get(p.store_id, (0, "店长"))
-        approve = r.random() < 0.75
-        decided_at = p.generated_at + dt.timedelta(hours=r.uniform(0.5, 20))
-        session.add(
-            PromotionDecision(
-                id=f"seed{p.id[:28]}",
-                proposal_id=p.id,
-                decision="approve" if approve else "reject",
-                discount_pct=p.discount_pct if approve else None,
-                reason_code=None if approve else r.choice(reasons),
-                comment="",
-                decided_by=user_id,
-                decided_by_name=name,
-                decided_at=decided_at,
+    for days_ago in history_days:
+        past = dt.datetime.combine(today - dt.timedelta(days=days_ago), _EVENING_SHANGHAI_UTC)
+        run = generate_proposals(session, store_ids, past)
+        history += run
+        for p in sorted(run, key=lambda p: p.id):
+            if r.random() < 0.15:
+                continue  # left undecided: expires when its window passes
+            user_id, name = managers.get(p.store_id, (0, "店长"))
+            approve = r.random() < 0.75
+            session.add(
+                PromotionDecision(
+                    id=f"seed{p.id[:28]}",
+                    proposal_id=p.id,
+                    decision="approve" if approve else "reject",
+                    discount_pct=p.discount_pct if approve else None,
+                    reason_code=None if approve else r.choice(reasons),
+                    comment="",
+                    decided_by=user_id,
+                    decided_by_name=name,
+                    decided_at=p.generated_at + dt.timedelta(hours=r.uniform(9.5, 20)),
+                )
             )
-        )
-        p.status = ProposalStatus.APPROVED.value if approve else ProposalStatus.REJECTED.value
-        p.version += 1
-        decided += 1
-    session.flush()
+            p.status = ProposalStatus.APPROVED.value if approve else ProposalStatus.REJECTED.value
+            p.version += 1
+            decided += 1
+        session.flush()
     now = dt.datetime.combine(today, _EVENING_SHANGHAI_UTC)
     fresh = generate_proposals(session, store_ids, now)
-    pending = session.scalar(
-        select(PromotionProposal.id).where(PromotionProposal.status == "pending").limit(1)
-    )
     return {
         "promotion_rules": len(DEFAULT_RULES),
         "promotion_history": len(history),
         "promotion_decisions": decided,
-        "promotion_proposals_pending": len(fresh) if pending else 0,
+        "promotion_proposals_pending": len(fresh),
     }

@@ -194,6 +194,15 @@ def test_seed_rule_edges(s, stock_units, safety, prev7, last7, fires) -> None:
     assert bool(evaluate_rule(SEED, load_snapshot(s, 1, TODAY))) is fires
 
 
+def test_nothing_on_hand_triggers_the_rule_but_makes_no_proposal(s) -> None:
+    rules(s)
+    add_sku(s, 1)
+    stock(s, 1, 1, safety=20, max_stock=100)
+    sell(s, 1, 1, last7=15, prev7=10)
+    assert len(evaluate_rule(SEED, load_snapshot(s, 1, TODAY))) == 1
+    assert generate_proposals(s, [1], NOW) == []
+
+
 def test_seed_rule_ignores_skus_outside_the_assortment(s) -> None:
     add_sku(s, 1)
     add_lot(s, 1, 1, qty=1, expiry_in=30)  # stock but no store_skus row (no safety stock)
