@@ -80,7 +80,8 @@ def _windows(store: StoreInfo, week_start: dt.date) -> list[_Window]:
         start = opens
         while closes - start >= dt.timedelta(hours=MIN_LENGTH_H):
             ends = {start + dt.timedelta(hours=h) for h in LENGTHS_H}
-            ends.add(closes)
+            if closes - start <= dt.timedelta(hours=max(LENGTHS_H)):
+                ends.add(closes)  # "until closing", never longer than the longest shift
             for end in sorted(ends):
                 if end <= closes and end - start >= dt.timedelta(hours=MIN_LENGTH_H):
                     out.append(_Window(day, start, end))

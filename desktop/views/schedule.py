@@ -84,9 +84,9 @@ class ShiftDialog(QDialog):
         form.addRow(_("Start"), self.start)
         form.addRow(_("End"), self.end)
         form.addRow(_("Note"), self.note)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
+        buttons = QDialogButtonBox()
+        buttons.addButton(_("Save"), QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(_("Cancel"), QDialogButtonBox.ButtonRole.RejectRole)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
@@ -143,7 +143,8 @@ class ProposalDialog(QDialog):
                 left.addItem(v.message())
             left.setWordWrap(True)
             lay.addWidget(left, 2)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox()
+        buttons.addButton(_("Cancel"), QDialogButtonBox.ButtonRole.RejectRole)
         self.save = buttons.addButton(_("Save as drafts"), QDialogButtonBox.ButtonRole.AcceptRole)
         self.save.setEnabled(bool(proposal.shifts))
         buttons.accepted.connect(self.accept)

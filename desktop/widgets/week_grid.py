@@ -632,9 +632,13 @@ class WeekGrid(QWidget):
             p.setPen(text_col)
             p.setFont(font)
             inner = rect.adjusted(4, 2, -6, -2)
+            # Narrow blocks drop detail rather than show "…": full times, short times, then
+            # start and end stacked (the role stays in the tooltip and the row's label).
             lines = [s.role_label, f"{_fmt_t(s.start)}–{_fmt_t(s.end)}"]
             if inner.width() < fm.horizontalAdvance(lines[1]):
                 lines[1] = f"{_fmt_short(s.start)}–{_fmt_short(s.end)}"
+            if inner.width() < max(fm.horizontalAdvance(line) for line in lines):
+                lines = [f"{_fmt_short(s.start)}–", _fmt_short(s.end)]
             text = "\n".join(
                 fm.elidedText(line, Qt.TextElideMode.ElideRight, int(inner.width()))
                 for line in lines
