@@ -54,6 +54,23 @@ def _instant(local: dt.datetime, zone: str) -> str:
     return local.replace(tzinfo=tz(zone)).isoformat()
 
 
+def visible_hours(week: WeekSchedule, shifts: list[GridShift]) -> tuple[int, int]:
+    """The hour range every day column shows: opening hours plus an hour either side,
+    widened to the whole day when a shift runs past midnight (night stock takes)."""
+    store = week.store
+    h0 = store.opens_at.hour - 1
+    h1 = store.closes_at.hour + (1 if store.closes_at.minute else 0) + 1
+    for s in shifts:
+        if s.end.date() != s.start.date():
+            if s.end.time() != dt.time(0):
+                return 0, 24
+            h1 = 24
+        else:
+            h1 = max(h1, s.end.hour + (1 if s.end.minute else 0))
+        h0 = min(h0, s.start.hour)
+    return max(0, h0), min(24, h1)
+
+
 class ShiftDialog(QDialog):
     """Edit one shift's person, role, day, times and note (Enter on a block)."""
 
@@ -340,18 +357,7 @@ class ScheduleView(QWidget):
             for d in week.demand.days
             for h in d.hours
         ]
-        h0 = min([week.store.opens_at.hour] + [s.start.hour for s in shifts]) - 1
-        h1 = (
-            max(
-                [week.store.closes_at.hour + (1 if week.store.closes_at.minute else 0)]
-                + [
-                    min(24, s.end.hour + (1 if s.end.minute else 0))
-                    for s in shifts
-                    if s.end.date() == s.start.date()
-                ]
-            )
-            + 1
-        )
+        h0, h1 = visible_hours(week, shifts)
         self.grid.set_week(week.week_start, rows, shifts, hours, h0=h0, h1=h1, today=self.ctx.today)
         self._show_rules(week)
         self.state_label.setText(

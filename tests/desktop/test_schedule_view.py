@@ -304,3 +304,28 @@ def test_supervisor_without_a_store_sees_a_prompt(make_view, qtbot) -> None:
     view.ctx.selection.set(store_id=None)
     assert view.placeholder.isVisible() and not view.split.isVisible()
     assert not view.publish_button.isEnabled()
+
+
+def test_a_shift_past_midnight_is_drawn_in_both_days(make_view) -> None:
+    from dataclasses import replace
+
+    from desktop.views.schedule import visible_hours
+
+    view = make_view(NEXT_WEEK)
+    grid = view.grid
+    s = grid.shifts[0]
+    day = s.start.date()
+    night = replace(
+        s,
+        start=dt.datetime.combine(day, dt.time(20)),
+        end=dt.datetime.combine(day + dt.timedelta(days=1), dt.time(4)),
+    )
+    assert visible_hours(view.week, [s]) == (
+        min(view.week.store.opens_at.hour - 1, s.start.hour),
+        view.week.store.closes_at.hour + 1,
+    )
+    assert visible_hours(view.week, [night]) == (0, 24)
+    grid.set_week(grid.week_start, grid.rows, [night], [], h0=0, h1=24)
+    evening, early = grid.block_rects(night.id)
+    assert evening.width() > 10 and early.width() > 10
+    assert early.left() > evening.right()  # the next day's column
