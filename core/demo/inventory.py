@@ -107,7 +107,7 @@ def generate_inventory(gen: Gen, org: Org) -> None:
             chosen.append(pool.pop(k))
             w.pop(k)
         chosen.sort(key=lambda s: s["id"])  # type: ignore[arg-type, return-value]
-        store_factor = store.base_visitors / 60.0
+        store_factor = store.base_visitors / 45.0
         lam = np.array([float(s["rate"]) for s in chosen]) * store_factor * rng.lognormal(0, 0.3, n)
         day_f = np.array(
             [WEEKDAY[store.kind][d.weekday()] * (1.3 if d in holiday_days else 1.0) for d in days]

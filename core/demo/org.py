@@ -108,7 +108,7 @@ def _stores(
                 opens, closes, _w, rel = STORE_TYPES[kind]
                 area = int(r.choice((120, 150, 180, 220, 260, 300, 360, 420, 500, 650)))
                 tier_factor = 1.15 if city.tier == 1 else 0.9
-                base_visitors = rel * tier_factor * (35 + area / 12) * r.uniform(0.8, 1.25)
+                base_visitors = rel * tier_factor * (14 + area / 26) * r.uniform(0.85, 1.2)
                 fmt = StoreFormat.DIRECT if r.random() < 0.7 else StoreFormat.FRANCHISE
                 cluster = f"T{city.tier}-{kind}-{'L' if area >= 300 else 'S'}"
                 road = r.choice(_data.ROADS)
@@ -117,7 +117,7 @@ def _stores(
                 )
                 if city.name == "上海":
                     address = f"上海市{district.name}区{road}{r.randint(1, 999)}号"
-                target_star = round(r.uniform(9, 15), 1)
+                target_star = round(r.uniform(12, 18), 1)
                 opened_on = dt.date(r.randint(2012, 2024), r.randint(1, 12), r.randint(1, 28))
                 sid = len(stores) + 1
                 info = StoreInfo(
