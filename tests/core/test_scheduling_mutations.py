@@ -13,7 +13,7 @@ from core.models import Outbox, Shift
 from core.mutations import Conflict, Rejected, ScopeDenied, apply_local
 from core.scheduling.mutations import plan_copy_week, publish_findings
 from core.scheduling.week import load_week
-from tests.core.scheduling_fixtures import WEEK, Shop, build_shop, iso
+from tests.core.scheduling_fixtures import WEEK, Shop, at, build_shop, iso
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
 MON, TUE = WEEK, WEEK + dt.timedelta(days=1)
@@ -260,3 +260,29 @@ def test_copy_week_skips_hard_breaks_and_reports(cache, shop) -> None:
     with cache.session() as s:
         again = plan_copy_week(s, shop.store_id, WEEK, nxt, ids)
     assert not again.created
+
+
+def test_load_week_uses_the_traffic_forecast(cache, shop) -> None:
+    """Wired to core.traffic.forecast: a steady 50 visitors at Monday noon for eight weeks
+    means 5 people needed (target STAR 10) at noon next Monday, the floor of 2 elsewhere."""
+    from core.models import HourlyTraffic
+
+    with cache.session() as s:
+        for weeks_back in range(1, 9):
+            monday = WEEK - dt.timedelta(days=7 * weeks_back)
+            for hour in range(9, 22):
+                s.add(
+                    HourlyTraffic(
+                        store_id=shop.store_id,
+                        hour_start=at(monday, hour).astimezone(dt.UTC),
+                        visitors=50 if hour == 12 else 10,
+                        transactions=5,
+                        sales_fen=10000,
+                    )
+                )
+    with cache.session() as s:
+        week = load_week(s, shop.store_id, WEEK)
+    assert week.demand.forecast_available
+    noon = week.demand.hour(MON, 12)
+    assert noon.forecast == pytest.approx(50, rel=0.05) and noon.required == 5
+    assert week.demand.hour(MON, 15).required == 2
