@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.customers import CustomerRow, list_customers
+from core.customers import CustomerRow, high_potential_tags, list_customers
 from core.funnel import (
     STAGE_INDEX,
     FilterOption,
@@ -199,9 +199,16 @@ class FunnelView(QWidget):
         self.stage_title = QLabel(_("Click a stage of the funnel to list its opportunities."))
         self.stage_title.setObjectName("SectionTitle")
         self.stage_title.setWordWrap(True)
-        self.opp_table = DataTable(OPP_COLUMNS, cpu=ctx.cpu, title=_("Opportunities"))
+        #: customer id -> high-potential tag labels, for the opportunities listed
+        self._opp_tags: dict[int, str] = {}
+        tags_column = Column(
+            "tags", N_("High potential"), value=lambda r: self._opp_tags.get(r.customer_id)
+        )
+        self.opp_table = DataTable(
+            [*OPP_COLUMNS[:2], tags_column, *OPP_COLUMNS[2:]], cpu=ctx.cpu, title=_("Opportunities")
+        )
         self.opp_table.sig_activated.connect(self._on_opportunity_activated)
-        self.opp_table.view.sortByColumn(6, Qt.SortOrder.DescendingOrder)  # newest entry first
+        self.opp_table.view.sortByColumn(7, Qt.SortOrder.DescendingOrder)  # newest entry first
         opp_page = QWidget()
         opp_lay = QVBoxLayout(opp_page)
         opp_lay.setContentsMargins(0, 4, 0, 0)
@@ -368,19 +375,24 @@ class FunnelView(QWidget):
         """List the opportunities counted at ``stage`` (what a click on its band does)."""
         self.stage = stage
         gen = self._gen
-        query, actor = self.query(), self.ctx.actor
+        query, actor, today = self.query(), self.ctx.actor, self.ctx.today
         self.stage_title.setText(_("Loading…"))
         self.right.setCurrentWidget(self.lists)
         self.lists.setCurrentIndex(0)
 
-        def work(session) -> list[OpportunityRow]:
-            return opportunities_at_stage(session, query, stage, actor=actor)
+        def work(session) -> tuple[list[OpportunityRow], dict[int, str]]:
+            rows = opportunities_at_stage(session, query, stage, actor=actor)
+            tags = high_potential_tags(session, today, sorted({r.customer_id for r in rows}))
+            return rows, {cid: ", ".join(t.label for t in ts) for cid, ts in tags.items()}
 
-        self.ctx.db.submit(work, on_result=lambda rows: self._on_stage_rows(gen, stage, rows))
+        self.ctx.db.submit(work, on_result=lambda res: self._on_stage_rows(gen, stage, *res))
 
-    def _on_stage_rows(self, gen: int, stage: str, rows: list[OpportunityRow]) -> None:
+    def _on_stage_rows(
+        self, gen: int, stage: str, rows: list[OpportunityRow], tags: dict[int, str]
+    ) -> None:
         if gen != self._gen or stage != self.stage:
             return
+        self._opp_tags = tags
         self.opp_table.set_rows(rows)
         self.stage_title.setText(
             _("{stage}: {n} opportunities — double-click one to open its customer.").format(

@@ -163,6 +163,19 @@ def test_demo_funnel_drill_to_visit_and_screenshot(qtbot, qapp, demo_cache, arti
         qtbot.waitUntil(lambda: view.rep_combo.count() > 5, timeout=10000)
         _click_stage(qtbot, view, "contract")
         assert view.opp_table.model.matching_rows == view.result.stage("contract").count
+        # high-potential tags are shown beside the customers that carry them
+        from core.customers import high_potential_tags
+
+        model = view.opp_table.model
+        tag_col = [c.key for c in model.columns].index("tags")
+        with demo_cache.session() as s:
+            tagged = high_potential_tags(s, DEMO_TODAY)
+        shown = {
+            model.row(i).customer_id: model.data(model.index(i, tag_col))
+            for i in range(model.rowCount())
+        }
+        assert {c for c, text in shown.items() if text} == set(shown) & set(tagged)
+        assert any(shown.values())  # ~16 % of demo customers are tagged; 61 rows hold some
         view.grab().save(str(artifacts / "funnel.png"))
         # the first opportunity's customer, with its visits and their evidence
         with qtbot.waitSignal(view.detail.sig_loaded, timeout=20000) as blocker:
