@@ -79,7 +79,9 @@ def open_conflicts(session: Session) -> list[ConflictInfo]:
             select(Outbox.mutation_id, Outbox.name).where(
                 Outbox.mutation_id.in_([r.mutation_id for r in rows])
             )
-        ).tuples()
+        )
+        .tuples()
+        .all()
     )
     out = []
     for r in rows:

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.i18n import _
+from core.i18n import N_, _
 from desktop.screens import ScreenSpec, screens_for_role
 from desktop.theme import icon
 from desktop.widgets.pickers import ScopePickers
@@ -39,9 +39,9 @@ from desktop.widgets.progress_panel import ProgressPanel
 log = logging.getLogger(__name__)
 
 ROLE_NAMES = {
-    "store_manager": "Store manager",
-    "supervisor": "Regional supervisor",
-    "admin": "Administrator",
+    "store_manager": N_("Store manager"),
+    "supervisor": N_("Regional supervisor"),
+    "admin": N_("Administrator"),
 }
 
 

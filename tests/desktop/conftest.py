@@ -41,7 +41,11 @@ def _our_threads() -> set[threading.Thread]:
 
 @pytest.fixture
 def make_shell(qapp, qtbot, qloop, tmp_path: Path, request):
-    """Factory: ``make_shell(role=..., code=..., language=..., demo=True)`` -> signed-in Shell."""
+    """Factory: ``make_shell(role=..., code=..., language=..., demo=True)`` -> signed-in Shell.
+
+    The shell owns its windows and dialogs (it replaces them on sign-out and language
+    switch); this fixture's teardown closes them through ``Shell.shutdown``.
+    """
     from core import i18n
     from desktop.app import Shell, create_application
     from desktop.settings import SettingsStore
@@ -78,7 +82,6 @@ def make_shell(qapp, qtbot, qloop, tmp_path: Path, request):
         if sign_in == "demo":
             with qtbot.waitSignal(shell.sig_signed_in, timeout=60_000):
                 shell.sign_in_demo(role, code)
-            qtbot.addWidget(shell.window)
         return shell
 
     yield factory
