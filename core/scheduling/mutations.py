@@ -461,9 +461,29 @@ def copy_week(
     return changes
 
 
+def affected_shift_ids(session: Session, name: str, args: dict[str, Any]) -> list[str]:
+    """Local shift ids a refused ``name`` mutation may have changed optimistically, so the
+    sync engine can re-read them from the server (for publish and copy_week no single id
+    argument names them: a publish touches the store-week, a copy its new ids)."""
+    if name == "shift.copy_week/1":
+        return sorted(str(v) for v in (args.get("new_ids") or {}).values())
+    if name == "shift.publish/1":
+        try:
+            store = _store(session, args.get("store_id"))
+            week = _week_start(args.get("week_start"))
+        except Rejected:
+            return []
+        a, b = week_bounds(store_info(store), week)
+        return [s.id for s in load_spans(session, store.id, a, b)]
+    if name in ("shift.create/1", "shift.update/1", "shift.delete/1") and args.get("id"):
+        return [str(args["id"])]
+    return []
+
+
 __all__ = [
     "CopyItem",
     "CopyPlan",
+    "affected_shift_ids",
     "check_person",
     "copy_week",
     "create_shift",

@@ -286,3 +286,20 @@ def test_load_week_uses_the_traffic_forecast(cache, shop) -> None:
     noon = week.demand.hour(MON, 12)
     assert noon.forecast == pytest.approx(50, rel=0.05) and noon.required == 5
     assert week.demand.hour(MON, 15).required == 2
+
+
+def test_affected_shift_ids_for_sync_repair(cache, shop) -> None:
+    from core.scheduling.mutations import affected_shift_ids
+
+    _full_week(cache, shop)
+    with cache.session() as s:
+        week = affected_shift_ids(
+            s, "shift.publish/1", {"store_id": shop.store_id, "week_start": WEEK.isoformat()}
+        )
+        assert sorted(week) == sorted([f"o{i}" for i in range(7)] + [f"c{i}" for i in range(7)])
+        assert affected_shift_ids(s, "shift.copy_week/1", {"new_ids": {"a": "x", "b": "y"}}) == [
+            "x",
+            "y",
+        ]
+        assert affected_shift_ids(s, "shift.update/1", {"id": "o1"}) == ["o1"]
+        assert affected_shift_ids(s, "shift.publish/1", {"store_id": 999, "week_start": "x"}) == []
