@@ -202,14 +202,14 @@ def cli_demo(args: Any) -> int:
 
     out = Path(args.out)
     prog = "storedesk demo"
+    if out.is_dir():
+        print(f"{prog}: " + _("error: {path} is a folder").format(path=out), file=sys.stderr)
+        return 2
     if out.exists() and not args.force:
         print(
             f"{prog}: " + _("error: {path} exists (use --force to overwrite it)").format(path=out),
             file=sys.stderr,
         )
-        return 2
-    if out.is_dir():
-        print(f"{prog}: " + _("error: {path} is a folder").format(path=out), file=sys.stderr)
         return 2
     parent = out.resolve().parent
     if not parent.is_dir():
@@ -221,10 +221,13 @@ def cli_demo(args: Any) -> int:
     seed = DEFAULT_SEED if args.seed is None else args.seed
     tmp = parent / f".{out.name}.{os.getpid()}.tmp"
     _remove_db(tmp)
+    state = TaskState(_print_progress) if sys.stderr.isatty() else None
     try:
         cache = open_cache(tmp)
         try:
-            summary = generate(cache.engine, scale=args.scale, seed=seed, today=args.today)
+            summary = generate(
+                cache.engine, scale=args.scale, seed=seed, today=args.today, progress=state
+            )
             with cache.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
@@ -232,12 +235,22 @@ def cli_demo(args: Any) -> int:
         for suffix in ("-wal", "-shm"):
             Path(str(out) + suffix).unlink(missing_ok=True)
         os.replace(tmp, out)
+    except KeyboardInterrupt:
+        _remove_db(tmp)
+        print(f"\n{prog}: " + _("interrupted; nothing was written"), file=sys.stderr)
+        return 130
     except BaseException:
         _remove_db(tmp)
         raise
+    if state is not None:
+        print(file=sys.stderr)
     print(summary.format())
     print(_("written to {path}").format(path=out))
     return 0
+
+
+def _print_progress(fraction: float, message: str) -> None:
+    print(f"\r{fraction:4.0%}  {message:<40}", end="", file=sys.stderr, flush=True)
 
 
 def _remove_db(path: Path) -> None:

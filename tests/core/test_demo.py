@@ -703,3 +703,39 @@ def test_cli_bad_arguments(tmp_path: Path, args: list[str]) -> None:
 def test_cli_missing_folder(tmp_path: Path) -> None:
     r = run_cli("--out", str(tmp_path / "nope" / "y.db"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_portable_insert_path_writes_the_same_rows(
+    tmp_path: Path, demo_db_template: Path, monkeypatch
+) -> None:
+    """The Core-insert path used on PostgreSQL stores exactly what the SQLite fast path stores."""
+    from core.demo import _base
+
+    original = _base.Gen.__post_init__
+
+    def portable(self) -> None:
+        original(self)
+        self.sqlite = False
+
+    monkeypatch.setattr(_base.Gen, "__post_init__", portable)
+    cache = open_cache(tmp_path / "portable.db")
+    generate(cache.engine, scale=1, seed=DEMO_SEED, today=DEMO_TODAY)
+    cache.close()
+    assert table_checksums(tmp_path / "portable.db") == table_checksums(demo_db_template)
+
+
+def test_cli_interrupt_leaves_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+    import argparse
+
+    import core.demo as demo
+
+    def interrupted(*_a, **_k) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "generate", interrupted)
+    out = tmp_path / "z.db"
+    args = argparse.Namespace(out=str(out), scale=1, seed=None, today=None, force=False)
+    assert demo.cli_demo(args) == 130
+    assert list(tmp_path.iterdir()) == []
+    assert "nothing was written" in capsys.readouterr().err
