@@ -29,7 +29,7 @@ STAGE_LABELS: dict[str, str] = {
 }
 BAND_COLORS = ("#1d4ed8", "#2563eb", "#3b82f6", "#60a5fa", "#0f9d58", "#137333")
 BAND_HEIGHT = 0.78
-MIN_BAND = 0.012  # a stage with a few opportunities is still visible and clickable
+MIN_BAND = 0.02  # a stage with a few opportunities is still visible and clickable
 
 
 def stage_label(stage: str) -> str:
