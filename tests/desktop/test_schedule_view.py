@@ -329,3 +329,19 @@ def test_a_shift_past_midnight_is_drawn_in_both_days(make_view) -> None:
     evening, early = grid.block_rects(night.id)
     assert evening.width() > 10 and early.width() > 10
     assert early.left() > evening.right()  # the next day's column
+
+
+def test_tab_walks_through_the_blocks(make_view, qtbot) -> None:
+    view = make_view(NEXT_WEEK)
+    grid = view.grid
+    grid.setFocus()
+    qtbot.waitUntil(grid.hasFocus)
+    grid.select(None)
+    QTest.keyClick(grid, Qt.Key.Key_Tab)
+    assert grid.selected_id == grid.shifts[0].id
+    QTest.keyClick(grid, Qt.Key.Key_Tab)
+    assert grid.selected_id == grid.shifts[1].id
+    QTest.keyClick(grid, Qt.Key.Key_Backtab, Qt.KeyboardModifier.ShiftModifier)
+    assert grid.selected_id == grid.shifts[0].id
+    QTest.keyClick(grid, Qt.Key.Key_Escape)
+    assert grid.selected_id is None
