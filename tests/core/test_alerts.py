@@ -241,3 +241,17 @@ def test_seed_alerts_step(cache):
     with cache.session() as s:
         n = seed_alerts(s, dt.date(2026, 11, 10))
     assert n >= 4
+
+
+def test_snooze_of_an_alert_the_server_has_not_raised_yet(cache):
+    """A client raised it offline; the server evaluates first and finds the same id."""
+    aid = alert_id("no_quote", "opportunity", "q1")
+    with cache.session() as s:
+        assert s.get(Alert, aid) is None
+        sup = actor_for_user(s, s.get(User, 1))
+        apply_local(
+            s, sup, "alert.snooze/1",
+            {"alert_id": aid, "until": d(11).isoformat(), "reason": "等客户回复"}, now=NOW,
+        )  # fmt: skip
+        a = s.get(Alert, aid)
+        assert a.snoozed_until == d(11) and a.snooze_reason == "等客户回复"
