@@ -11,11 +11,14 @@ witness. An hour inside opening hours is flagged when:
     0 visitors and 0 transactions although this weekday-hour normally has traffic
     (median of at least :data:`MIN_TYPICAL` visitors) — counter and store data missing;
 ``spike``
-    visitors far above the same weekday-hour (robust z-score above :data:`SPIKE_Z`,
-    Iglewicz & Hoaglin's modified z = 0.6745 (x - median) / MAD) while transactions are
-    not unusual (their z ≤ :data:`TXN_CALM_Z`), and at least :data:`SPIKE_RATIO` × the
-    usual count — staff or a stuck sensor, not shoppers.
-    A real rush raises transactions too, and public holidays are not checked for spikes.
+    visitors far above the same weekday-hour on every count: a robust z-score above
+    :data:`SPIKE_Z` (Iglewicz & Hoaglin's modified z = 0.6745 (x - median) / MAD), at
+    least :data:`SPIKE_RATIO` × the usual count, and more than :data:`POISSON_Z` standard
+    deviations of count noise (√usual) above it — while the hour's transactions fell below
+    :data:`CONVERSION_DROP` × what the usual conversion predicts (and 3 binomial standard
+    deviations under it). A real rush brings buyers too, so its
+    conversion holds; staff walking through or a stuck sensor add "visitors" who never buy.
+    Public holidays are not checked for spikes.
 
 Flagged hours are excluded from the visitor-based KPIs (visitors, conversion, STAR) and
 from forecast history; the POS figures (transactions, sales, units) stay, because the POS
@@ -38,7 +41,10 @@ from core.traffic.hours import HourRecord, StoreInfo, holidays, load_hours, stor
 SPIKE_Z = 3.5
 #: ... and at least this multiple of the usual count: small samples make MAD jumpy.
 SPIKE_RATIO = 2.0
-TXN_CALM_Z = 2.0
+#: ... and this many √usual above it: a quiet hour's Poisson noise is not a fault.
+POISSON_Z = 5.0
+#: ... while conversion fell below this fraction of the usual conversion.
+CONVERSION_DROP = 0.5
 MIN_TYPICAL = 3.0
 #: Weeks of history before the range used as the reference for each weekday-hour.
 REFERENCE_WEEKS = 8
@@ -55,7 +61,7 @@ REASONS: dict[str, str] = {
     ),
     "spike": N_(
         "Implausible spike: {visitors} visitors where this hour usually has about {typical}, "
-        "transactions normal"
+        "but no more buyers"
     ),
 }
 
@@ -86,6 +92,17 @@ def _mad_z(x: float, values: list[float]) -> tuple[float, float]:
     mad = statistics.median(abs(v - med) for v in values)
     mad = max(mad, 1.0, 0.05 * med)
     return med, 0.6745 * (x - med) / mad
+
+
+def _conversion_collapsed(r: HourRecord, usual_conv: float) -> bool:
+    """Transactions far below what the counted visitors would buy at the usual conversion.
+
+    Both below :data:`CONVERSION_DROP` × expected and 3 binomial standard deviations
+    under it, so a quiet hour's chance low conversion (2 buyers instead of 4) never counts.
+    """
+    expected = r.visitors * usual_conv
+    sd = (r.visitors * usual_conv * (1.0 - usual_conv)) ** 0.5
+    return r.transactions < CONVERSION_DROP * expected and expected - r.transactions > 3.0 * sd
 
 
 def _trusted_for_reference(r: HourRecord) -> bool:
@@ -136,10 +153,14 @@ def detect_outages(
             reason = "zero_count"
         elif r.day not in hol and len(ref_v) >= 3:
             typical, z_v = _mad_z(r.visitors, ref_v)
-            if z_v > SPIKE_Z and r.visitors >= SPIKE_RATIO * typical:
-                _med_t, z_t = _mad_z(r.transactions, ref_t)
-                if z_t <= TXN_CALM_Z:
-                    reason = "spike"
+            usual_conv = sum(ref_t) / sum(ref_v) if sum(ref_v) else 0.0
+            if (
+                z_v > SPIKE_Z
+                and r.visitors >= SPIKE_RATIO * typical
+                and r.visitors - typical > POISSON_Z * max(typical, 1.0) ** 0.5
+                and _conversion_collapsed(r, usual_conv)
+            ):
+                reason = "spike"
         if reason is not None:
             out[(r.day, r.hour)] = Outage(
                 r.day, r.hour, reason, r.visitors, r.transactions, float(typical)
