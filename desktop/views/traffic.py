@@ -669,13 +669,13 @@ class TrafficView(QWidget):
         sid = self.ctx.selection.store_id
         if sid is None:
             return
-        self.ctx.db.submit(
-            store_day_hours,
-            sid,
-            day,
-            on_result=lambda pts: self._show_drill(day, pts),
-            on_error=self._on_error,
-        )
+        token = self._request
+
+        def show(points: list[HourPoint]) -> None:
+            if token == self._request:  # the store or day changed meanwhile: drop it
+                self._show_drill(day, points)
+
+        self.ctx.db.submit(store_day_hours, sid, day, on_result=show, on_error=self._on_error)
 
     def _on_trend_clicked(self, ev) -> None:
         """Clicking the trend drills into the nearest day, like the heat grid."""
