@@ -42,6 +42,8 @@ TIER_VISIT_WEIGHT = {"A": 6.0, "B": 3.0, "C": 1.0}
 TIER_PURCHASES = {"A": (30_000, 90_000), "B": (8_000, 28_000), "C": (1_500, 8_000)}
 GPS_DAYS = 7
 GPS_STEP_S = 30
+GPS_BATCH = 200_000
+GPS_COLUMNS = ("rep_id", "ts", "lat", "lon", "accuracy_m", "source")
 
 
 @dataclass
@@ -485,8 +487,11 @@ def write_visits_and_tracks(gen: Gen, people: People, planned: VisitsPlanned) ->
                 strict=True,
             )
         )
+        if len(rows) >= GPS_BATCH:  # bounded memory at --scale 10 (4 M fixes)
+            gen.insert("gps_points", GPS_COLUMNS, rows)
+            rows = []
     gen.step(0.9, "gps")
-    gen.insert("gps_points", ("rep_id", "ts", "lat", "lon", "accuracy_m", "source"), rows)
+    gen.insert("gps_points", GPS_COLUMNS, rows)
 
 
 def first_visit_after(
