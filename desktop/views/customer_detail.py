@@ -11,10 +11,12 @@ import datetime as dt
 import html
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QStyledItemDelegate,
     QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
@@ -38,7 +40,8 @@ def local_text(instant: dt.datetime | None) -> str:
 
 def _evidence_text(v: VisitRow) -> str:
     ev = v.evidence
-    mark = "⚠ " if ev.flagged else "✓ "
+    # ⚠ contradicted by the trace, ✓ backed by it, ○ nothing to compare (no trace that day)
+    mark = "⚠ " if ev.flagged else "✓ " if ev.has_trace else "○ "
     return mark + (ev.explanation or _("Consistent with the GPS trace."))
 
 
@@ -69,6 +72,17 @@ NOTE_COLUMNS = [
 ]
 
 
+class FlaggedVisitDelegate(QStyledItemDelegate):
+    """Visits whose GPS evidence is flagged are painted red, the rest stay plain."""
+
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        row = index.data(Qt.ItemDataRole.UserRole)
+        if isinstance(row, VisitRow) and row.evidence.flagged:
+            option.backgroundBrush = QBrush(QColor("#fde2e1"))
+            option.palette.setColor(option.palette.ColorRole.Text, QColor("#9b1c1c"))
+
+
 class CustomerDetailView(QWidget):
     sig_loaded = Signal(object)
     """The detail of a customer is shown; carries the :class:`CustomerDetail`."""
@@ -93,6 +107,7 @@ class CustomerDetailView(QWidget):
         self.tags_label.setTextFormat(Qt.TextFormat.RichText)
         self.tags_label.setWordWrap(True)
         self.visits = DataTable(VISIT_COLUMNS, cpu=ctx.cpu, title=_("Visits"))
+        self.visits.view.setItemDelegate(FlaggedVisitDelegate(self.visits.view))
         self.history = QTreeWidget()
         self.history.setHeaderLabels([_("Opportunity / stage"), _("When"), _("Amount"), _("Note")])
         self.history.setRootIsDecorated(True)
@@ -171,16 +186,17 @@ class CustomerDetailView(QWidget):
             )
             for st in o.steps:
                 note = _("back to an earlier stage (reopened)") if st.backward else ""
-                top.addChild(
-                    QTreeWidgetItem(
-                        [
-                            stage_label(st.stage),
-                            local_text(st.entered_at),
-                            format_fen(st.amount_fen),
-                            note,
-                        ]
-                    )
+                step = QTreeWidgetItem(
+                    [
+                        stage_label(st.stage),
+                        local_text(st.entered_at),
+                        format_fen(st.amount_fen),
+                        note,
+                    ]
                 )
+                if st.backward:
+                    step.setForeground(3, QBrush(QColor("#b45309")))
+                top.addChild(step)
             self.history.addTopLevelItem(top)
             top.setExpanded(True)
         for c in range(4):

@@ -186,7 +186,7 @@ def test_demo_funnel_drill_to_visit_and_screenshot(qtbot, qapp, demo_cache, arti
         model = view.detail.visits.model
         evidence_col = [c.key for c in model.columns].index("evidence")
         text = model.data(model.index(0, evidence_col))
-        assert text.startswith(("✓", "⚠"))
+        assert text.startswith(("✓", "⚠", "○"))
         assert view.detail.history.topLevelItemCount() >= 1
         view.grab().save(str(artifacts / "funnel_customer.png"))
         # the high-potential tab lists tagged customers of the region
@@ -223,3 +223,39 @@ def test_demo_funnel_and_alerts_in_chinese(qtbot, qapp, demo_cache, artifacts):
             alerts.grab().save(str(artifacts / "alerts_zh.png"))
     finally:
         i18n.set_language("en")
+
+
+def test_demo_customer_detail_flags_a_suspicious_visit(qtbot, qapp, demo_cache, artifacts):
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    from core.demo import demo_truth
+    from core.models import Customer, Visit
+    from desktop.views.customer_detail import CustomerDetailView
+
+    truth = demo_truth(demo_cache.engine)["suspicious_visits"]
+    far = sorted(v for v, kind in truth.items() if kind == "far_checkin")
+    with supervisor_context(demo_cache, "sup_sh", DEMO_TODAY, qapp) as ctx:
+        with demo_cache.session() as s:
+            visit = next(
+                v
+                for v in (s.get(Visit, vid) for vid in far)
+                if ctx.actor.can_store(s.get(Customer, v.customer_id).store_id)
+            )
+            visit_id, customer_id = visit.id, visit.customer_id
+        view = CustomerDetailView(ctx)
+        qtbot.addWidget(view)
+        view.resize(1300, 700)
+        view.show()
+        with qtbot.waitSignal(view.sig_loaded, timeout=20000):
+            view.show_customer(customer_id)
+        model = view.visits.model
+        i = next(i for i in range(model.rowCount()) if model.row(i).id == visit_id)
+        row = model.row(i)
+        assert row.evidence.flagged and row.evidence.checkin_distance_m > 300
+        evidence_col = [c.key for c in model.columns].index("evidence")
+        assert model.data(model.index(i, evidence_col)).startswith("⚠ Checked in")
+        opt = QStyleOptionViewItem()
+        view.visits.view.itemDelegate().initStyleOption(opt, model.index(i, 0))
+        assert opt.backgroundBrush.color().name() == "#fde2e1"
+        view.visits.view.scrollTo(model.index(i, 0))
+        view.grab().save(str(artifacts / "customer_detail_flagged.png"))
