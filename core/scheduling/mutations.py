@@ -75,9 +75,12 @@ def parse_instant(value: Any, field: str) -> dt.datetime:
     return parsed.astimezone(dt.UTC)
 
 
-def _store(session: Session, store_id: Any) -> Store:
+def _store(session: Session, store_id: Any, *, lock: bool = False) -> Store:
+    """The store row; ``lock`` takes a row lock (FOR UPDATE on PostgreSQL) so that shift
+    writes of one store are serialised on a multi-worker server and the rule checks below
+    cannot race with a concurrent edit (SQLite serialises writers anyway)."""
     try:
-        store = session.get(Store, int(store_id))
+        store = session.get(Store, int(store_id), with_for_update=True if lock else None)
     except (TypeError, ValueError):
         store = None
     if store is None:
@@ -86,8 +89,9 @@ def _store(session: Session, store_id: Any) -> Store:
 
 
 def _staff(session: Session, staff_id: Any, store_id: int) -> Staff:
+    """The person, row-locked: a person's shifts in two stores are checked one at a time."""
     try:
-        staff = session.get(Staff, int(staff_id))
+        staff = session.get(Staff, int(staff_id), with_for_update=True)
     except (TypeError, ValueError):
         staff = None
     if staff is None or staff.store_id != store_id:
@@ -150,6 +154,7 @@ def create_shift(
 ) -> Changes:
     store = _store(session, args.get("store_id"))
     actor.require_store(store.id)
+    _store(session, store.id, lock=True)
     shift_id = str(args.get("id") or "")
     if not shift_id or len(shift_id) > 32:
         raise Rejected("bad_input", _("A new shift needs a client id of at most 32 characters."))
@@ -182,7 +187,10 @@ def create_shift(
 
 
 def _current(session: Session, args: dict[str, Any], base_version: int | None) -> Shift | None:
-    shift = session.get(Shift, str(args.get("id") or ""))
+    """The shift re-read under lock, checked against ``base_version``."""
+    shift = session.get(
+        Shift, str(args.get("id") or ""), with_for_update=True, populate_existing=True
+    )
     if shift is None:
         return None
     if base_version is None:
@@ -207,6 +215,7 @@ def update_shift(
     shift = session.get(Shift, str(args.get("id") or ""))
     if shift is not None:
         actor.require_store(shift.store_id)
+        _store(session, shift.store_id, lock=True)
     shift = _current(session, args, base_version)
     if shift is None:
         raise Conflict(
@@ -252,6 +261,7 @@ def delete_shift(
     if existing is None:
         return Changes().add("shifts", str(args.get("id")))
     actor.require_store(existing.store_id)
+    _store(session, existing.store_id, lock=True)
     shift = _current(session, args, base_version)
     assert shift is not None
     session.delete(shift)
@@ -290,6 +300,7 @@ def publish_week(
 ) -> Changes:
     store = _store(session, args.get("store_id"))
     actor.require_store(store.id)
+    _store(session, store.id, lock=True)
     week_start = _week_start(args.get("week_start"))
     _raise_hard(publish_findings(session, store.id, week_start))
     a, b = week_bounds(store_info(store), week_start)
@@ -430,6 +441,7 @@ def copy_week(
 ) -> Changes:
     store = _store(session, args.get("store_id"))
     actor.require_store(store.id)
+    _store(session, store.id, lock=True)
     source = _week_start(args.get("source_week"))
     target = _week_start(args.get("target_week"))
     raw_ids = args.get("new_ids") or {}
