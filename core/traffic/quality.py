@@ -65,6 +65,8 @@ REASONS: dict[str, str] = {
     ),
 }
 
+ONE_TRANSACTION = N_("Counter outage: 0 visitors counted but 1 transaction rung up")
+
 
 @dataclass(frozen=True)
 class Outage:
@@ -79,6 +81,8 @@ class Outage:
 
     def describe(self) -> str:
         """The reason in the user's language."""
+        if self.reason == "zero_with_transactions" and self.transactions == 1:
+            return _(ONE_TRANSACTION)
         return _(REASONS[self.reason]).format(
             visitors=self.visitors,
             transactions=self.transactions,

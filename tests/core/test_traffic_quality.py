@@ -111,3 +111,9 @@ def test_outages_excluded_from_kpis_in_the_database(tmp_path) -> None:
         assert k.transactions == 28  # POS figures keep the excluded hours
         assert store_outages(s, 1, start, TODAY - dt.timedelta(days=1)) == []
     cache.close()
+
+
+def test_one_transaction_reads_naturally() -> None:
+    recs = [*normal_weeks(), HourRecord(MONDAYS[5], 12, 0, 1, 500, None)]
+    o = detect_outages(recs, STORE)[(MONDAYS[5], 12)]
+    assert o.describe() == "Counter outage: 0 visitors counted but 1 transaction rung up"
