@@ -308,7 +308,9 @@ class DailyTrend:
 
 def daily_trend(session: Session, store_id: int, start: dt.date, end: dt.date) -> DailyTrend:
     info = store_info(session, store_id)
-    basis = choose_basis(_first_day(session, info), start)
+    # Chosen for the range's last day, so the overlay shows wherever history allows
+    # (the first days may lack a reference; their ref_visitors are None).
+    basis = choose_basis(_first_day(session, info), end)
     lo = start - dt.timedelta(days=max(7, basis.offset_days))
     data = _load(session, info, lo, end)
     by_day: dict[dt.date, list[HourRecord]] = defaultdict(list)

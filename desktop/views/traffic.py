@@ -344,6 +344,7 @@ class TrafficView(QWidget):
         )
         self.trend.plot.addItem(self.outage_markers)
         self.trend.plot.scene().sigMouseClicked.connect(self._on_trend_clicked)
+        self.holiday_lines: list[pg.InfiniteLine] = []
         self.trend_title = _section(_("Daily visitors (last 6 weeks)"))
         sp.addWidget(self.trend_title)
         sp.addWidget(self.trend)
@@ -609,6 +610,21 @@ class TrafficView(QWidget):
             data=[p.day for _i, p in bad],
             tip=None,
         )
+        for line in self.holiday_lines:
+            self.trend.plot.removeItem(line)
+        self.holiday_lines = []
+        for i, p in enumerate(pts):
+            # One line per holiday run (国庆节 is 7 days): label its first day only.
+            if p.holiday and (i == 0 or pts[i - 1].holiday != p.holiday):
+                line = pg.InfiniteLine(
+                    pos=i,
+                    angle=90,
+                    pen=pg.mkPen("#d97706", width=1, style=Qt.PenStyle.DotLine),
+                    label=p.holiday,
+                    labelOpts={"position": 0.95, "color": "#d97706"},
+                )
+                self.trend.plot.addItem(line)
+                self.holiday_lines.append(line)
         step = 7
         self.trend.plot.getAxis("bottom").setTicks(
             [

@@ -286,3 +286,25 @@ def test_chinese_screen(ctx, qtbot, artifacts) -> None:
         v.grab().save(str(artifacts / "traffic-zh.png"))
     finally:
         i18n.set_language("en")
+
+
+def test_holidays_are_marked_on_the_trend(ctx, qtbot) -> None:
+    from desktop.views.traffic import TrafficView
+
+    ctx.selection.day = dt.date(2026, 10, 20)  # six weeks back reach National Day
+    v = TrafficView(ctx)
+    qtbot.addWidget(v)
+    qtbot.waitUntil(lambda: v.overview is not None, timeout=30_000)
+    holidays = [p for p in v.overview.trend.points if p.holiday]
+    assert holidays, "the demo has National Day in early October"
+    runs = [
+        p
+        for i, p in enumerate(v.overview.trend.points)
+        if p.holiday and (i == 0 or v.overview.trend.points[i - 1].holiday != p.holiday)
+    ]
+    assert len(v.holiday_lines) == len(runs) < len(holidays)  # one line per run
+    assert v.holiday_lines[0].label.toPlainText() == holidays[0].holiday
+    # The reference overlay is drawn wherever the history reaches back 4 weeks.
+    assert v.overview.trend.basis.value == "last_period"
+    assert v.overview.trend.points[0].ref_visitors is None
+    assert v.overview.trend.points[-1].ref_visitors is not None
