@@ -345,6 +345,7 @@ class TrafficView(QWidget):
         self.trend.plot.addItem(self.outage_markers)
         self.trend.plot.scene().sigMouseClicked.connect(self._on_trend_clicked)
         self.holiday_lines: list[pg.InfiniteLine] = []
+        self.holiday_regions: list[pg.LinearRegionItem] = []
         self.trend_title = _section(_("Daily visitors (last 6 weeks)"))
         sp.addWidget(self.trend_title)
         sp.addWidget(self.trend)
@@ -610,20 +611,32 @@ class TrafficView(QWidget):
             data=[p.day for _i, p in bad],
             tip=None,
         )
-        for line in self.holiday_lines:
-            self.trend.plot.removeItem(line)
-        self.holiday_lines = []
+        for item in self.holiday_lines + self.holiday_regions:
+            self.trend.plot.removeItem(item)
+        self.holiday_lines, self.holiday_regions = [], []
         for i, p in enumerate(pts):
-            # One line per holiday run (国庆节 is 7 days): label its first day only.
+            # One shaded band per holiday run (国庆节 lasts 7 days), named on its first day.
             if p.holiday and (i == 0 or pts[i - 1].holiday != p.holiday):
-                line = pg.InfiniteLine(
-                    pos=i,
-                    angle=90,
-                    pen=pg.mkPen("#d97706", width=1, style=Qt.PenStyle.DotLine),
-                    label=p.holiday,
-                    labelOpts={"position": 0.95, "color": "#d97706"},
+                j = i
+                while j + 1 < len(pts) and pts[j + 1].holiday == p.holiday:
+                    j += 1
+                band = pg.LinearRegionItem(
+                    values=(i - 0.5, j + 0.5),
+                    movable=False,
+                    brush=pg.mkBrush(217, 119, 6, 28),
+                    pen=pg.mkPen(None),
                 )
-                self.trend.plot.addItem(line)
+                band.setZValue(-10)
+                line = pg.InfiniteLine(
+                    pos=i - 0.5,
+                    angle=90,
+                    pen=pg.mkPen(None),
+                    label=p.holiday,
+                    labelOpts={"position": 0.95, "color": "#b45309", "anchors": [(0, 0), (0, 0)]},
+                )
+                for item in (band, line):
+                    self.trend.plot.addItem(item)
+                self.holiday_regions.append(band)
                 self.holiday_lines.append(line)
         step = 7
         self.trend.plot.getAxis("bottom").setTicks(
