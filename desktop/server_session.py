@@ -17,6 +17,8 @@ from sync.engine import AuthError, PasswordAuth, StaticToken, SyncEngine, _parse
 from sync.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION, UserInfo
 
 TIMEOUT = httpx.Timeout(20.0, connect=8.0)
+#: Rows per snapshot/pull page for the desktop (see ServerSession.engine).
+PAGE_ROWS = 1000
 
 
 def actor_from(user: UserInfo) -> Actor:
@@ -41,7 +43,16 @@ class ServerSession:
         return actor_from(self.user)
 
     def engine(self, cache: Any, run_db: Any = None) -> SyncEngine:
-        return SyncEngine(cache, self.url, token_provider=StaticToken(self.token), run_db=run_db)
+        """The engine runs its coroutines on the UI thread (qasync), where each reply page is
+        validated: pages of 1 000 rows keep that around 10 ms (20 000 stalled ~140 ms)."""
+        return SyncEngine(
+            cache,
+            self.url,
+            token_provider=StaticToken(self.token),
+            run_db=run_db,
+            snapshot_limit=PAGE_ROWS,
+            pull_limit=PAGE_ROWS,
+        )
 
 
 async def login(url: str, username: str, password: str) -> ServerSession:

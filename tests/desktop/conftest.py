@@ -18,21 +18,21 @@ import pytest
 from tests.conftest import DEMO_TODAY
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def qloop(qapp):
-    """A qasync event loop driven by the Qt loop that qtbot spins."""
+    """One qasync event loop for the session, driven by the Qt loop that qtbot spins.
+
+    Session-scoped on purpose: closing and recreating qasync loops on one QApplication
+    leaves Qt timers of the dead loop behind.
+    """
     import qasync
 
     loop = qasync.QEventLoop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     yield loop
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for t in pending:
+    for t in [t for t in asyncio.all_tasks(loop) if not t.done()]:
         t.cancel()
     asyncio.events._set_running_loop(None)
-    loop._QEventLoop__is_running = False  # qasync has no public "detach"
-    loop.close()
-    asyncio.set_event_loop(None)
 
 
 def _our_threads() -> set[threading.Thread]:
@@ -88,6 +88,11 @@ def make_shell(qapp, qtbot, qloop, tmp_path: Path, request):
 
     for shell in shells:
         shell.shutdown()
+    # let the shells' last coroutines (closing HTTP clients) finish, cancel what remains
+    qtbot.wait(50)
+    for t in [t for t in asyncio.all_tasks(qloop) if not t.done()]:
+        t.cancel()
+    qtbot.wait(10)
     i18n.set_language("en")
     qtbot.wait(10)
     leftover = {t for t in _our_threads() - before if t.is_alive()}
