@@ -19,6 +19,7 @@ import datetime as dt
 import itertools
 import math
 import random
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,6 +37,22 @@ PERISHABLE = ("乳制品", "烘焙", "生鲜")
 SALES_DAYS = 35
 
 
+@dataclass(frozen=True)
+class SkuInfo:
+    id: int
+    code: str
+    name: str
+    name_en: str
+    category: str
+    unit: str
+    price_fen: int
+    cost_fen: int
+    shelf_life_days: int | None
+    alert_days: int
+    #: mean units per day in an average store
+    rate: float
+
+
 def _ean13(n: int) -> str:
     body = f"69{n:010d}"
     total = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(body))
@@ -48,34 +65,34 @@ def generate_inventory(gen: Gen, org: Org) -> None:
     today = gen.today
 
     # ---------------------------------------------------------------- SKUs
-    skus: list[dict[str, object]] = []
+    skus: list[SkuInfo] = []
     for category, (life, alert, products) in _data.CATALOGUE.items():
         for name, name_en, unit, price in products:
             sid = len(skus) + 1
             shelf = r.randint(*life) if life else None
             price_fen = round(price * 100)
             skus.append(
-                {
-                    "id": sid,
-                    "code": _ean13(r.randrange(10**7) * 1000 + sid),
-                    "name": name,
-                    "name_en": name_en,
-                    "category": category,
-                    "unit": unit,
-                    "price_fen": price_fen,
-                    "cost_fen": int(price_fen * r.uniform(0.58, 0.76)),
-                    "shelf_life_days": shelf,
-                    "alert_days": alert,
-                    "rate": CATEGORY_RATE[category] * r.lognormvariate(0, 0.5),
-                }
+                SkuInfo(
+                    id=sid,
+                    code=_ean13(r.randrange(10**7) * 1000 + sid),
+                    name=name,
+                    name_en=name_en,
+                    category=category,
+                    unit=unit,
+                    price_fen=price_fen,
+                    cost_fen=int(price_fen * r.uniform(0.58, 0.76)),
+                    shelf_life_days=shelf,
+                    alert_days=alert,
+                    rate=CATEGORY_RATE[category] * r.lognormvariate(0, 0.5),
+                )
             )
     gen.insert(
         "skus",
         ("id", "code", "name", "name_en", "category", "unit", "price_fen", "cost_fen",
          "shelf_life_days", "alert_days"),
         [
-            (s["id"], s["code"], s["name"], s["name_en"], s["category"], s["unit"],
-             s["price_fen"], s["cost_fen"], s["shelf_life_days"], s["alert_days"])
+            (s.id, s.code, s.name, s.name_en, s.category, s.unit,
+             s.price_fen, s.cost_fen, s.shelf_life_days, s.alert_days)
             for s in skus
         ],
     )  # fmt: skip
@@ -95,27 +112,27 @@ def generate_inventory(gen: Gen, org: Org) -> None:
     store_sku_rows, sales_rows, lot_rows = [], [], []
     near_expiry: list[int] = []
     rising: list[list[int]] = []
-    weights = [1.4 if s["category"] in PERISHABLE else 1.0 for s in skus]
+    weights = [1.4 if s.category in PERISHABLE else 1.0 for s in skus]
     for i, store in enumerate(org.stores):
         if i % 10 == 0:
             gen.step(0.3 + 0.15 * i / len(org.stores), "stock")
         n = r.randint(60, 80)
-        chosen: list[dict[str, object]] = []
+        chosen: list[SkuInfo] = []
         pool, w = list(skus), list(weights)
         while len(chosen) < n:
             k = r.choices(range(len(pool)), w)[0]
             chosen.append(pool.pop(k))
             w.pop(k)
-        chosen.sort(key=lambda s: s["id"])  # type: ignore[arg-type, return-value]
+        chosen.sort(key=lambda s: s.id)
         store_factor = store.base_visitors / 45.0
-        lam = np.array([float(s["rate"]) for s in chosen]) * store_factor * rng.lognormal(0, 0.3, n)
+        lam = np.array([s.rate for s in chosen]) * store_factor * rng.lognormal(0, 0.3, n)
         day_f = np.array(
             [WEEKDAY[store.kind][d.weekday()] * (1.3 if d in holiday_days else 1.0) for d in days]
         )
         rising_idx = -1
         if store.id in rising_stores:
             candidates = [
-                j for j in range(n) if lam[j] >= 3.0 and chosen[j]["category"] not in PERISHABLE
+                j for j in range(n) if lam[j] >= 3.0 and chosen[j].category not in PERISHABLE
             ]
             rising_idx = r.choice(candidates or [int(np.argmax(lam))])
         mult = np.ones((n, SALES_DAYS))
@@ -130,19 +147,19 @@ def generate_inventory(gen: Gen, org: Org) -> None:
             rng.random((n, SALES_DAYS)) < 0.1, rng.uniform(0.8, 0.95, (n, SALES_DAYS)), 1.0
         )
         for j, sku in enumerate(chosen):
-            price = int(sku["price_fen"])  # type: ignore[call-overload]
+            price = sku.price_fen
             safety = math.ceil(lam[j] * 3) + 2
             max_stock = safety * 3 + 6
-            store_sku_rows.append((store.id, sku["id"], safety, max_stock))
+            store_sku_rows.append((store.id, sku.id, safety, max_stock))
             for di in np.flatnonzero(units[j]).tolist():
                 u = int(units[j, di])
                 sales_rows.append(
-                    (store.id, sku["id"], days[di], u, round(u * price * discount[j, di]))
+                    (store.id, sku.id, days[di], u, round(u * price * discount[j, di]))
                 )
             # lots ------------------------------------------------------
-            shelf = sku["shelf_life_days"]
-            alert = int(sku["alert_days"])  # type: ignore[call-overload]
-            cost = int(sku["cost_fen"])  # type: ignore[call-overload]
+            shelf = sku.shelf_life_days
+            alert = sku.alert_days
+            cost = sku.cost_fen
             if j == rising_idx:
                 total = max(1, safety // 3)
                 n_lots = 1
@@ -155,49 +172,48 @@ def generate_inventory(gen: Gen, org: Org) -> None:
                     received = today - dt.timedelta(days=r.randint(3, 60))
                     expiry = alert_date = None
                 else:
-                    assert isinstance(shelf, int)
                     lo = alert + 1 + k * max(1, shelf // 6)
                     days_left = r.randint(min(lo, shelf), max(min(lo, shelf), shelf))
                     expiry = today + dt.timedelta(days=days_left)
                     received = expiry - dt.timedelta(days=shelf)
                     alert_date = expiry - dt.timedelta(days=alert)
                 lot_rows.append(
-                    [len(lot_rows) + 1, store.id, sku["id"], f"L{received:%y%m%d}{k + 1:02d}",
+                    [len(lot_rows) + 1, store.id, sku.id, f"L{received:%y%m%d}{k + 1:02d}",
                      qty, received, expiry, alert_date, cost, price, 0]
                 )  # fmt: skip
             if rising_idx == j:
-                rising.append([store.id, int(sku["id"])])  # type: ignore[call-overload]
+                rising.append([store.id, sku.id])
         # planted near-expiry overstock: a few lots per store inside their alert window
         expiring = [
             j for j in range(n)
-            if chosen[j]["shelf_life_days"] is not None and j != rising_idx
+            if chosen[j].shelf_life_days is not None and j != rising_idx
         ]  # fmt: skip
         perishable_first = sorted(
-            expiring, key=lambda j: (chosen[j]["category"] not in PERISHABLE, r.random())
+            expiring, key=lambda j: (chosen[j].category not in PERISHABLE, r.random())
         )
         for j in perishable_first[: r.randint(3, 6)]:
             sku = chosen[j]
-            alert = int(sku["alert_days"])  # type: ignore[call-overload]
-            shelf = int(sku["shelf_life_days"])  # type: ignore[call-overload]
+            alert = sku.alert_days
+            shelf = sku.shelf_life_days or 0
             days_left = r.randint(1, max(1, min(alert, shelf - 1)))
             qty = math.ceil(lam[j] * days_left * r.uniform(1.8, 3.2)) + r.randint(4, 12)
             expiry = today + dt.timedelta(days=days_left)
             received = expiry - dt.timedelta(days=shelf)
             lot_rows.append(
-                [len(lot_rows) + 1, store.id, sku["id"], f"L{received:%y%m%d}09", qty, received,
-                 expiry, expiry - dt.timedelta(days=alert), sku["cost_fen"], sku["price_fen"], 0]
+                [len(lot_rows) + 1, store.id, sku.id, f"L{received:%y%m%d}09", qty, received,
+                 expiry, expiry - dt.timedelta(days=alert), sku.cost_fen, sku.price_fen, 0]
             )  # fmt: skip
             near_expiry.append(len(lot_rows))
         # last week's waste: lots that expired and were written off
         for j in perishable_first[-2:]:
             sku = chosen[j]
-            shelf = int(sku["shelf_life_days"])  # type: ignore[call-overload]
-            alert = int(sku["alert_days"])  # type: ignore[call-overload]
+            shelf = sku.shelf_life_days or 0
+            alert = sku.alert_days
             expiry = today - dt.timedelta(days=r.randint(1, 10))
             received = expiry - dt.timedelta(days=shelf)
             lot_rows.append(
-                [len(lot_rows) + 1, store.id, sku["id"], f"L{received:%y%m%d}08", 0, received,
-                 expiry, expiry - dt.timedelta(days=alert), sku["cost_fen"], sku["price_fen"],
+                [len(lot_rows) + 1, store.id, sku.id, f"L{received:%y%m%d}08", 0, received,
+                 expiry, expiry - dt.timedelta(days=alert), sku.cost_fen, sku.price_fen,
                  r.randint(2, 10)]
             )  # fmt: skip
     gen.insert("store_skus", ("store_id", "sku_id", "safety_stock", "max_stock"), store_sku_rows)
@@ -221,20 +237,20 @@ def _split(r: random.Random, total: int, parts: int) -> list[int]:
     return [b - a for a, b in itertools.pairwise(edges)]
 
 
-def _affinity(gen: Gen, skus: list[dict[str, object]]) -> None:
+def _affinity(gen: Gen, skus: list[SkuInfo]) -> None:
     r = gen.rnd("affinity")
-    by_cat: dict[str, list[dict[str, object]]] = {}
+    by_cat: dict[str, list[SkuInfo]] = {}
     for s in skus:
-        by_cat.setdefault(str(s["category"]), []).append(s)
+        by_cat.setdefault(s.category, []).append(s)
     pairs: dict[tuple[int, int], tuple[int, float]] = {}
     for s in skus:
-        cat = str(s["category"])
-        same = [o for o in by_cat[cat] if o["id"] != s["id"]]
+        cat = s.category
+        same = [o for o in by_cat[cat] if o.id != s.id]
         other = [o for c in _data.COMPLEMENTS.get(cat, ()) for o in by_cat.get(c, [])]
         for o, strong in [(o, False) for o in r.sample(same, min(2, len(same)))] + [
             (o, True) for o in r.sample(other, min(3, len(other)))
         ]:
-            a, b = int(s["id"]), int(o["id"])  # type: ignore[call-overload]
+            a, b = s.id, o.id
             if (a, b) in pairs:
                 continue
             lift = round(r.uniform(1.8, 4.2) if strong else r.uniform(1.1, 2.2), 2)
