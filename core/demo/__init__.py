@@ -7,9 +7,9 @@ assortments, 35 days of SKU sales, expiry lots, 127 reps, ~3,000 customers with 
 stats, 13 weeks of visits, GPS fixes every ~30 s for the last 7 days, ~6,000 opportunities
 with stage history, and the demo users. Same seed + today + scale → identical rows.
 
-Why bulk inserts and epoch seconds: region ×1 is ~0.9 M rows (×10: 8.7 M); building tuples with numpy
-and plain Python and handing them to one ``executemany`` per table inside ONE transaction
-keeps it to seconds, where the ORM unit of work would take minutes.
+Why bulk inserts and epoch seconds: region ×1 is ~0.9 M rows (×10: 8.7 M); building
+tuples with numpy and plain Python and handing them to one ``executemany`` per table
+inside ONE transaction keeps it to seconds, where the ORM unit of work would take minutes.
 
 Other features add their own seeding step at the end of :func:`generate` (promotions,
 alerts), each a clearly named call that receives the session-free connection.
