@@ -233,7 +233,13 @@ def kpi_series(
 
 @dataclass(frozen=True)
 class WeekComparison:
-    """A (possibly partial) week against the same days of earlier weeks."""
+    """A (possibly partial) week against the same days of earlier weeks.
+
+    ``current``, ``previous_week`` and ``reference`` are each period's own KPIs (its own
+    outages excluded). The changes (:meth:`wow`, :meth:`vs_reference`) compare *matched*
+    hours: an hour-slot (weekday, hour) excluded in either period is left out of both, so a
+    dead counter on Tuesday afternoon does not read as a drop in traffic.
+    """
 
     week_start: dt.date
     days: int  # days of the week compared (a running week compares like for like)
@@ -241,14 +247,20 @@ class WeekComparison:
     previous_week: Kpis
     reference: Kpis | None  # YoY or last-period, see basis
     basis: Basis
+    #: (current, previous week) over the hour-slots trusted in both.
+    matched_wow: tuple[Kpis, Kpis] | None = None
+    #: (current, reference) over the hour-slots trusted in both.
+    matched_reference: tuple[Kpis, Kpis] | None = None
 
     def wow(self, attr: str) -> float | None:
-        return pct_change(getattr(self.current, attr), getattr(self.previous_week, attr))
+        cur, prev = self.matched_wow or (self.current, self.previous_week)
+        return pct_change(getattr(cur, attr), getattr(prev, attr))
 
     def vs_reference(self, attr: str) -> float | None:
         if self.reference is None:
             return None
-        return pct_change(getattr(self.current, attr), getattr(self.reference, attr))
+        cur, ref = self.matched_reference or (self.current, self.reference)
+        return pct_change(getattr(cur, attr), getattr(ref, attr))
 
 
 def week_comparison(
@@ -261,18 +273,31 @@ def week_comparison(
     first = _first_day(session, info)
     basis = choose_basis(first, week_start)
 
-    def kpis_at(offset: int) -> Kpis:
+    def data_at(offset: int) -> StoreData:
         s = week_start - dt.timedelta(days=offset)
-        e = end - dt.timedelta(days=offset)
-        return _load(session, info, s, e).kpis(s, e)
+        return _load(session, info, s, end - dt.timedelta(days=offset))
 
+    def slots(d: StoreData) -> set[tuple[int, int]]:
+        return {((day - d.start).days, hour) for day, hour in d.outages}
+
+    def kpis(d: StoreData, bad_slots: set[tuple[int, int]] | None = None) -> Kpis:
+        bad = set(bad_slots if bad_slots is not None else slots(d))
+        excluded = {(d.start + dt.timedelta(days=i), h) for i, h in bad}
+        return compute_kpis(d.records, excluded, d.staff)
+
+    cur, prev = data_at(0), data_at(7)
+    ref = data_at(basis.offset_days) if basis is not Basis.NONE else None
+    both_prev = slots(cur) | slots(prev)
+    both_ref = slots(cur) | slots(ref) if ref is not None else set()
     return WeekComparison(
         week_start=week_start,
         days=days,
-        current=kpis_at(0),
-        previous_week=kpis_at(7),
-        reference=kpis_at(basis.offset_days) if basis is not Basis.NONE else None,
+        current=kpis(cur),
+        previous_week=kpis(prev),
+        reference=kpis(ref) if ref is not None else None,
         basis=basis,
+        matched_wow=(kpis(cur, both_prev), kpis(prev, both_prev)),
+        matched_reference=(kpis(cur, both_ref), kpis(ref, both_ref)) if ref is not None else None,
     )
 
 

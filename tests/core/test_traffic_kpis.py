@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from core.cache import open_cache
-from core.models import Store
+from core.models import HourlyTraffic, Store
 from core.traffic.analytics import (
     Basis,
     comparable_stores,
@@ -148,6 +148,30 @@ def test_week_over_week_like_for_like_and_basis(cache) -> None:
 def daily_visitors(s, day: dt.date) -> int:
     (p,) = kpi_series(s, 1, day, day, "day")
     return p.kpis.visitors
+
+
+def test_week_over_week_matches_hours_around_an_outage(cache) -> None:
+    """A dead counter on Monday 12:00 this week must not read as a traffic drop."""
+    monday = dt.date(2026, 11, 23)
+    with cache.session() as s:
+        for week_start in (monday - dt.timedelta(days=7), monday):
+            for h in (11, 12, 13):
+                visitors = 100 if week_start == monday else 80
+                add_hour(s, 1, week_start, h, visitors, 20, 20_000)
+        s.execute(
+            HourlyTraffic.__table__.update()
+            .where(HourlyTraffic.store_id == 1, HourlyTraffic.hour_start == at(monday, 12))
+            .values(visitors=0)
+        )
+    with cache.session() as s:
+        wk = week_comparison(s, 1, monday, monday)
+    assert wk.days == 1
+    assert wk.current.visitors == 200 and wk.current.excluded_hours == 1
+    assert wk.previous_week.visitors == 240  # its own hours are all fine
+    # Matched: 11:00 + 13:00 in both weeks -> 200 vs 160 = +25 %, not 200 vs 240 = -17 %.
+    assert wk.wow("visitors") == pytest.approx(0.25)
+    assert wk.wow("conversion") == pytest.approx((40 / 200) / (40 / 160) - 1)
+    assert wk.wow("sales_fen") == pytest.approx(0.0)  # the POS saw every hour
 
 
 def test_year_over_year_when_a_year_exists(cache) -> None:
