@@ -521,7 +521,8 @@ class TrafficView(QWidget):
             self.quality_label.setText(
                 _(
                     "⚠ {n} hour(s) this week excluded from visitors, conversion and STAR "
-                    "because the door counter was not plausible (see Excluded hours)."
+                    "because the door counter was not plausible (see Excluded hours); the "
+                    "changes leave the same hours out of the weeks compared."
                 ).format(n=n)
             )
         else:
