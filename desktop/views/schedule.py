@@ -10,6 +10,7 @@ becomes a sync conflict that the shell's conflict screen resolves.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QDate, Qt, QTime, QTimer, Signal
@@ -193,6 +194,8 @@ class ScheduleView(QWidget):
         self.proposal_dialog: ProposalDialog | None = None
         self.edit_dialog: ShiftDialog | None = None
         self.last_copy: CopyPlan | None = None
+        self._inflight: dict[str, int] = {}  # shift id -> edits queued, not yet applied
+        self._failed: set[str] = set()  # shifts whose queued edits hit a refusal
 
         self.prev_button = QPushButton("◀ " + _("Previous week"))
         self.next_button = QPushButton(_("Next week") + " ▶")
@@ -318,7 +321,9 @@ class ScheduleView(QWidget):
             return
 
         def done(week: WeekSchedule | None) -> None:
-            if request == self._request:
+            # While edits are queued the grid shows their outcome already; a read taken
+            # between them would step back. The last edit to settle reloads again.
+            if request == self._request and not self._inflight:
                 self._show(week)
 
         self.ctx.db.submit(
@@ -475,25 +480,50 @@ class ScheduleView(QWidget):
             args["end_at"] = _instant(end, zone)
         if len(args) == 1:
             return
-        self.ctx.edit(
-            "shift.update/1",
-            args,
-            base_version=s.version,
-            on_done=self._on_saved(shift_id),
-            on_error=self._on_error,
+        moved = replace(
+            s, staff_id=staff_id, start=start, end=end, status="draft", version=s.version + 1
         )
+        self._submit_shift_edit("shift.update/1", args, s.version, moved)
 
     def _on_delete(self, shift_id: str) -> None:
         s = self.grid.shift(shift_id)
         if s is None:
             return
-        self.ctx.edit(
-            "shift.delete/1",
-            {"id": shift_id},
-            base_version=s.version,
-            on_done=self._on_saved(None),
-            on_error=self._on_error,
-        )
+        self._submit_shift_edit("shift.delete/1", {"id": shift_id}, s.version, None)
+
+    def _submit_shift_edit(
+        self, name: str, args: dict[str, Any], base_version: int, optimistic: GridShift | None
+    ) -> None:
+        """Queue an edit of one shift and show its result at once (optimistic), so quick
+        repeated keys chain their base versions instead of conflicting with each other.
+
+        The DB worker applies edits in order; if one is refused, the ones queued behind it
+        fail too (their base version never came to be): only the first reason is shown,
+        and the week is reloaded from the database once nothing is in flight."""
+        shift_id = str(args["id"])
+        self._inflight[shift_id] = self._inflight.get(shift_id, 0) + 1
+
+        def settle() -> None:
+            self._inflight[shift_id] -= 1
+            if not self._inflight[shift_id]:
+                del self._inflight[shift_id]
+                self._failed.discard(shift_id)
+            if not self._inflight:
+                self._reload_timer.start()
+
+        def ok(changes: Changes) -> None:
+            settle()
+            self._on_saved(shift_id if optimistic else None)(changes)
+
+        def bad(exc: BaseException) -> None:
+            first = shift_id not in self._failed
+            self._failed.add(shift_id)
+            settle()
+            if first:
+                self._on_error(exc)
+
+        self.ctx.edit(name, args, base_version=base_version, on_done=ok, on_error=bad)
+        self.grid.put_shift(shift_id, optimistic)
 
     def _on_edit(self, shift_id: str) -> None:
         if self.week is None:

@@ -158,6 +158,16 @@ class WeekGrid(QWidget):
     def shift(self, shift_id: str | None) -> GridShift | None:
         return next((s for s in self.shifts if s.id == shift_id), None)
 
+    def put_shift(self, shift_id: str, shift: GridShift | None) -> None:
+        """Show an edit's expected outcome before the reload (None removes the block)."""
+        self.shifts = [s for s in self.shifts if s.id != shift_id]
+        if shift is not None:
+            self.shifts.append(shift)
+            self.shifts.sort(key=lambda s: (s.start, s.staff_id, s.id))
+        elif self.selected_id == shift_id:
+            self.select(None)
+        self.update()
+
     def select(self, shift_id: str | None) -> None:
         if shift_id != self.selected_id:
             self.selected_id = shift_id

@@ -181,9 +181,11 @@ def test_breaking_a_rule_shows_the_explanation_and_changes_nothing(
     name = next(p.name for p in view.week.staff if p.id == victim.staff_id)
     grid.setFocus()
     grid.select(victim.id)
-    with qtbot.waitSignal(view.sig_message, timeout=20_000) as msg:
+    shown: list[str] = []
+    view.sig_message.connect(shown.append)
+    with qtbot.waitSignals([view.sig_message, view.sig_loaded], timeout=20_000):
         QTest.keyClick(grid, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
-    text = msg.args[0]
+    [text] = shown
     assert view.message.isVisible() and text == view.message.text()
     assert text.startswith("Not saved:") and name in text
     assert any(word in text for word in ("overlap", "rest", "available", "above the contract"))
@@ -345,3 +347,30 @@ def test_tab_walks_through_the_blocks(make_view, qtbot) -> None:
     assert grid.selected_id == grid.shifts[0].id
     QTest.keyClick(grid, Qt.Key.Key_Escape)
     assert grid.selected_id is None
+
+
+def test_quick_repeated_keys_chain_their_versions(make_view, qtbot, demo_cache) -> None:
+    view = make_view(EMPTY_WEEK)
+    grid = view.grid
+    person, day, hour = free_window(view, min_hours=5)
+    reloaded(
+        qtbot,
+        view,
+        lambda: drag(
+            qtbot,
+            grid,
+            grid.cell_point(person.id, day, hour),
+            grid.cell_point(person.id, day, hour + 2),
+        ),
+    )
+    block = grid.shifts[0]
+    grid.setFocus()
+    grid.select(block.id)
+    for _ in range(3):  # no waiting between the keys
+        QTest.keyClick(grid, Qt.Key.Key_Right)
+    assert grid.shift(block.id).start == block.start + dt.timedelta(minutes=90)  # at once
+    qtbot.waitUntil(lambda: not view._inflight, timeout=20_000)
+    qtbot.waitUntil(lambda: grid.shift(block.id).version == 4, timeout=20_000)
+    assert grid.shift(block.id).start == block.start + dt.timedelta(minutes=90)
+    assert not view.message.isVisible()
+    assert [o.base_version for o in rows(demo_cache, Outbox)] == [None, 1, 2, 3]
