@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from core.home import Kpi, ManagerHome, SupervisorHome, manager_home, supervisor_home
 from core.i18n import N_, _
-from core.timeutil import to_local, week_label
+from core.timeutil import week_label
 from desktop.formatting import count, money, percent
 from desktop.screens import ScreenSpec, register_screen
 from desktop.widgets.kpi_card import KpiCard
@@ -173,7 +173,7 @@ class HomeView(QWidget):
         alerts_lay.addWidget(self.alerts_label)
         alerts_lay.addWidget(self.alerts_button)
         alerts_lay.addStretch(1)
-        funnel_card, funnel_lay = _card(_("Sales funnel, open opportunities"))
+        funnel_card, funnel_lay = _card(_("Sales funnel, last 4 weeks"))
         self.funnel_label = QLabel("")
         self.funnel_label.setTextFormat(Qt.TextFormat.PlainText)
         funnel_lay.addWidget(self.funnel_label)
@@ -331,7 +331,7 @@ class HomeView(QWidget):
         self.ranking.set_rows(rows)
         if d.alerts:
             lines = [
-                f"{_(SEVERITY_NAMES.get(a.severity, a.severity))} · {a.kind} · {to_local(a.raised_at).strftime('%m-%d %H:%M')}"
+                f"{_(SEVERITY_NAMES.get(a.severity, a.severity))} · {_(a.title)} · {a.subject}"
                 for a in d.alerts[:6]
             ]
             self.alerts_label.setText(

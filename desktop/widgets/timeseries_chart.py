@@ -46,7 +46,9 @@ class TimeSeriesChart(QWidget):
             ax = self.plot.getAxis(name)
             ax.setPen(pg.mkPen("#9aa5b1"))
             ax.setTextPen(pg.mkPen("#52606d"))
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextColor="#323f4b")
+        self.legend = self.plot.addLegend(
+            offset=(-10, 6), labelTextColor="#323f4b", brush=pg.mkBrush(255, 255, 255, 235)
+        )
         self.hover_label = QLabel(" ")
         self.hover_label.setObjectName("Muted")
         self.hover_label.setTextFormat(Qt.TextFormat.PlainText)
