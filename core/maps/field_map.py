@@ -34,6 +34,7 @@ from core.trajectory.field_day import FieldMap, VisitView
 FLAGGED_COLOUR = "#d32f2f"
 OK_COLOUR = "#2e7d32"
 UNRECORDED_COLOUR = "#ff8f00"
+LEGEND_REPS = 8
 FONT_STACK = (
     '"Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC", "WenQuanYi Micro Hei", '
     '"Droid Sans Fallback", "SD CJK Fallback", sans-serif'
@@ -249,11 +250,17 @@ def build_field_map_html(
     m.add_child(_PointLayer(customers, cust_points))
 
     stores = folium.FeatureGroup(name=esc(_("Stores")))
-    for s in fm.raw.stores:
+    for st in fm.raw.stores:
+        # a small square badge: big pins would hide the visits around a store
         folium.Marker(
-            pt(s.lat, s.lon),
-            icon=folium.Icon(color="darkblue", icon="store", prefix="fa"),
-            tooltip=esc(f"{s.code} {s.name}"),
+            pt(st.lat, st.lon),
+            icon=folium.DivIcon(
+                html='<div class="sd-store"><i class="fa-solid fa-store"></i></div>',
+                icon_size=(18, 18),
+                icon_anchor=(9, 9),
+                class_name="sd-store-icon",
+            ),
+            tooltip=esc(f"{st.code} {st.name}"),
         ).add_to(stores)
     stores.add_to(m)
 
@@ -321,10 +328,10 @@ def build_field_map_html(
     drawn = [t for t in fm.tracks if t.points]
     legend_rows = "".join(
         f'<div><span class="sd-sw" style="background:{t.colour}"></span>{esc(t.rep.name)}</div>'
-        for t in drawn[:12]
+        for t in drawn[:LEGEND_REPS]
     )
-    if len(drawn) > 12:
-        more_text = _("and {n} more").format(n=len(drawn) - 12)
+    if len(drawn) > LEGEND_REPS:
+        more_text = _("and {n} more").format(n=len(drawn) - LEGEND_REPS)
         legend_rows += f"<div>{esc(more_text)}</div>"
     counts = _("{n} visits, {f} flagged").format(n=len(fm.visits), f=fm.flagged)
     t_visit, t_flagged, t_unrec = _("Visit"), _("Flagged"), _("Unrecorded stop")
@@ -363,7 +370,9 @@ def _css() -> str:
         f"src:url('{SCHEME}://fonts/DroidSansFallbackFull.ttf') format('truetype');}}"
         f"html,body,.leaflet-container,.leaflet-tooltip,.leaflet-popup-content{{font-family:{FONT_STACK};}}"
         ".leaflet-container{background:#dfe9f2;}"
-        ".sd-legend{position:absolute;left:10px;bottom:28px;z-index:1000;background:rgba(255,255,255,.92);"
+        ".sd-store{width:18px;height:18px;border-radius:3px;background:#0d47a1;color:#fff;"
+        "font-size:10px;line-height:18px;text-align:center;box-shadow:0 0 0 1px #fff;}"
+        ".sd-legend{position:absolute;right:10px;bottom:24px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:6px 9px;border-radius:4px;font-size:12px;line-height:18px;box-shadow:0 1px 4px rgba(0,0,0,.3);"
         "max-width:240px;}"
         ".sd-sw{display:inline-block;width:18px;height:4px;margin-right:6px;vertical-align:middle;}"

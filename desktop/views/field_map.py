@@ -1,0 +1,789 @@
+"""The field map screen (拜访轨迹): a region's reps on a day or a range, fully offline.
+
+Left: region, period and rep pickers, the period's visits (table) and the selected
+visit's details. Right: the map (:class:`desktop.widgets.map_view.MapView`) with tracks
+per rep, stops, visits (flagged ones red), stores, customers and a heat layer.
+
+Building a map never blocks the UI thread: the query runs on ``ctx.db``
+(:func:`core.trajectory.field_day.load_field_day`), cleaning/evidence/simplification
+and the folium HTML on ``ctx.cpu``; the page is then loaded from ``storedesk://map/``.
+A click on a visit marker comes back over QWebChannel and selects the visit here.
+"Download this area" prefetches tiles of the visible area (count and size shown first;
+progress and cancel during) from a provider whose terms allow it; the tile source, its
+URL and "fetch tiles while online" are remembered per screen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from PySide6.QtCore import QDate, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.cache import APP_AUTHOR, APP_NAME
+from core.directory import RegionInfo, regions_in_scope
+from core.i18n import N_, _
+from core.maps.field_map import build_field_map_html
+from core.maps.providers import BUILTIN, TileProvider, custom_provider
+from core.maps.tilecache import (
+    BBox,
+    BulkDownloadForbidden,
+    DownloadEstimate,
+    PrefetchResult,
+    TileCache,
+    TooManyTiles,
+    estimate_area,
+    prefetch_area,
+)
+from core.tasks import Cancelled, TaskState
+from core.timeutil import to_local
+from core.trajectory.evidence import format_distance, format_minutes
+from core.trajectory.field_day import (
+    FieldMap,
+    RepInfo,
+    VisitView,
+    load_field_day,
+    prepare_field_map,
+    reps_in_scope,
+)
+from core.trajectory.gpx import GpxImportError, GpxImportSummary, import_gpx
+from desktop.context import Worker
+from desktop.screens import ScreenSpec, register_screen
+from desktop.widgets.map_view import MapView
+from desktop.widgets.progress_panel import ProgressPanel
+from desktop.widgets.table import Column, DataTable
+
+SCREEN_ID = "field_map"
+#: A range longer than this would draw weeks of tracks: refused with a message.
+MAX_RANGE_DAYS = 31
+
+TILE_SOURCES = (
+    ("", N_("Boundaries only (no tiles)")),
+    ("osm", N_("OpenStreetMap (view only)")),
+    ("gaode", N_("AMap/Gaode (view only, GCJ-02)")),
+    ("custom", N_("Organisation tile server")),
+)
+
+
+def tile_cache_path() -> Path:
+    return Path(platformdirs.user_cache_dir(APP_NAME, APP_AUTHOR)) / "tiles.sqlite"
+
+
+def _qdate(d: dt.date) -> QDate:
+    return QDate(d.year, d.month, d.day)
+
+
+def _pydate(q: QDate) -> dt.date:
+    return dt.date(q.year(), q.month(), q.day())
+
+
+def build_page(raw: Any, provider: TileProvider | None) -> tuple[FieldMap, str, float]:
+    """CPU part of a map build (runs on ctx.cpu): prepare + folium HTML, with its duration."""
+    t0 = time.perf_counter()
+    fm = prepare_field_map(raw)
+    html = build_field_map_html(fm, provider)
+    return fm, html, time.perf_counter() - t0
+
+
+def visit_details_text(v: VisitView, tz: str) -> str:
+    """Plain text (never HTML) for the details panel: names cannot inject markup."""
+    r, ev = v.row, v.evidence
+
+    def hhmm(ts: dt.datetime | None) -> str:
+        return to_local(ts, tz).strftime("%H:%M") if ts is not None else "–"
+
+    when = (
+        f"{to_local(r.visit.check_in_at, tz).date().isoformat()}  "
+        f"{hhmm(r.visit.check_in_at)}–{hhmm(r.visit.check_out_at)}"
+    )
+    status = _("Flagged") if ev.flagged else _("OK")
+    pairs: list[tuple[str, str]] = [
+        (_("Customer"), f"{r.customer_name} ({r.customer_tier})"),
+        (_("Rep"), r.rep_name),
+        (_("Date"), when),
+    ]
+    if r.purpose:
+        pairs.append((_("Purpose"), r.purpose))
+    pairs.append((_("Evidence score"), f"{ev.score} ({status})"))
+    if ev.checkin_distance_m is not None:
+        pairs.append((_("Check-in distance"), format_distance(ev.checkin_distance_m)))
+    if ev.dwell_s is not None:
+        pairs.append((_("Dwell in trace"), format_minutes(ev.dwell_s)))
+    if ev.speed_jumps:
+        pairs.append((_("Speed jumps"), str(ev.speed_jumps)))
+    lines = [f"{k}: {val}" for k, val in pairs]
+    if ev.explanation:
+        lines += ["", ev.explanation]
+    voice_label, photo_label, none_text = _("Voice summary"), _("Photo"), _("none")
+    lines += ["", f"{voice_label}: {r.voice_summary or '–'}"]
+    lines.append(f"{photo_label}: {r.photo_ref or none_text}")
+    return "\n".join(lines)
+
+
+class DownloadAreaDialog(QDialog):
+    """Zoom range, then tile count and size, then (on OK) the download starts."""
+
+    sig_estimate = Signal(object)
+
+    def __init__(
+        self,
+        parent: QWidget,
+        cache: TileCache,
+        provider: TileProvider,
+        bbox: BBox,
+        zoom: int,
+        worker: Worker,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(_("Download this area for offline"))
+        self.cache, self.provider, self.bbox, self.worker = cache, provider, bbox, worker
+        self.zmin = QSpinBox()
+        self.zmax = QSpinBox()
+        for s in (self.zmin, self.zmax):
+            s.setRange(1, provider.max_zoom)
+        self.zmin.setValue(max(1, zoom - 2))
+        self.zmax.setValue(min(provider.max_zoom, zoom + 3))
+        self.estimate_label = QLabel(_("Counting tiles…"))
+        self.estimate_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.estimate_label.setWordWrap(True)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText(_("Download"))
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        form = QFormLayout(self)
+        area = _("{s:.3f}–{n:.3f} N, {w:.3f}–{e:.3f} E").format(
+            s=bbox.south, n=bbox.north, w=bbox.west, e=bbox.east
+        )
+        form.addRow(_("Tile source"), QLabel(_(provider.name)))
+        form.addRow(_("Area"), QLabel(area))
+        form.addRow(_("Closest zoom"), self.zmin)
+        form.addRow(_("Most detailed zoom"), self.zmax)
+        form.addRow(self.estimate_label)
+        form.addRow(self.buttons)
+        self.estimate: DownloadEstimate | None = None
+        self._token = 0
+        if not provider.allows_bulk_download:
+            self.estimate_label.setText(provider.refusal())
+            self.ok_button.setEnabled(False)
+            self.zmin.setEnabled(False)
+            self.zmax.setEnabled(False)
+            return
+        self.zmin.valueChanged.connect(self._recount)
+        self.zmax.valueChanged.connect(self._recount)
+        self._recount()
+
+    def zoom_range(self) -> tuple[int, int]:
+        a, b = self.zmin.value(), self.zmax.value()
+        return min(a, b), max(a, b)
+
+    def _recount(self) -> None:
+        self._token += 1
+        token = self._token
+        self.ok_button.setEnabled(False)
+        self.estimate_label.setText(_("Counting tiles…"))
+        zmin, zmax = self.zoom_range()
+        self.worker.submit(
+            estimate_area,
+            self.cache,
+            self.provider,
+            self.bbox,
+            zmin,
+            zmax,
+            on_result=lambda est: self._on_estimate(token, est),
+        )
+
+    def _on_estimate(self, token: int, est: DownloadEstimate) -> None:
+        if token != self._token:
+            return
+        self.estimate = est
+        self.estimate_label.setText(est.describe())
+        self.ok_button.setEnabled(est.to_fetch > 0)
+        self.sig_estimate.emit(est)
+
+
+class FieldMapView(QWidget):
+    """The screen; see the module docstring."""
+
+    sig_map_ready = Signal(float)
+    """A map finished drawing in the page; carries seconds from request to ready."""
+
+    def __init__(self, ctx: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.fm: FieldMap | None = None
+        self._regions: list[RegionInfo] = []
+        self._reps: list[RepInfo] = []
+        self._token = 0
+        self._t_request = 0.0
+        self.last_timing: dict[str, float] = {}
+        self._tiles: TileCache | None = None
+        self._tile_worker = Worker("tiles", 1)
+        self._download_state: TaskState | None = None
+
+        # --- pickers
+        self.region_combo = QComboBox()
+        self.from_edit = QDateEdit()
+        self.to_edit = QDateEdit()
+        for e in (self.from_edit, self.to_edit):
+            e.setCalendarPopup(True)
+            e.setDisplayFormat("yyyy-MM-dd")
+            e.setMaximumDate(_qdate(ctx.today))
+        day = ctx.selection.day
+        self.from_edit.setDate(_qdate(day))
+        self.to_edit.setDate(_qdate(day))
+        self.rep_list = QListWidget()
+        self.rep_list.setMaximumHeight(150)
+        self.all_reps = QCheckBox(_("All reps"))
+        self.all_reps.setChecked(True)
+        self.tile_combo = QComboBox()
+        for key, name in TILE_SOURCES:
+            self.tile_combo.addItem(_(name), key)
+        self.online_check = QCheckBox(_("Fetch missing tiles while online"))
+
+        # --- visits table + details
+        self.table = DataTable(
+            [
+                Column("time", N_("Time")),
+                Column("flag", N_("Check")),
+                Column("score", N_("Score"), numeric=True),
+                Column("rep", N_("Rep")),
+                Column("customer", N_("Customer")),
+            ],
+            cpu=ctx.cpu,
+            title="visits",
+        )
+        self.table.view.selectionModel().currentRowChanged.connect(self._on_row_changed)
+        self.details = QLabel(_("Click a visit on the map or in the list."))
+        self.details.setTextFormat(Qt.TextFormat.PlainText)
+        self.details.setWordWrap(True)
+        self.details.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setMinimumHeight(160)
+
+        # --- map + actions
+        self.map_view = MapView()
+        self.map_view.sig_visit_clicked.connect(self._on_visit_clicked)
+        self.map_view.sig_ready.connect(self._on_map_ready)
+        self.status = QLabel("")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+        self.download_button = QPushButton(_("Download this area for offline…"))
+        self.export_html_button = QPushButton(_("Export HTML…"))
+        self.export_png_button = QPushButton(_("Export PNG…"))
+        self.gpx_button = QPushButton(_("Import GPX…"))
+        self.progress = ProgressPanel(compact=True)
+        self.progress.sig_cancelled.connect(self._cancel_download)
+        self.download_button.clicked.connect(self.ask_download)
+        self.export_html_button.clicked.connect(self._ask_export_html)
+        self.export_png_button.clicked.connect(self._ask_export_png)
+        self.gpx_button.clicked.connect(self._ask_import_gpx)
+
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        form = QFormLayout()
+        form.addRow(_("Region"), self.region_combo)
+        period = QHBoxLayout()
+        period.addWidget(self.from_edit)
+        period.addWidget(QLabel("–"))
+        period.addWidget(self.to_edit)
+        form.addRow(_("Period"), period)
+        form.addRow(_("Tiles"), self.tile_combo)
+        form.addRow("", self.online_check)
+        ll.addLayout(form)
+        ll.addWidget(self.all_reps)
+        ll.addWidget(self.rep_list)
+        ll.addWidget(self.table, 1)
+        ll.addWidget(self.details)
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        actions = QHBoxLayout()
+        for b in (
+            self.download_button,
+            self.export_html_button,
+            self.export_png_button,
+            self.gpx_button,
+        ):
+            actions.addWidget(b)
+        actions.addStretch(1)
+        actions.addWidget(self.progress)
+        rl.addLayout(actions)
+        rl.addWidget(self.map_view, 1)
+        rl.addWidget(self.status)
+
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 3)
+        split.setSizes([360, 900])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(split)
+
+        self._restore_filters()
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.refresh)
+        self.region_combo.currentIndexChanged.connect(self._on_region_changed)
+        self.from_edit.dateChanged.connect(self._on_period_changed)
+        self.to_edit.dateChanged.connect(self._on_period_changed)
+        self.rep_list.itemChanged.connect(lambda _i: self._on_reps_changed())
+        self.all_reps.toggled.connect(self._on_all_reps)
+        self.tile_combo.currentIndexChanged.connect(self._on_tiles_changed)
+        self.online_check.toggled.connect(self._on_tiles_changed)
+        ctx.db.submit(self._load_regions, on_result=self._on_regions)
+
+    # ------------------------------------------------------------------ settings
+
+    def _settings(self) -> Any:
+        return getattr(self.ctx, "settings", None)
+
+    def _restore_filters(self) -> None:
+        s = self._settings()
+        if s is None:
+            return
+        i = self.tile_combo.findData(s.screen_filter(SCREEN_ID, "tiles", ""))
+        self.tile_combo.setCurrentIndex(max(i, 0))
+        self.online_check.setChecked(bool(s.screen_filter(SCREEN_ID, "online", False)))
+
+    def _save_filter(self, name: str, value: Any) -> None:
+        s = self._settings()
+        if s is not None:
+            s.set_screen_filter(SCREEN_ID, name, value)
+
+    def provider(self) -> TileProvider | None:
+        key = self.tile_combo.currentData() or ""
+        if key == "custom":
+            s = self._settings()
+            url = s.screen_filter(SCREEN_ID, "tile_url", "") if s is not None else ""
+            url = url or getattr(self, "_custom_url", "")
+            if not url:
+                return None
+            return custom_provider(url, attribution=_("Organisation tile server"))
+        return BUILTIN.get(key)
+
+    def tile_cache(self) -> TileCache:
+        if self._tiles is None:
+            self._tiles = TileCache(tile_cache_path())
+        return self._tiles
+
+    def _apply_tile_config(self) -> None:
+        p = self.provider()
+        self.map_view.handler.configure_tiles(
+            self.tile_cache() if p is not None else None,
+            [p] if p is not None else [],
+            online=self.online_check.isChecked(),
+        )
+
+    def set_custom_tile_url(self, url: str) -> None:
+        self._custom_url = url
+        self._save_filter("tile_url", url)
+
+    # ------------------------------------------------------------------ pickers
+
+    def _load_regions(self, session: Any) -> list[RegionInfo]:
+        return regions_in_scope(session, self.ctx.actor)
+
+    def _on_regions(self, regions: list[RegionInfo]) -> None:
+        self._regions = regions
+        with QSignalBlocker(self.region_combo):
+            self.region_combo.clear()
+            for r in regions:
+                self.region_combo.addItem(r.name, r.id)
+            i = self.region_combo.findData(self.ctx.selection.region_id)
+            self.region_combo.setCurrentIndex(max(i, 0))
+        self.region_combo.setEnabled(len(regions) > 1)
+        self._load_reps()
+
+    def region_id(self) -> int | None:
+        return self.region_combo.currentData()
+
+    def _on_region_changed(self) -> None:
+        rid = self.region_id()
+        if rid is not None:
+            self.ctx.selection.set(region_id=rid)
+        self._load_reps()
+
+    def _load_reps(self) -> None:
+        rid = self.region_id()
+        if rid is None:
+            self.status.setText(_("No region in your scope."))
+            return
+        actor = self.ctx.actor
+        self.ctx.db.submit(reps_in_scope, actor, rid, on_result=self._on_reps)
+
+    def _on_reps(self, reps: list[RepInfo]) -> None:
+        self._reps = reps
+        with QSignalBlocker(self.rep_list):
+            self.rep_list.clear()
+            for r in reps:
+                item = QListWidgetItem(f"{r.code}  {r.name}")
+                item.setData(Qt.ItemDataRole.UserRole, r.id)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Checked)
+                self.rep_list.addItem(item)
+        with QSignalBlocker(self.all_reps):
+            self.all_reps.setChecked(True)
+        self.refresh()
+
+    def selected_rep_ids(self) -> list[int]:
+        return [
+            self.rep_list.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(self.rep_list.count())
+            if self.rep_list.item(i).checkState() == Qt.CheckState.Checked
+        ]
+
+    def _on_all_reps(self, checked: bool) -> None:
+        state = Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked
+        with QSignalBlocker(self.rep_list):
+            for i in range(self.rep_list.count()):
+                self.rep_list.item(i).setCheckState(state)
+        self._debounce.start()
+
+    def _on_reps_changed(self) -> None:
+        with QSignalBlocker(self.all_reps):
+            self.all_reps.setChecked(len(self.selected_rep_ids()) == self.rep_list.count())
+        self._debounce.start()
+
+    def _on_period_changed(self) -> None:
+        a, b = _pydate(self.from_edit.date()), _pydate(self.to_edit.date())
+        if b < a:
+            with QSignalBlocker(self.to_edit):
+                self.to_edit.setDate(self.from_edit.date())
+        self.ctx.selection.set(day=a)
+        self._debounce.start()
+
+    def _on_tiles_changed(self) -> None:
+        self._save_filter("tiles", self.tile_combo.currentData() or "")
+        self._save_filter("online", self.online_check.isChecked())
+        if self.tile_combo.currentData() == "custom" and self.provider() is None:
+            url, ok = QInputDialog.getText(
+                self,
+                _("Organisation tile server"),
+                _(
+                    "Tile URL with {z}, {x} and {y} (e.g. https://tiles.example.com/{z}/{x}/{y}.png):"
+                ),
+            )
+            if ok and all(p in url for p in ("{z}", "{x}", "{y}")):
+                self.set_custom_tile_url(url.strip())
+        self._debounce.start()
+
+    def set_period(self, day_from: dt.date, day_to: dt.date | None = None) -> None:
+        with QSignalBlocker(self.from_edit), QSignalBlocker(self.to_edit):
+            self.from_edit.setDate(_qdate(day_from))
+            self.to_edit.setDate(_qdate(day_to or day_from))
+        self.refresh()
+
+    # ------------------------------------------------------------------ building
+
+    def refresh(self) -> None:
+        """Query on the DB worker, then prepare + HTML on the CPU pool, then load the page."""
+        rid = self.region_id()
+        if rid is None:
+            return
+        a, b = _pydate(self.from_edit.date()), _pydate(self.to_edit.date())
+        if (b - a).days + 1 > MAX_RANGE_DAYS:
+            self.status.setText(
+                _("Choose at most {n} days; a longer period draws too many tracks.").format(
+                    n=MAX_RANGE_DAYS
+                )
+            )
+            return
+        self._token += 1
+        token = self._token
+        self._t_request = time.perf_counter()
+        self.status.setText(_("Building the map…"))
+        rep_ids = self.selected_rep_ids() if self._reps else None
+        self._apply_tile_config()
+        provider = self.provider()
+        self.ctx.db.submit(
+            load_field_day,
+            rid,
+            rep_ids,
+            a,
+            b,
+            on_result=lambda raw: self._on_loaded(token, raw, provider),
+            on_error=self._on_error,
+        )
+
+    def _on_loaded(self, token: int, raw: Any, provider: TileProvider | None) -> None:
+        if token != self._token:
+            return
+        self.last_timing = {"query_s": time.perf_counter() - self._t_request}
+        self.ctx.cpu.submit(
+            build_page,
+            raw,
+            provider,
+            on_result=lambda res: self._on_built(token, res),
+            on_error=self._on_error,
+        )
+
+    def _on_built(self, token: int, result: tuple[FieldMap, str, float]) -> None:
+        if token != self._token:
+            return
+        fm, html, build_s = result
+        self.fm = fm
+        self.last_timing["build_s"] = build_s
+        self.last_timing["html_bytes"] = len(html.encode("utf-8"))
+        self._fill_table(fm)
+        self.details.setText(_("Click a visit on the map or in the list."))
+        self.map_view.show_html(html)
+
+    def _on_map_ready(self, summary: str) -> None:
+        total = time.perf_counter() - self._t_request
+        self.last_timing["ready_s"] = total
+        info = json.loads(summary) if summary else {}
+        self.status.setText(
+            _(
+                "{tracks} tracks, {visits} visits ({flagged} flagged) · ready in {s:.1f} s · "
+                "{blocked} network requests blocked"
+            ).format(
+                tracks=info.get("tracks", 0),
+                visits=info.get("visits", 0),
+                flagged=info.get("flagged", 0),
+                s=total,
+                blocked=self.map_view.blocked,
+            )
+        )
+        self.sig_map_ready.emit(total)
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.status.setText(_("The map could not be built: {error}").format(error=str(exc)))
+
+    def _fill_table(self, fm: FieldMap) -> None:
+        tz = fm.raw.timezone
+        multi_day = fm.raw.day_from != fm.raw.day_to
+        rows = []
+        for v in fm.visits:
+            local = to_local(v.row.visit.check_in_at, tz)
+            rows.append(
+                {
+                    "id": v.id,
+                    "time": local.strftime("%m-%d %H:%M" if multi_day else "%H:%M"),
+                    "rep": v.row.rep_name,
+                    "customer": v.row.customer_name,
+                    "score": v.evidence.score,
+                    "flag": _("Flagged") if v.evidence.flagged else _("OK"),
+                }
+            )
+        self.table.set_rows(rows)
+
+    # ------------------------------------------------------------------ selection
+
+    def _on_visit_clicked(self, visit_id: str) -> None:
+        self.select_visit(visit_id, from_map=True)
+
+    def _on_row_changed(self, current: Any, _previous: Any) -> None:
+        if not current.isValid():
+            return
+        row = self.table.model.row(current.row())
+        if row is not None:
+            self.select_visit(row["id"], from_map=False)
+
+    def select_visit(self, visit_id: str, *, from_map: bool) -> None:
+        if self.fm is None:
+            return
+        v = self.fm.visit(visit_id)
+        if v is None:
+            return
+        self.selected_visit_id = visit_id
+        self.details.setText(visit_details_text(v, self.fm.raw.timezone))
+        if from_map:
+            model = self.table.model
+            for i in range(model.rowCount()):
+                r = model.row(i)
+                if r is not None and r["id"] == visit_id:
+                    with QSignalBlocker(self.table.view.selectionModel()):
+                        self.table.view.selectRow(i)
+                    self.table.view.scrollTo(model.index(i, 0))
+                    break
+        else:
+            self.map_view.select_visit(visit_id)
+
+    # ------------------------------------------------------------------ offline area
+
+    def ask_download(self) -> None:
+        provider = self.provider()
+        if provider is None:
+            QMessageBox.information(
+                self,
+                _("Download this area for offline"),
+                _("Choose a tile source first. The boundary layer is always available offline."),
+            )
+            return
+        self.map_view.run_js(
+            "(function(){var b = window.sdMap.getBounds();"
+            "return [b.getSouth(), b.getWest(), b.getNorth(), b.getEast(), window.sdMap.getZoom()]"
+            ".join(',');})()",
+            lambda res: self._open_download_dialog(provider, res),
+        )
+
+    def _open_download_dialog(self, provider: TileProvider, res: Any) -> None:
+        try:
+            s, w, n, e, z = (float(x) for x in str(res).split(","))
+        except ValueError:
+            return
+        self.download_dialog = DownloadAreaDialog(
+            self, self.tile_cache(), provider, BBox(s, w, n, e), int(z), self._tile_worker
+        )
+        self.download_dialog.accepted.connect(self._start_download)
+        self.download_dialog.open()
+
+    def _start_download(self) -> None:
+        dlg = self.download_dialog
+        zmin, zmax = dlg.zoom_range()
+        state = self.progress.new_state(_("Downloading tiles…"))
+        self._download_state = state
+        self.download_button.setEnabled(False)
+        self._tile_worker.submit(
+            prefetch_area,
+            self.tile_cache(),
+            dlg.provider,
+            dlg.bbox,
+            zmin,
+            zmax,
+            state,
+            on_result=self._on_download_done,
+            on_error=self._on_download_error,
+        )
+
+    def _cancel_download(self) -> None:
+        if self._download_state is not None:
+            self._download_state.cancel()
+
+    def _on_download_done(self, res: PrefetchResult) -> None:
+        self.progress.finish()
+        self.download_button.setEnabled(True)
+        self._download_state = None
+        self.status.setText(
+            _("Downloaded {n} tiles ({mb:.1f} MB); {failed} failed.").format(
+                n=res.fetched, mb=res.bytes / 1e6, failed=res.failed
+            )
+        )
+
+    def _on_download_error(self, exc: BaseException) -> None:
+        self.progress.finish()
+        self.download_button.setEnabled(True)
+        self._download_state = None
+        if isinstance(exc, Cancelled):
+            self.status.setText(_("Download cancelled; the tiles already fetched are kept."))
+        elif isinstance(exc, BulkDownloadForbidden | TooManyTiles):
+            self.status.setText(str(exc))
+        else:
+            self.status.setText(_("The download failed: {error}").format(error=str(exc)))
+
+    # ------------------------------------------------------------------ export / import
+
+    def export_html(self, path: Path) -> None:
+        """Standalone HTML (assets inlined, boundary layer instead of tiles) on the CPU pool."""
+        fm = self.fm
+        if fm is None:
+            return
+
+        def work() -> Path:
+            from core.maps.assets import inline_assets
+
+            page = inline_assets(build_field_map_html(fm, None, bridge=False))
+            path.write_text(page, encoding="utf-8")
+            return path
+
+        self.ctx.cpu.submit(
+            work,
+            on_result=lambda p: self.status.setText(_("Saved {path}").format(path=str(p))),
+            on_error=self._on_error,
+        )
+
+    def _ask_export_html(self) -> None:
+        path, _sel = QFileDialog.getSaveFileName(
+            self, _("Export HTML…"), "field-map.html", _("Web pages (*.html)")
+        )
+        if path:
+            self.export_html(Path(path))
+
+    def _ask_export_png(self) -> None:
+        path, _sel = QFileDialog.getSaveFileName(
+            self, _("Export PNG…"), "field-map.png", _("PNG images (*.png)")
+        )
+        if path and self.map_view.export_png(Path(path)):
+            self.status.setText(_("Saved {path}").format(path=path))
+
+    def _ask_import_gpx(self) -> None:
+        reps = self.selected_rep_ids()
+        if len(reps) != 1:
+            QMessageBox.information(
+                self, _("Import GPX…"), _("Tick exactly one rep to import a GPX track for.")
+            )
+            return
+        path, _sel = QFileDialog.getOpenFileName(
+            self, _("Import GPX…"), "", _("GPX tracks (*.gpx)")
+        )
+        if path:
+            self.import_gpx(reps[0], Path(path))
+
+    def import_gpx(self, rep_id: int, path: Path) -> None:
+        data = path.read_bytes()
+        self.ctx.db.submit(
+            import_gpx, rep_id, data, on_result=self._on_gpx_done, on_error=self._on_gpx_error
+        )
+
+    def _on_gpx_done(self, summary: GpxImportSummary) -> None:
+        self.status.setText(
+            _("Imported {n} track points ({skipped} already there).").format(
+                n=summary.inserted, skipped=summary.skipped_existing
+            )
+        )
+        self.refresh()
+
+    def _on_gpx_error(self, exc: BaseException) -> None:
+        text = str(exc) if isinstance(exc, GpxImportError) else _("The GPX file could not be read.")
+        self.status.setText(text)
+        QMessageBox.warning(self, _("Import GPX…"), text)
+
+    def closeEvent(self, event: Any) -> None:
+        self._cancel_download()
+        self._tile_worker.shutdown()
+        if self._tiles is not None:
+            self._tiles.close()
+            self._tiles = None
+        super().closeEvent(event)
+
+
+register_screen(
+    ScreenSpec(
+        id=SCREEN_ID,
+        title=N_("Field map"),
+        factory=FieldMapView,
+        roles=frozenset({"supervisor", "admin", "store_manager"}),
+        order=50,
+        icon="field_map",
+    )
+)

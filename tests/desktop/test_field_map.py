@@ -1,0 +1,191 @@
+"""The field map screen as a supervisor uses it, on the demo region (one view per module).
+
+Writes ``test-artifacts/field_map.png`` (a supervisor's day) and
+``test-artifacts/field_map_timing.json`` (time to map-ready for all reps of the region).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+
+import pytest
+from maptile_server import TileServer
+from PySide6.QtCore import QCoreApplication, QEvent, QPoint, Qt
+from PySide6.QtTest import QTest
+from sqlalchemy import select
+
+from core.cache import open_cache
+from core.demo import demo_truth
+from core.models import User
+from core.mutations import actor_for_user
+from desktop.widgets.map_view import register_url_schemes
+from tests.conftest import DEMO_TODAY
+
+pytestmark = [pytest.mark.gui, pytest.mark.webengine]
+
+DAY = DEMO_TODAY - dt.timedelta(days=1)  # Thursday, inside the demo's 7 days of GPS
+
+
+@pytest.fixture(scope="module")
+def ctx(demo_db_template, tmp_path_factory, qapp):
+    from desktop.context import AppContext, Selection
+    from desktop.theme import install_fonts, install_theme
+
+    register_url_schemes()
+    install_theme(qapp)
+    install_fonts(qapp)
+    path = tmp_path_factory.mktemp("fmscreen") / "demo.db"
+    shutil.copyfile(demo_db_template, path)
+    cache = open_cache(path)
+    with cache.session() as s:
+        user = s.scalars(select(User).where(User.username == "sup_sh")).one()
+        actor = actor_for_user(s, user)
+    region_id = next(iter(actor.region_ids))
+    c = AppContext(cache, actor, DEMO_TODAY, Selection(None, region_id, DAY))
+    yield c
+    c.shutdown()
+    cache.close()
+
+
+@pytest.fixture(scope="module")
+def screen(ctx, qapp):
+    from desktop.views.field_map import FieldMapView
+
+    t0 = time.perf_counter()
+    v = FieldMapView(ctx)
+    v.resize(1500, 950)
+    v.show()
+    yield v, t0
+    v.close()
+    v.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def _js(qtbot, view, script):
+    box: list = []
+    view.map_view.run_js(script, box.append)
+    qtbot.waitUntil(lambda: bool(box), timeout=10_000)
+    return box[0]
+
+
+def test_supervisor_day_loads_offline_with_all_reps(qtbot, screen, artifacts):
+    view, t0 = screen
+    qtbot.waitUntil(lambda: view.map_view.ready, timeout=90_000)
+    cold = time.perf_counter() - t0
+    fm = view.fm
+    assert fm is not None and fm.raw.day_from == DAY
+    assert len(fm.tracks) == view.rep_list.count() > 20
+    assert view.table.model.rowCount() == len(fm.visits) > 100
+    assert fm.flagged > 0
+    summary = json.loads(view.map_view.last_summary)
+    assert summary["visits"] == len(fm.visits)
+    assert "0 network requests blocked" in view.status.text()
+    assert view.map_view.blocked == 0
+    first = view.last_timing.copy()
+
+    # warm rebuild of the same day, timed from the request to the page's ready message
+    with qtbot.waitSignal(view.sig_map_ready, timeout=60_000) as blocker:
+        view.refresh()
+    warm = blocker.args[0]
+    qtbot.waitUntil(lambda: view.map_view.blocked == 0, timeout=1_000)
+    qtbot.wait(500)  # let the canvas paint before the screenshot
+    view.grab().save(str(artifacts / "field_map.png"))
+    (artifacts / "field_map_timing.json").write_text(
+        json.dumps(
+            {
+                "region_reps": len(fm.tracks),
+                "visits": len(fm.visits),
+                "raw_fixes": sum(t.n_raw for t in fm.tracks),
+                "drawn_points": sum(len(t.points) for t in fm.tracks),
+                "first_open_to_ready_s": round(cold, 3),
+                "first_timing": {k: round(v, 3) for k, v in first.items()},
+                "warm_request_to_ready_s": round(warm, 3),
+                "warm_timing": {k: round(v, 3) for k, v in view.last_timing.items()},
+            },
+            indent=2,
+        )
+    )
+
+
+def test_clicking_a_flagged_visit_shows_its_evidence(qtbot, screen, demo_db_template):
+    view, _t0 = screen
+    qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
+    flagged = next(v for v in view.fm.visits if v.evidence.flagged)
+    pos = _js(
+        qtbot,
+        view,
+        "(function(){var l = window.sdVisitLayers[" + json.dumps(flagged.id) + "];"
+        " window.sdMap.setView(l.getLatLng(), 15, {animate: false});"
+        " var p = window.sdMap.latLngToContainerPoint(l.getLatLng());"
+        " return p.x + ',' + p.y;})()",
+    )
+    x, y = (round(float(c)) for c in pos.split(","))
+    qtbot.wait(300)
+    target = view.map_view.view.focusProxy() or view.map_view.view
+    with qtbot.waitSignal(view.map_view.sig_visit_clicked, timeout=10_000) as blocker:
+        QTest.mouseClick(target, Qt.MouseButton.LeftButton, pos=QPoint(x, y))
+    assert blocker.args == [flagged.id]
+    text = view.details.text()
+    assert flagged.row.customer_name in text
+    assert flagged.evidence.explanation in text
+    assert "Voice summary" in text
+    selected = view.table.view.selectionModel().selectedRows()
+    assert len(selected) == 1
+    assert view.table.model.row(selected[0].row())["id"] == flagged.id
+    truth = demo_truth(view.ctx.cache.engine)["suspicious_visits"]
+    assert flagged.id in truth
+
+
+def test_download_area_refused_for_osm_and_done_from_an_allowed_server(qtbot, screen):
+    view, _t0 = screen
+    qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
+    view.tile_combo.setCurrentIndex(view.tile_combo.findData("osm"))
+    qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
+    view.ask_download()
+    qtbot.waitUntil(lambda: getattr(view, "download_dialog", None) is not None, timeout=10_000)
+    dlg = view.download_dialog
+    assert "forbids downloading areas in bulk" in dlg.estimate_label.text()
+    assert not dlg.ok_button.isEnabled()
+    dlg.reject()
+    view.download_dialog = None
+
+    with TileServer() as srv:
+        view.set_custom_tile_url(srv.url)
+        view.tile_combo.setCurrentIndex(view.tile_combo.findData("custom"))
+        qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
+        view.map_view.run_js("window.sdMap.setView([31.23, 121.47], 13, {animate: false})")
+        qtbot.wait(200)
+        view.ask_download()
+        qtbot.waitUntil(lambda: getattr(view, "download_dialog", None) is not None, timeout=10_000)
+        dlg = view.download_dialog
+        dlg.zmin.setValue(12)
+        dlg.zmax.setValue(13)
+        qtbot.waitUntil(lambda: dlg.ok_button.isEnabled(), timeout=10_000)
+        est = dlg.estimate
+        assert est is not None and est.tiles > 0
+        assert (
+            f"{est.tiles} tiles" in dlg.estimate_label.text() and "MB" in dlg.estimate_label.text()
+        )
+        dlg.accept()
+        qtbot.waitUntil(lambda: "Downloaded" in view.status.text(), timeout=30_000)
+        assert f"Downloaded {est.to_fetch} tiles" in view.status.text()
+        assert len(srv.requests) == est.to_fetch
+    view.tile_combo.setCurrentIndex(view.tile_combo.findData(""))
+    qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
+    assert view.map_view.blocked == 0
+
+
+def test_export_standalone_html(qtbot, screen, tmp_path):
+    view, _t0 = screen
+    qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
+    out = tmp_path / "map.html"
+    view.export_html(out)
+    qtbot.waitUntil(lambda: out.exists() and "Saved" in view.status.text(), timeout=30_000)
+    page = out.read_text(encoding="utf-8")
+    assert "storedesk://assets" not in page
+    assert "<script src=" not in page.replace('<script src="qrc:', "")
+    png = tmp_path / "map.png"
+    assert view.map_view.export_png(png) and png.stat().st_size > 10_000
