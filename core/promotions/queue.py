@@ -80,8 +80,14 @@ def decision_sync_states(
     """Sync state of the local decisions, per proposal id, from the outbox and conflicts.
 
     A proposal with no outbox row was decided elsewhere (arrived by pull): it is synced.
+    A lost decision is ``conflict`` while the conflict is open; once the user has accepted
+    the winner's decision (resolved), the local rows hold the server's state: ``synced``.
     """
     wanted = set(proposal_ids) if proposal_ids is not None else None
+    conflicts = session.scalars(
+        select(SyncConflict).where(SyncConflict.entity == "promotion_decision")
+    ).all()
+    resolved = {c.mutation_id for c in conflicts if c.resolved_at is not None}
     out: dict[str, DecisionSync] = {}
     for ob in session.scalars(
         select(Outbox).where(Outbox.name == DECIDE).order_by(Outbox.mutation_id)
@@ -89,16 +95,15 @@ def decision_sync_states(
         pid = str((ob.args or {}).get("proposal_id", ""))
         if wanted is not None and pid not in wanted:
             continue
+        if ob.mutation_id in resolved:
+            out[pid] = DecisionSync("synced")
+            continue
         state = {"pending": "pending", "sent": "synced", "rejected": "rejected"}.get(
             ob.status, ob.status
         )
         out[pid] = DecisionSync(state, ob.error or "")
-    for c in session.scalars(
-        select(SyncConflict).where(
-            SyncConflict.entity == "promotion_decision", SyncConflict.resolved_at.is_(None)
-        )
-    ):
-        if wanted is not None and c.entity_id not in wanted:
+    for c in conflicts:
+        if c.resolved_at is not None or (wanted is not None and c.entity_id not in wanted):
             continue
         out[c.entity_id] = DecisionSync("conflict", c.message, dict(c.theirs or {}))
     return out

@@ -493,7 +493,8 @@ class QueueTab(QWidget):
         days = m.get("days_to_expiry")
         L["days_to_expiry"].setText("—" if days is None else str(days))
         L["sales_7d"].setText(
-            f"{count(m.get('sales_7d'))}  ({m.get('daily_rate', 0):.1f}/{_('day')})"
+            f"{count(m.get('sales_7d'))}  "
+            + _("({rate:.1f}/day)").format(rate=m.get("daily_rate", 0))
         )
         L["sales_28d"].setText(count(m.get("sales_28d")))
         L["sell_through_without"].setText(

@@ -24,7 +24,12 @@ from core.promotions.engine import (
 )
 from core.promotions.language import RuleSyntaxError, parse_rule
 from core.promotions.outcome import promotion_outcomes
-from core.promotions.queue import decision_sync_states, list_proposals, proposal_detail
+from core.promotions.queue import (
+    decision_sync_states,
+    list_proposals,
+    proposal_detail,
+    queue_rows,
+)
 from core.promotions.seed import DEFAULT_RULES
 from tests.core.promotions_fixtures import (
     AS_OF,
@@ -514,3 +519,36 @@ def test_rejected_outcome_uses_the_no_offer_forecast(s) -> None:
     [o] = promotion_outcomes(s, [1], TODAY, TODAY)
     assert o.discount_pct is None
     assert o.forecast_units == 10.0 and o.actual_units == 10 and o.status == "finished"
+
+
+def test_sync_state_of_a_decision_pending_conflict_then_resolved(s) -> None:
+    from core.conflicts import resolve_conflict
+    from core.models import SyncConflict
+
+    _expiry_case(s)
+    p = next(p for p in generate_proposals(s, [1], NOW))
+    _decide(s, MANAGER_1, p.id, "mine")
+    assert decision_sync_states(s)[p.id].state == "pending"
+    ob = s.scalar(select(Outbox))
+    ob.status, ob.error = "rejected", "张督导 already rejected this proposal"
+    c = SyncConflict(
+        mutation_id=ob.mutation_id,
+        entity="promotion_decision",
+        entity_id=p.id,
+        mine={},
+        theirs={"decided_by_name": "张督导", "decision": "reject"},
+        message=ob.error,
+        created_at=NOW,
+    )
+    s.add(c)
+    s.flush()
+    state = decision_sync_states(s)[p.id]
+    assert state.state == "conflict" and state.theirs["decided_by_name"] == "张督导"
+    assert p.id in {r.id for r in queue_rows(s, [1])}  # shown in the queue as lost
+    resolve_conflict(s, c.id, "theirs", MANAGER_1, NOW)
+    s.flush()
+    assert decision_sync_states(s)[p.id].state == "synced"
+    assert p.id not in {r.id for r in queue_rows(s, [1])}
+    ob.status = "sent"
+    assert decision_sync_states(s, [p.id])[p.id].state == "synced"
+    assert decision_sync_states(s, ["other"]) == {}
