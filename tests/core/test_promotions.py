@@ -552,3 +552,36 @@ def test_sync_state_of_a_decision_pending_conflict_then_resolved(s) -> None:
     ob.status = "sent"
     assert decision_sync_states(s, [p.id])[p.id].state == "synced"
     assert decision_sync_states(s, ["other"]) == {}
+
+
+def test_rule_update_parses_checks_role_bounds_and_version(s) -> None:
+    row = rules(s)["HOT_LOW_GIFT"]
+    name = "promotion_rule.update/1"
+    en = "WHEN stock < safety_stock AND sales_7d_wow > 50% THEN clearance_gift"
+    with pytest.raises(ScopeDenied):
+        apply_local(s, MANAGER_1, name, {"rule_id": row.id, "text": en}, base_version=1)
+    with pytest.raises(Rejected) as e:
+        apply_local(
+            s,
+            SUPERVISOR,
+            name,
+            {"rule_id": row.id, "text": "WHEN stok < 1 THEN markdown"},
+            base_version=1,
+        )
+    assert e.value.reason_code == "bad_rule" and "stok" in e.value.message
+    with pytest.raises(Rejected) as e:
+        apply_local(
+            s,
+            SUPERVISOR,
+            name,
+            {"rule_id": row.id, "min_discount_pct": 30, "max_discount_pct": 20},
+            base_version=1,
+        )
+    assert e.value.reason_code == "bad_bounds"
+    apply_local(
+        s, SUPERVISOR, name, {"rule_id": row.id, "text": en, "max_discount_pct": 25}, base_version=1
+    )
+    assert (row.text, row.max_discount_pct, row.version) == (en, 25, 2)
+    with pytest.raises(Conflict) as c:
+        apply_local(s, SUPERVISOR, name, {"rule_id": row.id, "text": en}, base_version=1)
+    assert c.value.theirs["version"] == 2
