@@ -20,7 +20,10 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"
 
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"(?i)(\"?(?:password|token|access_token|authorization)\"?\s*[:=]\s*\"?)[^\s\",}]+"),
+    re.compile(
+        r"""(?i)(["']?(?:password|passwd|token|access_token|authorization)["']?\s*[:=]\s*["']?)"""
+        r"""(?!bearer\b|\*\*\*)[^\s"',}]+"""
+    ),
 ]
 
 

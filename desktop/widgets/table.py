@@ -122,10 +122,13 @@ class RowTableModel(QAbstractTableModel):
         if self._sort is not None:
             col, order = self._sort
             c = self.columns[col]
+            blanks = [i for i in view if c.get(self._rows[i]) is None]
+            view = [i for i in view if c.get(self._rows[i]) is not None]
             view.sort(
                 key=lambda i: _sort_key(c.get(self._rows[i])),
                 reverse=order == Qt.SortOrder.DescendingOrder,
             )
+            view += blanks  # empty cells last in both directions
         self._view = view
         self._fetched = min(self.batch, len(view))
 

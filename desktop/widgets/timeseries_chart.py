@@ -90,7 +90,7 @@ class TimeSeriesChart(QWidget):
             if name and name != self._names.get(key):
                 self.legend.removeItem(item)
                 self.legend.addItem(item, name)
-        self._names[key] = name or key
+        self._names[key] = name or self._names.get(key, key)
         self._data[key] = (x, y)
         return item
 
