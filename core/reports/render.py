@@ -461,7 +461,7 @@ class _Renderer:
         if self.d.scope_kind == "region":
             out += self.toc()
         out += self.kpi_summary()
-        out += [PageBreak(), *self.traffic()]
+        out += [CondPageBreak(150 * mm), *self.traffic()]
         out += self.power_hours()
         out += self.staffing()
         out += self.promotions()
