@@ -316,3 +316,40 @@ def test_queue_in_chinese(qtbot, qapp, demo_cache, artifacts):
             view.grab().save(str(artifacts / "promotions_zh.png"))
     finally:
         i18n.set_language("en")
+
+
+def test_supervisor_saves_a_rule_manager_cannot(qtbot, qapp, demo_cache):
+    from desktop import screens
+    from desktop.views import promotions  # registers the screen
+
+    spec = screens._REGISTRY["promotions"]
+    assert spec.factory is promotions.PromotionsView
+    assert (spec.title, spec.order) == ("Promotions", 40)
+    assert spec.roles == {"store_manager", "supervisor", "admin"}
+    with promo_context(demo_cache, "mgr_sh001", qapp) as ctx:
+        from desktop.views.promotions import PromotionsView
+
+        view = PromotionsView(ctx)
+        qtbot.addWidget(view)
+        assert not view.rules.save_button.isEnabled()
+    with promo_context(demo_cache, "sup_sh", qapp) as ctx:
+        view = PromotionsView(ctx)
+        qtbot.addWidget(view)
+        r = view.rules
+        qtbot.waitUntil(lambda: r.rule_list.count() >= 2, timeout=30000)
+        r.rule_list.setCurrentRow(1)  # the clearance + gift rule
+        text = "WHEN stock < safety_stock AND sales_7d_wow > 60% THEN clearance_gift"
+        r.editor.setPlainText(text)
+        r.max_spin.setValue(15)
+        before = _outbox(demo_cache)
+        with qtbot.waitSignal(ctx.sig_data_changed, timeout=20000):
+            qtbot.mouseClick(r.save_button, Qt.MouseButton.LeftButton)
+        assert _outbox(demo_cache) == before + 1
+        assert r.save_status.text() == "Saved (not yet synced)."
+        from core.models import PromotionRule
+
+        with demo_cache.session() as s:
+            rule = s.scalars(
+                select(PromotionRule).where(PromotionRule.code == "HOT_LOW_GIFT")
+            ).one()
+            assert (rule.text, rule.max_discount_pct, rule.version) == (text, 15, 2)
