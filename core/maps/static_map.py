@@ -19,6 +19,7 @@ from core.maps.basemap import load_basemap
 from core.maps.providers import TileProvider
 from core.maps.tilecache import TileCache
 from core.trajectory.coords import to_tile_datum
+from core.trajectory.field_day import FieldMap
 
 TILE = 256
 OK_RGB = (46, 125, 50)
@@ -169,3 +170,23 @@ def _attribution(draw: ImageDraw.ImageDraw, size: tuple[int, int], provider: Til
     tw = draw.textlength(text)
     draw.rectangle((size[0] - tw - 8, size[1] - 16, size[0], size[1]), fill=(255, 255, 255, 200))
     draw.text((size[0] - tw - 4, size[1] - 14), text, fill=(60, 60, 60, 255))
+
+
+def render_field_map_png(
+    fm: FieldMap,
+    *,
+    size: tuple[int, int] = (900, 600),
+    tile_cache: TileCache | None = None,
+    provider: TileProvider | None = None,
+    with_tracks: bool = True,
+) -> bytes:
+    """A prepared field map (``core.trajectory.field_day``) as a static PNG: tracks in the
+    reps' colours (when asked), visits green/red by evidence."""
+    visits = [
+        StaticVisit(v.row.visit.customer_lat, v.row.visit.customer_lon, v.evidence.flagged)
+        for v in fm.visits
+    ]
+    tracks = [StaticTrack(t.colour, t.points) for t in fm.tracks if with_tracks and t.points]
+    return render_visits_png(
+        visits, tracks=tracks, size=size, tile_cache=tile_cache, provider=provider
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from trajectory_synth import XSS_NAME, seed_field_day
 
@@ -120,3 +121,24 @@ def test_basemap_decodes_and_covers_the_three_provinces():
     assert provinces == {"上海市", "江苏省", "浙江省"}
     names = {f["properties"]["name"] for f in base["features"]}
     assert {"黄浦区", "南京市", "杭州市"} <= names
+
+
+def test_static_png_of_a_field_map(field):
+    import io
+
+    from PIL import Image
+
+    from core.maps.static_map import render_field_map_png
+
+    fm, _ids = field
+    png = render_field_map_png(fm, size=(480, 320))
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    assert img.size == (480, 320)
+    arr = np.asarray(img, dtype=int)
+
+    def near(rgb: tuple[int, int, int]) -> int:
+        return int((np.abs(arr - np.array(rgb)).max(axis=2) <= 20).sum())
+
+    assert near((211, 47, 47)) > 40  # the flagged visit
+    assert near((46, 125, 50)) > 40  # the good ones
+    assert near((0x7B, 0x1F, 0xA2)) > 40  # rep 1's track

@@ -84,6 +84,7 @@ def test_supervisor_day_loads_offline_with_all_reps(qtbot, screen, artifacts):
     assert summary["visits"] == len(fm.visits)
     assert "0 network requests blocked" in view.status.text()
     assert view.map_view.blocked == 0
+    assert view.details.textFormat() == Qt.TextFormat.PlainText  # names can never be markup
     first = view.last_timing.copy()
 
     # warm rebuild of the same day, timed from the request to the page's ready message
@@ -93,6 +94,20 @@ def test_supervisor_day_loads_offline_with_all_reps(qtbot, screen, artifacts):
     qtbot.waitUntil(lambda: view.map_view.blocked == 0, timeout=1_000)
     qtbot.wait(500)  # let the canvas paint before the screenshot
     view.grab().save(str(artifacts / "field_map.png"))
+
+    # baseline for the ratio: an empty Leaflet map from the same scheme in the same view
+    import folium
+
+    from core.maps.assets import use_local_assets
+
+    use_local_assets()
+    empty = folium.Map(tiles=None).get_root().render()
+    t_empty = time.perf_counter()
+    with qtbot.waitSignal(view.map_view.page.loadFinished, timeout=30_000):
+        view.map_view.show_html(empty)
+    empty_s = time.perf_counter() - t_empty
+    with qtbot.waitSignal(view.sig_map_ready, timeout=60_000):
+        view.refresh()  # back to the supervisor's day for the next tests
     (artifacts / "field_map_timing.json").write_text(
         json.dumps(
             {
@@ -103,6 +118,8 @@ def test_supervisor_day_loads_offline_with_all_reps(qtbot, screen, artifacts):
                 "first_open_to_ready_s": round(cold, 3),
                 "first_timing": {k: round(v, 3) for k, v in first.items()},
                 "warm_request_to_ready_s": round(warm, 3),
+                "empty_leaflet_map_load_s": round(empty_s, 3),
+                "ratio_warm_to_empty": round(warm / empty_s, 1),
                 "warm_timing": {k: round(v, 3) for k, v in view.last_timing.items()},
             },
             indent=2,

@@ -152,3 +152,19 @@ def test_tiles_come_from_the_cache_after_a_download(qtbot, view, field_map, tmp_
     finally:
         view.handler.configure_tiles(None, [], online=False)
         tiles.close()
+
+
+def test_online_view_fills_the_cache_through_python_not_the_page(qtbot, view, field_map, tmp_path):
+    tiles = TileCache(tmp_path / "online.sqlite")
+    with TileServer() as srv:
+        provider = custom_provider(srv.url, attribution="loopback test tiles", key="live")
+        view.handler.configure_tiles(tiles, [provider], online=True)
+        try:
+            load(qtbot, view, build_field_map_html(field_map, provider))
+            qtbot.waitUntil(lambda: magenta_pixels(view) > 100_000, timeout=15_000)
+            assert view.handler.tiles_fetched > 0
+            assert tiles.count("live") == len(srv.requests) > 0
+            assert view.blocked == 0  # the page itself still made no network request
+        finally:
+            view.handler.configure_tiles(None, [], online=False)
+            tiles.close()
