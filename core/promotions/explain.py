@@ -24,7 +24,7 @@ def explain(template: str, m: dict[str, Any], translate: Callable[[str], str] = 
     days = m.get("days_to_expiry")
     if template == "markdown":
         parts.append(
-            t(N_("Lot {lot} of {sku}: {qty} units, {days} days to expiry.")).format(
+            t(N_("Lot {lot} of {sku}: {qty} units on hand, days to expiry: {days}.")).format(
                 lot=m.get("lot_code") or "-", sku=m.get("sku_name", ""), qty=m["on_hand"], days=days
             )
         )

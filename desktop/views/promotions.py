@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.i18n import N_, _
+from core.i18n import N_, _, ngettext
 from core.models import new_id
 from core.mutations import MutationError
 from core.promotions.engine import preview_rule
@@ -215,6 +215,7 @@ class QueueTab(QWidget):
                 Column("urgency", N_("Urgency"), numeric=True),
                 Column("store_code", N_("Store")),
                 Column("sku_name", N_("SKU")),
+                Column("status", N_("Status"), value=status_text),
                 Column("lot_code", N_("Lot")),
                 Column("template", N_("Offer"), fmt=lambda t: _(TEMPLATE_NAMES.get(t, t))),
                 Column("days_to_expiry", N_("Days to expiry"), numeric=True),
@@ -222,7 +223,6 @@ class QueueTab(QWidget):
                 Column("discount_pct", N_("Discount"), fmt=lambda v: f"{v}%", numeric=True),
                 Column("value_at_risk_fen", N_("Value at risk"), fmt=money, numeric=True),
                 Column("waste_avoided_fen", N_("Waste avoided"), fmt=money, numeric=True),
-                Column("status", N_("Status"), value=status_text),
             ],
             cpu=ctx.cpu,
             title=_("Promotion approvals"),
@@ -507,7 +507,8 @@ class QueueTab(QWidget):
         L["waste_avoided_fen"].setText(money(m.get("waste_avoided_fen"), decimals=2))
         L["margin_given_up_fen"].setText(money(m.get("margin_given_up_fen"), decimals=2))
         L["value_at_risk_fen"].setText(money(m.get("value_at_risk_fen"), decimals=2))
-        L["offer"].setText(_("{days} days").format(days=m.get("offer_days", 0)))
+        days = int(m.get("offer_days", 0))
+        L["offer"].setText(ngettext("{days} day", "{days} days", days).format(days=days))
 
     def _on_discount_changed(self, value: int) -> None:
         if self.detail is None:
