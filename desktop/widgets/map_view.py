@@ -42,7 +42,7 @@ from PySide6.QtWebEngineCore import (
     QWebEngineUrlSchemeHandler,
 )
 from PySide6.QtWebEngineWidgets import QWebEngineView
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 
 from core.maps.assets import SCHEME, asset_file, inline_assets, mime_type
 from core.maps.providers import TileProvider
@@ -306,6 +306,19 @@ class MapView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
+        app = QApplication.instance()
+        if app is not None:
+            # pages must go before the app-owned profile, or Qt warns and may crash at exit
+            app.aboutToQuit.connect(self.release_page)
+
+    def release_page(self) -> None:
+        """Delete the page now (before the shared profile is destroyed at quit)."""
+        page = getattr(self, "page", None)
+        if page is None:
+            return
+        self.page = None  # type: ignore[assignment]
+        self.view.setPage(None)  # type: ignore[arg-type]
+        page.deleteLater()
 
     @property
     def blocked(self) -> int:

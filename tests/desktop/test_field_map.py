@@ -206,3 +206,31 @@ def test_export_standalone_html(qtbot, screen, tmp_path):
     assert "<script src=" not in page.replace('<script src="qrc:', "")
     png = tmp_path / "map.png"
     assert view.map_view.export_png(png) and png.stat().st_size > 10_000
+
+
+def test_chinese_screen_screenshot(qtbot, ctx, artifacts):
+    """The same day in Simplified Chinese (map texts are built in the UI language)."""
+    from core.i18n import set_language
+    from desktop.views.field_map import FieldMapView
+
+    set_language("zh_CN")
+    try:
+        v = FieldMapView(ctx)
+        qtbot.addWidget(v)
+        v.resize(1500, 950)
+        v.show()
+        qtbot.waitUntil(lambda: v.map_view.ready, timeout=60_000)
+        assert "条轨迹" in v.status.text()
+        assert js_text(qtbot, v, "document.querySelector('.sd-legend').textContent").count("存疑")
+        qtbot.wait(500)
+        v.grab().save(str(artifacts / "field_map_zh.png"))
+        assert v.map_view.blocked == 0
+        v.close()
+        v.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    finally:
+        set_language("en")
+
+
+def js_text(qtbot, view, script):
+    return _js(qtbot, view, script)
