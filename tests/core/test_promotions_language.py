@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core import i18n
 from core.promotions.language import RuleSyntaxError, check_rule, parse_rule, tokenize
@@ -139,3 +141,66 @@ def test_errors_are_translated() -> None:
 def test_tokenizer_longest_match_without_spaces() -> None:
     kinds = [t.kind for t in tokenize("当近28日销量>=10时触发临期降价")]
     assert kinds == ["WHEN", "METRIC", "OP", "NUMBER", "THEN", "TRIGGER", "ACTION", "END"]
+
+
+WORDS = [
+    "当", "时", "触发", "且", "或", "非", "WHEN", "THEN", "AND", "OR", "NOT", "库存", "安全库存",
+    "近7日销量环比", "stock", "cover_days", "in_alert_window", "清仓加赠品", "markdown", "<",
+    ">=", "=", "≠", "(", ")", "（", "40", "40%", "1.5", "%", "#", "库纯", "x", " ", "　",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=40), st.lists(st.sampled_from(WORDS), max_size=14).map(" ".join)))
+def test_any_text_parses_or_fails_with_a_pointed_error(text: str) -> None:
+    try:
+        rule = parse_rule(text)
+    except RuleSyntaxError as e:
+        assert 0 <= e.pos <= len(text)
+        assert e.message() and "^" in e.pointer()
+    else:
+        # a rule that parses survives a round trip through both languages
+        assert parse_rule(rule.render("zh")).render("en") == rule.render("en")
+        assert parse_rule(rule.render("en")).render("zh") == rule.render("zh")
+
+
+def _conditions():
+    from core.promotions.language import METRICS, All, Any_, Compare, Flag, MetricRef, Not, Number
+
+    flags = [m.key for m in METRICS if m.kind == "flag"]
+    measures = [m for m in METRICS if m.kind != "flag"]
+
+    def compare(m, op: str, v: float, flip: bool) -> Compare:
+        metric, number = MetricRef(m.key, 0), Number(v, m.kind == "percent", 0)
+        return Compare(number, op, metric) if flip else Compare(metric, op, number)
+
+    comparisons = st.builds(
+        compare,
+        st.sampled_from(measures),
+        st.sampled_from(["<", "<=", ">", ">=", "=", "!="]),
+        st.integers(0, 500).map(float),
+        st.booleans(),
+    )
+    leaf = st.one_of(comparisons, st.sampled_from(flags).map(lambda k: Flag(MetricRef(k, 0))))
+    return st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            inner.map(Not),
+            st.lists(inner, min_size=2, max_size=3).map(lambda xs: All(tuple(xs))),
+            st.lists(inner, min_size=2, max_size=3).map(lambda xs: Any_(tuple(xs))),
+        ),
+        max_leaves=6,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(_conditions(), st.sampled_from(["markdown", "clearance_gift"]))
+def test_generated_rules_round_trip_and_evaluate_the_same(cond, action) -> None:
+    from core.promotions.language import Rule
+
+    rule = Rule(cond, action, "")
+    zh, en = rule.render("zh_CN"), rule.render("en")
+    assert parse_rule(zh).render("en") == en
+    assert parse_rule(en).render("zh_CN") == zh
+    values = {"stock": 3, "safety_stock": 5, "sales_7d_wow": 41.0, "in_alert_window": True}
+    assert parse_rule(zh).evaluate(values) == rule.evaluate(values)
