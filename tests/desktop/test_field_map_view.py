@@ -90,6 +90,19 @@ def test_page_loads_offline_and_paints_the_tracks(qtbot, view, field_map):
     qtbot.waitUntil(lambda: count_pixels(view, TRACK_RGB) > 150, timeout=10_000)
     assert view.blocked == 0, view.interceptor.blocked_urls
     assert js(qtbot, view, "typeof L !== 'undefined' && typeof jQuery !== 'undefined'") is True
+    # the heat layer (off by default) draws too: its plugin is vendored
+    heat_on = (
+        "(function(){var n = 0; window.sdMap.eachLayer(function(l){ if (l._heat) n++; });"
+        " return n;})()"
+    )
+    assert js(qtbot, view, heat_on) == 0
+    view.run_js(
+        "Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))"
+        ".filter(function(l){ return l.textContent.indexOf('Visit heat') >= 0; })"
+        ".forEach(function(l){ l.querySelector('input').click(); });"
+    )
+    qtbot.waitUntil(lambda: js(qtbot, view, heat_on) == 1, timeout=5_000)
+    assert not [m for m in view.page.console if "Error" in m], view.page.console
     # the interceptor really is what keeps the page offline: it counts a page's attempts
     view.run_js("fetch('https://example.invalid/x').catch(function(){});"
                 "new Image().src = 'http://example.invalid/y.png';")  # fmt: skip
