@@ -102,6 +102,10 @@ def _user_info(user: User, actor: Actor) -> UserInfo:
     )
 
 
+def _qi(ident: str) -> str:
+    return '"' + ident.replace('"', '""') + '"'
+
+
 def _insert_ignore(session: Session, model: Any) -> Any:
     """INSERT … ON CONFLICT DO NOTHING for SQLite and PostgreSQL."""
     if session.get_bind().dialect.name == "postgresql":
@@ -497,10 +501,36 @@ def create_app(
             ),
         )
 
-    def _wire_rows(rows: Any) -> list[list[Any]]:
-        if is_sqlite:  # SQLite's stored form is the wire form
-            return [list(r) for r in rows]
-        return [[to_wire(v) for v in r] for r in rows]
+    def _sqlite_sql(name: str, actor: Actor, cols: list[str]) -> str:
+        """The scoped SELECT as plain SQL (scope ids are integers, rendered inline)."""
+        where = row_filter(name, actor).compile(
+            dialect=engine.dialect, compile_kwargs={"literal_binds": True}
+        )
+        return f"SELECT {', '.join(_qi(c) for c in cols)} FROM {_qi(name)} WHERE {where}"
+
+    def _sqlite_page(
+        s: Session,
+        name: str,
+        actor: Actor,
+        cols: list[str],
+        pkc: list[str],
+        key: list[Any] | None,
+        limit: int,
+    ) -> list[Any]:
+        """SQLite fast path: its stored form *is* the wire form, so rows go out untouched.
+
+        The driver's tuples are serialised as they come (no Row objects, no per-value
+        conversion); the keyset bound is the wire key itself, compared with stored text.
+        """
+        sql = _sqlite_sql(name, actor, cols)
+        params: list[Any] = []
+        if key is not None:
+            sql += f" AND ({', '.join(map(_qi, pkc))}) > ({', '.join('?' * len(pkc))})"
+            params.extend(key)
+        sql += f" ORDER BY {', '.join(map(_qi, pkc))} LIMIT ?"
+        params.append(limit)
+        raw = s.connection().connection.driver_connection
+        return raw.execute(sql, params).fetchall()  # type: ignore[union-attr]
 
     @app.get(
         "/v1/sync/snapshot",
@@ -521,6 +551,7 @@ def create_app(
             raise HTTPException(404, f"no synced table {table_name!r}")
         tbl, cols, q = _raw_select(table_name, actor)
         pkc = pk_columns(tbl)
+        key: list[Any] | None = None
         if after is not None:
             try:
                 key = json.loads(after)
@@ -538,7 +569,10 @@ def create_app(
             _head, floor = changelog.head_and_floor(s)
             if token < floor:
                 raise HTTPException(410, "snapshot expired: start again")
-            rows = _wire_rows(s.execute(q).all())
+            if is_sqlite:
+                rows = _sqlite_page(s, table_name, actor, cols, pkc, key, limit)
+            else:
+                rows = [[to_wire(v) for v in r] for r in s.execute(q).all()]
         idx = [cols.index(c) for c in pkc]
         next_after = [rows[-1][i] for i in idx] if len(rows) == limit else None
         return _json(
@@ -562,11 +596,14 @@ def create_app(
             with s.begin():
                 head, _floor = changelog.head_and_floor(s)
                 for name in SYNCED_TABLE_NAMES:
-                    _tbl, _cols, q = _raw_select(name, actor)
-                    result = s.execute(q.execution_options(yield_per=20_000))
-                    n, crc = row_checksum_terms(
-                        r if is_sqlite else [to_wire(v) for v in r] for r in result
-                    )
+                    _tbl, cols, q = _raw_select(name, actor)
+                    if is_sqlite:
+                        raw = s.connection().connection.driver_connection
+                        rows = raw.execute(_sqlite_sql(name, actor, cols))  # type: ignore[union-attr]
+                    else:
+                        result = s.execute(q.execution_options(yield_per=20_000))
+                        rows = (tuple(to_wire(v) for v in r) for r in result)
+                    n, crc = row_checksum_terms(rows)
                     sums[name] = TableSum(count=n, checksum=table_checksum(n, crc))
         return VerifyResponse(seq=head, tables=sums)
 

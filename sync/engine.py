@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import random
 import time
@@ -641,59 +642,86 @@ class SyncEngine:
             token, tables = st.snapshot_token, st.snapshot_tables
             index, after = st.snapshot_table_index, st.snapshot_after
             done, total = st.snapshot_done, st.snapshot_total
-        self._progress("snapshot", 0.0, _("Downloading data…"))
-        while index < len(tables):
-            name, columns = tables[index]
-            params: dict[str, Any] = {"token": token, "table": name, "limit": self.snapshot_limit}
-            if after is not None:
-                import json as _json
+        self._progress("snapshot", done / total if total else 0.0, _("Downloading data…"))
 
-                params["after"] = _json.dumps(after)
-            try:
-                body = await self._call("GET", "/v1/sync/snapshot", params=params)
-            except CursorExpired:
-                await self.run_db(local.forget_cursor, self.cache)
-                raise
-            page = _parse(SnapshotPage, body)
-            if page.table != name or page.token != token or page.columns != columns:
-                raise ProtocolError(_("The server sent a page of another table or snapshot."))
-            if page.next_after is not None and not page.rows:
-                raise ProtocolError(_("The server sent an empty page that is not the last."))
-            await self.run_db(
-                local.apply_snapshot_page,
-                self.cache,
-                token,
-                index,
-                columns,
-                page.rows,
-                page.next_after,
-            )
-            done += len(page.rows)
-            result.snapshot_rows += len(page.rows)
-            if page.next_after is None:
-                index, after = index + 1, None
-            else:
-                after = page.next_after
-            frac = done / total if total else index / len(tables)
-            self._progress(
-                "snapshot", min(frac, 0.99), _("Downloading data… {n} rows").format(n=f"{done:,}")
-            )
+        def fetch(i: int, key: list[Any] | None) -> asyncio.Task[SnapshotPage]:
+            return asyncio.ensure_future(self._snapshot_page(token, i, tables[i], key))
+
+        # The next page is requested while the current one is written (pipelining).
+        pending = fetch(index, after) if index < len(tables) else None
+        try:
+            while pending is not None:
+                page = await pending
+                pending = None
+                if page.next_after is None:
+                    nxt_index, nxt_after = index + 1, None
+                else:
+                    nxt_index, nxt_after = index, page.next_after
+                if nxt_index < len(tables):
+                    pending = fetch(nxt_index, nxt_after)
+                await self.run_db(
+                    local.apply_snapshot_page,
+                    self.cache,
+                    token,
+                    index,
+                    tables[index][1],
+                    page.rows,
+                    page.next_after,
+                )
+                done += len(page.rows)
+                result.snapshot_rows += len(page.rows)
+                index = nxt_index
+                frac = done / total if total else index / len(tables)
+                self._progress(
+                    "snapshot",
+                    min(frac, 0.99),
+                    _("Downloading data… {n} rows").format(n=f"{done:,}"),
+                )
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
         await self.run_db(local.finish_snapshot, self.cache, token, self._actor(), self.now())
+
+    async def _snapshot_page(
+        self, token: int, index: int, plan: tuple[str, list[str]], after: list[Any] | None
+    ) -> SnapshotPage:
+        name, columns = plan
+        params: dict[str, Any] = {"token": token, "table": name, "limit": self.snapshot_limit}
+        if after is not None:
+            params["after"] = json.dumps(after)
+        try:
+            body = await self._call("GET", "/v1/sync/snapshot", params=params)
+        except CursorExpired:
+            await self.run_db(local.forget_cursor, self.cache)
+            raise
+        page = parse_snapshot_page(body, len(columns))
+        if page.table != name or page.token != token or page.columns != columns:
+            raise ProtocolError(_("The server sent a page of another table or snapshot."))
+        if page.next_after is not None and not page.rows:
+            raise ProtocolError(_("The server sent an empty page that is not the last."))
+        return page
 
     async def _verify(self, result: SyncResult) -> None:
         """Compare per-table counts and checksums with the server (pulling to its position)."""
         self._progress("verify", 0.99, _("Checking the downloaded data…"))
         for _attempt in range(3):
-            ver = _parse(VerifyResponse, await self._call("GET", "/v1/sync/verify"))
             st = await self.run_db(local.read_state, self.cache)
+            plan = list(st.snapshot_tables or [])
+            # The server's sums and ours are computed at the same time.
+            ver_body, mine = await asyncio.gather(
+                self._call("GET", "/v1/sync/verify"),
+                self.run_db(local.local_checksums, self.cache, plan),
+            )
+            ver = _parse(VerifyResponse, ver_body)
             if st.cursor is not None and st.cursor < ver.seq:
                 await self._pull(result)
                 continue
             if st.pending:
                 result.verified = None  # local edits not yet on the server: cannot compare
                 return
-            tables = [(n, c) for n, c in (st.snapshot_tables or []) if n in ver.tables]
-            mine = await self.run_db(local.local_checksums, self.cache, tables)
+            mine = {n: c for n, c in mine.items() if n in ver.tables}
             bad = [n for n, c in mine.items() if c != ver.tables[n].checksum]
             if not bad:
                 result.verified = True
@@ -707,6 +735,37 @@ class SyncEngine:
                     ).format(tables=", ".join(bad))
                 )
         result.verified = None  # the server kept changing; the next sync checks again
+
+
+def parse_snapshot_page(body: bytes, width: int) -> SnapshotPage:
+    """Validate a snapshot page: pydantic for the envelope, a C-speed check for the rows.
+
+    Validating hundreds of thousands of row values one by one through pydantic would cost
+    more than loading them; rows are plain JSON arrays of ``width`` scalars, and the
+    SQLite driver refuses any non-scalar when it binds them (the page then applies
+    nothing), so checking type and length of each row is enough here.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ProtocolError(
+            _("The server sent an invalid reply (not JSON); nothing was changed.")
+        ) from None
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or len(rows) > MAX_PAGE_ROWS:
+        raise ProtocolError(_("The server sent an invalid reply (rows); nothing was changed."))
+    try:
+        page = SnapshotPage.model_validate({**data, "rows": []})
+    except ValidationError as e:
+        raise ProtocolError(
+            _("The server sent an invalid reply ({what}); nothing was changed.").format(
+                what=str(e.errors()[0].get("loc", ""))
+            )
+        ) from None
+    if not all(type(r) is list and len(r) == width for r in rows):
+        raise ProtocolError(_("The server sent an invalid reply (row shape); nothing was changed."))
+    page.rows = rows
+    return page
 
 
 class _Status(Exception):

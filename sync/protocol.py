@@ -23,6 +23,7 @@ import enum
 import json
 import zlib
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -121,15 +122,17 @@ def from_wire(value: Scalar, coltype: Any) -> Any:
 
 
 def row_checksum_terms(rows: Iterable[Sequence[Any]]) -> tuple[int, int]:
-    """(count, sum of CRC-32) of rows in wire form; booleans count as 0/1."""
+    """(count, sum of CRC-32 of ``repr(tuple(row))``) of rows in wire form.
+
+    Rows must already be in wire form (booleans as 0/1). The per-row work runs in C
+    (``map``), about 1 µs a row.
+    """
     n = 0
     total = 0
-    crc32 = zlib.crc32
-    for row in rows:
-        if any(isinstance(v, bool) for v in row):
-            row = [int(v) if isinstance(v, bool) else v for v in row]
-        total += crc32(repr(tuple(row)).encode())
-        n += 1
+    it = iter(rows)
+    while chunk := list(islice(it, 20_000)):
+        n += len(chunk)
+        total += sum(map(zlib.crc32, map(str.encode, map(repr, map(tuple, chunk)))))
     return n, total
 
 
