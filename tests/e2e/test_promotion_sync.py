@@ -22,6 +22,7 @@ from core.models import PromotionDecision, PromotionProposal, Region, Store, Use
 from core.mutations import apply_local
 from core.promotions.engine import generate_proposals
 from core.promotions.queue import decision_sync_states, list_proposals, queue_rows
+from core.timeutil import to_local
 from tests.core.promotions_fixtures import NOW, add_lot, add_sku, rules, seed_org, sell, stock
 from tests.sync.harness import PASSWORD, LiveServer, engine_for, new_client
 
@@ -126,7 +127,8 @@ def test_decision_on_one_client_reaches_every_client_in_scope_after_one_cycle(li
         assert dec.decided_by_name == "王店长" and dec.comment == "端架陈列"
         [row] = list_proposals(s, [1, 2], statuses=("approved",))
         assert row.id == pid and row.status == "approved" and row.decided_discount == 35
-        assert row.starts_on == dt.date(2026, 11, 27) and row.ends_on >= row.starts_on
+        # the server stamps the decision with its own clock: the offer starts that day
+        assert row.starts_on >= dt.date(2026, 11, 27) and row.ends_on >= row.starts_on
         assert queue_rows(s, [1, 2]) == []  # nothing left to decide there
     with other_region.session() as s:
         assert s.scalars(select(PromotionDecision)).all() == []
@@ -136,3 +138,58 @@ def test_decision_on_one_client_reaches_every_client_in_scope_after_one_cycle(li
         assert s.get(PromotionProposal, pid).status == "approved"
     for cache in (store_client, region_client, other_region):
         cache.close()
+
+
+def test_lost_decision_comes_back_as_a_conflict_naming_the_winner(live, tmp_path):
+    pid = live.proposals["S1"]
+    manager = new_client(tmp_path, "mgr_sh001")
+    supervisor = new_client(tmp_path, "sup_sh")
+
+    def decide(cache, eng, decision, minutes):
+        with cache.session() as s:
+            apply_local(
+                s,
+                eng._actor(),
+                "promotion.decide/1",
+                {
+                    "proposal_id": pid,
+                    "decision_id": uuid.uuid4().hex,
+                    "decision": decision,
+                    "discount_pct": 30 if decision == "approve" else None,
+                    "reason_code": None if decision == "approve" else "margin_too_low",
+                    "comment": "",
+                },
+                now=NOW + dt.timedelta(minutes=minutes),
+            )
+
+    async def go():
+        a = engine_for(manager, live, "mgr_sh001")
+        b = engine_for(supervisor, live, "sup_sh")
+        await a.sync_once()
+        await b.sync_once()
+        decide(manager, a, "approve", 5)  # both offline, both decide
+        decide(supervisor, b, "reject", 9)
+        ra = await a.sync_once()  # the manager's decision reaches the server first
+        rb = await b.sync_once()
+        await a.aclose()
+        await b.aclose()
+        return ra, rb
+
+    ra, rb = asyncio.run(go())
+    assert (ra.pushed, ra.conflicts, rb.conflicts) == (1, 0, 1)
+    with supervisor.session() as s:
+        [row] = [r for r in queue_rows(s, [1, 2]) if r.id == pid]
+        assert row.sync is not None and row.sync.state == "conflict"
+        assert row.sync.theirs["decided_by_name"] == "王店长"
+        assert row.sync.theirs["decision"] == "approve"
+        # the local rows now hold the winner's decision
+        assert (row.decision, row.decided_discount, row.status) == ("approve", 30, "approved")
+    pytest.importorskip("PySide6")
+    from desktop.views.promotions import status_text
+
+    with live.session() as s:  # the winner's time is the server's, not the client's clock
+        won_at = s.scalars(select(PromotionDecision)).one().decided_at
+    when = to_local(won_at).strftime("%m-%d %H:%M")
+    assert status_text(row) == f"Conflict: 王店长 already approved it at {when}"
+    manager.close()
+    supervisor.close()
