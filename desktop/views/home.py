@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -72,6 +72,9 @@ def _card(title: str) -> tuple[QFrame, QVBoxLayout]:
 
 
 class HomeView(QWidget):
+    sig_loaded = Signal()
+    """The figures of the current selection are shown (after each load; start-up benchmark)."""
+
     def __init__(self, ctx) -> None:
         super().__init__()
         self.ctx = ctx
@@ -252,6 +255,7 @@ class HomeView(QWidget):
             self._show_store(data)
         else:
             self._show_region(data)
+        self.sig_loaded.emit()
 
     def _set_kpis(self, kpis: list[Kpi]) -> None:
         shown = {k.key for k in kpis}
