@@ -590,21 +590,20 @@ def create_app(
         """Counts and checksums of everything in scope, with the sequence they reflect."""
         actor = narrowed(p, store_ids)
         sums: dict[str, TableSum] = {}
-        with factory() as s:
-            if not is_sqlite:
+        with factory() as s, s.begin():
+            if not is_sqlite:  # one snapshot for the head and every table
                 s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            with s.begin():
-                head, _floor = changelog.head_and_floor(s)
-                for name in SYNCED_TABLE_NAMES:
-                    _tbl, cols, q = _raw_select(name, actor)
-                    if is_sqlite:
-                        raw = s.connection().connection.driver_connection
-                        rows = raw.execute(_sqlite_sql(name, actor, cols))  # type: ignore[union-attr]
-                    else:
-                        result = s.execute(q.execution_options(yield_per=20_000))
-                        rows = (tuple(to_wire(v) for v in r) for r in result)
-                    n, crc = row_checksum_terms(rows)
-                    sums[name] = TableSum(count=n, checksum=table_checksum(n, crc))
+            head, _floor = changelog.head_and_floor(s)
+            for name in SYNCED_TABLE_NAMES:
+                _tbl, cols, q = _raw_select(name, actor)
+                if is_sqlite:
+                    raw = s.connection().connection.driver_connection
+                    rows = raw.execute(_sqlite_sql(name, actor, cols))  # type: ignore[union-attr]
+                else:
+                    result = s.execute(q.execution_options(yield_per=20_000))
+                    rows = (tuple(to_wire(v) for v in r) for r in result)
+                n, crc = row_checksum_terms(rows)
+                sums[name] = TableSum(count=n, checksum=table_checksum(n, crc))
         return VerifyResponse(seq=head, tables=sums)
 
     @app.post("/v1/sync/rows", response_model=RowsResponse, tags=["sync"])
