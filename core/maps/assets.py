@@ -147,3 +147,39 @@ def inline_assets(html: str) -> str:
     html = re.sub(rf'<script src="{base}([^"]+)"></script>', script, html)
     html = re.sub(rf'<link rel="stylesheet" href="{base}([^"]+)"\s*/?>', style, html)
     return html
+
+
+def ttc_first_font(data: bytes, drop: frozenset[bytes] = frozenset({b"FFTM"})) -> bytes:
+    """The first font of a TrueType collection as a standalone, 4-byte aligned .ttf.
+
+    Chromium's font sanitizer (OTS) refuses the bundled ``wqy-microhei.ttc`` (a misaligned
+    FontForge ``FFTM`` table); rebuilding font 0 with aligned tables (``FFTM`` dropped, it is
+    only a build timestamp) gives a web font the map page can use as its CJK fallback.
+    """
+    import struct
+
+    if data[:4] != b"ttcf":
+        return data
+    (offset,) = struct.unpack(">I", data[12:16])
+    sfnt_version = data[offset : offset + 4]
+    (num_tables,) = struct.unpack(">H", data[offset + 4 : offset + 6])
+    entries = []
+    for i in range(num_tables):
+        rec = data[offset + 12 + 16 * i : offset + 28 + 16 * i]
+        tag, checksum, toff, length = struct.unpack(">4sIII", rec)
+        if tag not in drop:
+            entries.append((tag, checksum, data[toff : toff + length]))
+    entries.sort(key=lambda e: e[0])
+    n = len(entries)
+    entry_selector = max(i for i in range(16) if 2**i <= n)
+    search_range = 16 * 2**entry_selector
+    header = sfnt_version + struct.pack(
+        ">HHHH", n, search_range, entry_selector, n * 16 - search_range
+    )
+    pos = 12 + 16 * n
+    directory = b""
+    body = b""
+    for tag, checksum, table in entries:
+        directory += struct.pack(">4sIII", tag, checksum, pos + len(body), len(table))
+        body += table + b"\0" * (-len(table) % 4)
+    return header + directory + body

@@ -26,6 +26,7 @@ from core.i18n import _
 from core.maps.assets import SCHEME, use_local_assets
 from core.maps.basemap import load_basemap
 from core.maps.providers import TileProvider
+from core.resources import CJK_FONT_FILE
 from core.timeutil import to_local
 from core.trajectory.coords import WGS84, to_tile_datum
 from core.trajectory.evidence import format_distance, format_minutes
@@ -367,7 +368,7 @@ def _period(fm: FieldMap) -> str:
 def _css() -> str:
     return (
         "@font-face{font-family:'SD CJK Fallback';"
-        f"src:url('{SCHEME}://fonts/DroidSansFallbackFull.ttf') format('truetype');}}"
+        f"src:url('{SCHEME}://fonts/{CJK_FONT_FILE}');}}"
         f"html,body,.leaflet-container,.leaflet-tooltip,.leaflet-popup-content{{font-family:{FONT_STACK};}}"
         ".leaflet-container{background:#dfe9f2;}"
         ".sd-store{width:18px;height:18px;border-radius:3px;background:#0d47a1;color:#fff;"

@@ -22,6 +22,7 @@ any QtWebEngine profile or view exists (Qt ignores schemes registered later).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
@@ -44,7 +45,7 @@ from PySide6.QtWebEngineCore import (
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 
-from core.maps.assets import SCHEME, asset_file, inline_assets, mime_type
+from core.maps.assets import SCHEME, asset_file, inline_assets, mime_type, ttc_first_font
 from core.maps.providers import TileProvider
 from core.maps.tilecache import TileCache, fetch_tile, make_client
 from core.resources import resource_path
@@ -141,8 +142,8 @@ class SchemeHandler(QWebEngineUrlSchemeHandler):
         elif host == "fonts":
             name = Path(path).name
             f = resource_path("fonts", name)
-            if name and f.is_file() and f.suffix.lower() in (".ttf", ".otf", ".woff2"):
-                self._reply(job, f.read_bytes(), "font/ttf")
+            if name and f.is_file() and f.suffix.lower() in (".ttf", ".otf", ".ttc"):
+                self._reply(job, _web_font(str(f)), "font/ttf")
                 return
         elif host == "map":
             data = self.pages.get(Path(path).stem)
@@ -209,6 +210,12 @@ class SchemeHandler(QWebEngineUrlSchemeHandler):
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._client is not None:
             self._client.close()
+
+
+@functools.cache
+def _web_font(path: str) -> bytes:
+    """A font file as the page can use it (a .ttc collection becomes its first .ttf)."""
+    return ttc_first_font(Path(path).read_bytes())
 
 
 _profile: QWebEngineProfile | None = None

@@ -142,3 +142,22 @@ def test_static_png_of_a_field_map(field):
     assert near((211, 47, 47)) > 40  # the flagged visit
     assert near((46, 125, 50)) > 40  # the good ones
     assert near((0x7B, 0x1F, 0xA2)) > 40  # rep 1's track
+
+
+def test_ttc_first_font_is_an_aligned_sfnt():
+    import struct
+
+    from core.maps.assets import ttc_first_font
+    from core.resources import cjk_font_path
+
+    raw = cjk_font_path().read_bytes()
+    ttf = ttc_first_font(raw)
+    assert raw[:4] == b"ttcf" and ttf[:4] in (b"\x00\x01\x00\x00", b"true")
+    (n,) = struct.unpack(">H", ttf[4:6])
+    tags = []
+    for i in range(n):
+        tag, _sum, off, length = struct.unpack(">4sIII", ttf[12 + 16 * i : 28 + 16 * i])
+        assert off % 4 == 0 and off + length <= len(ttf)
+        tags.append(tag)
+    assert {b"glyf", b"cmap", b"head", b"loca"} <= set(tags) and b"FFTM" not in tags
+    assert ttc_first_font(ttf) == ttf  # a plain font passes through

@@ -21,6 +21,7 @@ from core.cache import open_cache
 from core.maps.field_map import build_field_map_html
 from core.maps.providers import custom_provider
 from core.maps.tilecache import BBox, TileCache, prefetch_area
+from core.resources import CJK_FONT_FILE
 from core.tasks import TaskState
 from core.trajectory.field_day import load_field_day, prepare_field_map
 from desktop.widgets.map_view import MapView, register_url_schemes
@@ -108,6 +109,32 @@ def test_page_loads_offline_and_paints_the_tracks(qtbot, view, field_map):
                 "new Image().src = 'http://example.invalid/y.png';")  # fmt: skip
     qtbot.waitUntil(lambda: view.blocked == 2, timeout=10_000)
     view.interceptor.blocked_urls.clear()
+
+
+def test_scheme_serves_only_known_paths(qtbot, view):
+    probe = (
+        "(function(){window.sdProbe = null; var urls = ['storedesk://assets/leaflet/leaflet.css',"
+        " 'storedesk://assets/nope.js', 'storedesk://assets/../fonts/README.md',"
+        " 'storedesk://fonts/' + " + json.dumps(CJK_FONT_FILE) + ", 'storedesk://map/unknown.html',"
+        " 'storedesk://tiles/osm/1/0/0.png'];"
+        " Promise.all(urls.map(function(u){ return fetch(u).then(function(r){ return r.ok; },"
+        " function(){ return false; }); })).then(function(r){ window.sdProbe = r.join(','); });"
+        " return 1;})()"
+    )
+    js(qtbot, view, probe)
+    qtbot.waitUntil(lambda: js(qtbot, view, "window.sdProbe") not in (None, ""), timeout=10_000)
+    assert js(qtbot, view, "window.sdProbe") == "true,false,false,true,false,false"
+    # the bundled CJK font (a .ttc, served as its first .ttf) is usable as a web font
+    js(
+        qtbot,
+        view,
+        "document.fonts.load('16px \"SD CJK Fallback\"', '拜访轨迹').then("
+        "function(f){ window.sdFont = f.length ? f[0].status : 'none'; },"
+        " function(e){ window.sdFont = 'error ' + e; }); 1",
+    )
+    qtbot.waitUntil(lambda: js(qtbot, view, "window.sdFont || ''") != "", timeout=10_000)
+    assert js(qtbot, view, "window.sdFont") == "loaded", view.page.console
+    assert view.blocked == 0
 
 
 def test_marker_click_reaches_python(qtbot, view, field_map):
