@@ -114,8 +114,9 @@ def list_proposals(
     store_ids: Sequence[int],
     statuses: Sequence[str] = ("pending",),
     limit: int | None = None,
+    ids: Sequence[str] | None = None,
 ) -> list[ProposalRow]:
-    """Proposals of ``store_ids`` in ``statuses``, most urgent first."""
+    """Proposals of ``store_ids`` in ``statuses`` (optionally only ``ids``), most urgent first."""
     gift = aliased(Sku)
     q = (
         select(PromotionProposal, Store, Sku, PromotionRule, PromotionDecision, InventoryLot, gift)
@@ -133,6 +134,8 @@ def list_proposals(
             PromotionProposal.id,
         )
     )
+    if ids is not None:
+        q = q.where(PromotionProposal.id.in_(list(ids)))
     if limit:
         q = q.limit(limit)
     rows = session.execute(q).all()
@@ -243,11 +246,14 @@ def queue_rows(session: Session, store_ids: Sequence[int]) -> list[ProposalRow]:
     """Pending proposals, plus decided ones whose local decision is not yet synced, was
     refused, or lost to another decision (so the manager sees what happened to them)."""
     pending = list_proposals(session, store_ids, ("pending",))
-    decided = [
-        r
-        for r in list_proposals(session, store_ids, ("approved", "rejected", "expired"))
-        if r.sync is not None and r.sync.state != "synced"
-    ]
+    # Only decisions that are not settled yet: the outbox and open conflicts are small,
+    # while decided proposals accumulate for ever.
+    unsettled = [pid for pid, st in decision_sync_states(session).items() if st.state != "synced"]
+    decided = (
+        list_proposals(session, store_ids, ("approved", "rejected", "expired"), ids=unsettled)
+        if unsettled
+        else []
+    )
     return decided + pending
 
 
