@@ -215,10 +215,10 @@ def proposal_detail(session: Session, proposal_id: str) -> ProposalDetail | None
     p = session.get(PromotionProposal, proposal_id)
     if p is None:
         return None
-    rows = list_proposals(session, [p.store_id], statuses=(p.status,))
-    row = next((r for r in rows if r.id == proposal_id), None)
-    if row is None:
+    rows = list_proposals(session, [p.store_id], statuses=(p.status,), ids=[proposal_id])
+    if not rows:
         return None
+    row = rows[0]
     m = dict(p.maths or {})
     end = (
         dt.date.fromisoformat(m["as_of"])
