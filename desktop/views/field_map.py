@@ -453,6 +453,9 @@ class FieldMapView(QWidget):
                 self.rep_list.addItem(item)
         with QSignalBlocker(self.all_reps):
             self.all_reps.setChecked(True)
+        if not reps:
+            self.status.setText(_("No sales reps work in your scope here."))
+            return
         self.refresh()
 
     def selected_rep_ids(self) -> list[int]:

@@ -32,3 +32,26 @@ def test_flags_match_the_planted_suspicious_visits(demo_cache):
     assert visits > 500 and traced > 100
     assert planted, "the demo plants suspicious visits every day"
     assert flagged == planted
+
+
+def test_reps_in_scope_follow_the_users_scope(demo_cache):
+    from core.models import Rep, User
+    from core.mutations import actor_for_user
+    from core.trajectory.field_day import reps_in_scope
+
+    with demo_cache.session() as s:
+
+        def actor(name):
+            return actor_for_user(s, s.scalars(select(User).where(User.username == name)).one())
+
+        sh = s.scalars(select(Region).where(Region.code == "SH")).one().id
+        js = s.scalars(select(Region).where(Region.code == "JS")).one().id
+        sup = actor("sup_sh")
+        assert len(reps_in_scope(s, sup, sh)) == len(
+            s.scalars(select(Rep).where(Rep.region_id == sh)).all()
+        )
+        assert reps_in_scope(s, sup, js) == []
+        assert len(reps_in_scope(s, actor("admin"), js)) > 0
+        mgr = actor("mgr_sh001")
+        mine = reps_in_scope(s, mgr, sh)
+        assert all(r.store_id in mgr.store_ids for r in mine)

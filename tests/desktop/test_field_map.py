@@ -234,3 +234,17 @@ def test_chinese_screen_screenshot(qtbot, ctx, artifacts):
 
 def js_text(qtbot, view, script):
     return _js(qtbot, view, script)
+
+
+def test_field_map_in_the_shell_for_a_supervisor(make_shell, qtbot):
+    """The real app: the screen is in the supervisor's navigation and draws their region."""
+    from desktop.views.field_map import FieldMapView
+
+    shell = make_shell(role="supervisor", code="SH")
+    win = shell.window
+    assert "field_map" in win.screen_ids()
+    screen = win.show_screen("field_map")
+    assert isinstance(screen, FieldMapView)
+    qtbot.waitUntil(lambda: screen.map_view.ready, timeout=90_000)
+    assert screen.fm is not None and screen.fm.raw.region_name == "上海区"
+    assert screen.map_view.blocked == 0
