@@ -427,7 +427,7 @@ class SyncEngine:
                 else:
                     failures += 1
                     wait = min(backoff_cap, backoff_base * 2**failures) * random.uniform(0.5, 1.5)
-            if isinstance(self._last_error, str) and self._online is False:
+            if self._online is False:
                 await self._wait_reconnect(wait)
             else:
                 await self._wait_poke(wait)
