@@ -352,13 +352,14 @@ def _versions(report: Report) -> None:
 
 def _run_step(report: Report, name: str, fn: Callable[[], str], out: Callable[[str], None]) -> None:
     t0 = time.perf_counter()
+    failed = _("FAILED")
     try:
         detail = fn()
     except CheckFailed as e:
-        out(f"[{_('FAILED')}] {name}: {e}")
+        out(f"[{failed}] {name}: {e}")
         raise
     except Exception as e:
-        out(f"[{_('FAILED')}] {name}: {type(e).__name__}: {e}")
+        out(f"[{failed}] {name}: {type(e).__name__}: {e}")
         out(traceback.format_exc().rstrip())
         raise CheckFailed(f"{name}: {type(e).__name__}: {e}") from e
     seconds = time.perf_counter() - t0
