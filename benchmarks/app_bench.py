@@ -1,0 +1,489 @@
+"""Figures 3–6, measured inside the real app (a child process per measurement set).
+
+The child builds the real :class:`desktop.app.Shell` (windows shown on the offscreen
+platform), signs in and drives the screens through their own code paths while a 10 ms
+heartbeat ``QTimer`` on the UI thread records the longest gap between beats:
+
+* ``sync``: sign in to a real ``storedesk-central`` as ``sup_sh``; the shell's first sync
+  (snapshot of the 上海区 scope) runs in the background; heartbeat until it is done.
+* ``map``: demo supervisor of 上海区 opens the field map (first open: QtWebEngine starts),
+  then asks again N times for the last day, all reps (``FieldMapView.refresh`` → query on
+  the DB worker, clean/simplify/HTML on the CPU pool, page load, the page's ready
+  message; ``sig_map_ready`` carries request→ready seconds). Baseline: an empty folium
+  Leaflet map (local assets) loaded into the same ``MapView`` (to ``loadFinished``).
+* ``pack``: the reports screen builds the region's weekly pack N times (gather on the DB
+  worker, reportlab on the CPU pool, PDF preview loaded); seconds ÷ pages. Baseline: a
+  reportlab PDF with the same number of pages holding one line of text each.
+* ``memory``: every screen of the role is opened; the child reports its own peak RSS
+  (VmHWM); the parent samples the whole process tree (QtWebEngine helpers) from /proc.
+
+Idle baseline for the stalls: the same heartbeat for 2 s with nothing to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (
+    DEMO_PASSWORD,
+    DEMO_TODAY,
+    ROOT,
+    Figure,
+    TreeSampler,
+    central_db,
+    central_server,
+    child_env,
+    copy_db,
+    demo_client_db,
+    median,
+    say,
+)
+
+# --------------------------------------------------------------------------- parent
+
+
+def _run_child(
+    args: list[str], home: Path, timeout: float = 900
+) -> tuple[dict[str, Any], TreeSampler]:
+    out = home / "result.json"
+    cmd = [
+        sys.executable,
+        "-X",
+        "utf8",
+        "-m",
+        "benchmarks.app_bench",
+        "child",
+        "--out",
+        str(out),
+        *args,
+    ]
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / "child.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, env=child_env(home), cwd=ROOT
+        )
+        with TreeSampler(proc.pid) as sampler:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    res = json.loads(out.read_text()) if out.exists() else {"error": "no result"}
+    if "error" in res:
+        raise RuntimeError(
+            f"app child failed (rc={proc.returncode}, {res['error']}):\n{log.read_text()[-4000:]}"
+        )
+    return res, sampler
+
+
+def run(
+    runs: int,
+    cache_dir: Path,
+    parts: tuple[str, ...] = ("sync", "map", "pack", "memory"),
+    demo_db: Path | None = None,
+) -> tuple[list[Figure], dict]:
+    figures: list[Figure] = []
+    detail: dict[str, Any] = {}
+    gui_parts = [p for p in parts if p in ("map", "pack", "memory")]
+    with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
+        folder = Path(tmp)
+        stall_rows: list[tuple[str, list[float], list[float]]] = []
+        if "sync" in parts:
+            src = central_db(cache_dir, 1)
+            server_db = copy_db(src, folder / "central.db")
+            gaps: list[float] = []
+            idle: list[float] = []
+            with central_server(server_db, folder / "server") as url:
+                for i in range(runs):
+                    res, _s = _run_child(["--parts", "sync", "--server", url], folder / f"sync{i}")
+                    gaps.append(res["sync"]["max_gap_ms"])
+                    idle.append(res["idle_max_gap_ms"])
+                    say(
+                        f"  UI stall during sync run {i + 1}/{runs}: {gaps[-1]:.0f} ms over "
+                        f"{res['sync']['seconds']:.1f} s ({res['sync']['beats']} beats; top {res['sync']['top']})"
+                    )
+                    detail.setdefault("sync", []).append(res["sync"])
+            stall_rows.append(("sync (sup_sh first sync, 上海区)", gaps, idle))
+        if gui_parts:
+            demo = demo_db or demo_client_db(cache_dir)
+            home = folder / "gui"
+            home.mkdir()
+            copy_db(demo, home / "demo.db")
+            res, sampler = _run_child(
+                [
+                    "--parts",
+                    ",".join(gui_parts),
+                    "--runs",
+                    str(runs),
+                    "--demo-db",
+                    str(home / "demo.db"),
+                ],
+                home,
+            )
+            detail["gui"] = res
+            idle = [res["idle_max_gap_ms"]]
+            if "map" in res:
+                m = res["map"]
+                stall_rows.append(("map load (field map, all reps, 1 day)", m["max_gap_ms"], idle))
+                figures.append(
+                    Figure(
+                        "map",
+                        f"4. Trajectory map, 1 day, all reps of 上海区 ({m['tracks']} tracks)",
+                        median(m["ready_s"]),
+                        "s",
+                        median(m["empty_s"]),
+                        "empty Leaflet map, same view",
+                        "ratio<=",
+                        2.0,
+                        samples=m["ready_s"],
+                        note=f"first open incl. QtWebEngine start: {m['first_open_s']:.2f} s; "
+                        f"phases of the last run: {m['timing']}",
+                    )
+                )
+                say(
+                    f"  map: ready {m['ready_s']} s, empty {m['empty_s']} s, first open {m['first_open_s']:.2f} s"
+                )
+            if "pack" in res:
+                p = res["pack"]
+                stall_rows.append(("report build (region weekly pack)", p["max_gap_ms"], idle))
+                per_page = [s / p["pages"] for s in p["seconds"]]
+                figures.append(
+                    Figure(
+                        "pack",
+                        f"5. Weekly region pack ({p['pages']} pages, {p['week']})",
+                        median(per_page),
+                        "s/page",
+                        p["baseline_s"] / p["pages"],
+                        "reportlab, same pages, 1 line each",
+                        "<=",
+                        0.2,
+                        samples=per_page,
+                        note=f"whole pack {median(p['seconds']):.2f} s",
+                    )
+                )
+                say(f"  pack: {p['seconds']} s for {p['pages']} pages")
+            if "memory" in res:
+                mm = res["memory"]
+                main_mib = max(mm["main_hwm_kib"], sampler.main_hwm_kib) / 1024
+                tree_mib = sampler.peak_kib / 1024
+                bare = res.get("bare_rss_kib", 0) / 1024
+                figures.append(
+                    Figure(
+                        "memory_main",
+                        f"6. Peak memory, main process ({len(mm['screens'])} screens visited)",
+                        main_mib,
+                        "MiB",
+                        bare or None,
+                        "RSS after QApplication + mandated imports",
+                        "<=",
+                        400,
+                    )
+                )
+                figures.append(
+                    Figure(
+                        "memory_tree",
+                        f"6. Peak memory, process tree (up to {sampler.peak_procs} processes)",
+                        tree_mib,
+                        "MiB",
+                        bare or None,
+                        "RSS after QApplication + mandated imports",
+                        "<=",
+                        700,
+                    )
+                )
+                say(
+                    f"  memory: main {main_mib:.0f} MiB, tree {tree_mib:.0f} MiB ({sampler.peak_procs} procs)"
+                )
+        for label, gaps, idle in stall_rows:
+            figures.append(
+                Figure(
+                    "stall_" + label.split()[0],
+                    f"3. Longest UI stall during {label}",
+                    median(gaps),
+                    "ms",
+                    median(idle),
+                    "idle heartbeat, same process",
+                    "<=",
+                    50,
+                    samples=gaps,
+                )
+            )
+    order = {"stall_sync": 0, "stall_map": 1, "stall_report": 2}
+    figures.sort(key=lambda f: (not f.name.startswith("stall"), order.get(f.name, 9)))
+    return figures, detail
+
+
+# --------------------------------------------------------------------------- child
+
+
+class Heartbeat:
+    """A 10 ms QTimer on the UI thread; the longest gap between beats is the stall."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+
+        self.clock = QElapsedTimer()
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._beat)
+        self.gaps: list[int] = []
+        self._last = 0
+
+    def _beat(self) -> None:
+        now = self.clock.elapsed()
+        self.gaps.append(now - self._last)
+        self._last = now
+
+    def start(self) -> None:
+        self.gaps = []
+        self.clock.start()
+        self._last = 0
+        self.timer.start()
+
+    def stop(self) -> dict[str, Any]:
+        self.timer.stop()
+        now = self.clock.elapsed()
+        self.gaps.append(now - self._last)  # a stall right before stop counts too
+        return {
+            "max_gap_ms": max(self.gaps) if self.gaps else 0,
+            "beats": len(self.gaps),
+            "top": sorted(self.gaps)[-5:],
+        }
+
+
+async def _signal(sig: Any, timeout: float) -> Any:
+    fut = asyncio.get_event_loop().create_future()
+
+    def slot(*args: Any) -> None:
+        if not fut.done():
+            fut.set_result(args)
+
+    sig.connect(slot)
+    try:
+        return await asyncio.wait_for(fut, timeout)
+    finally:
+        with contextlib.suppress(RuntimeError, TypeError):
+            sig.disconnect(slot)
+
+
+async def _until(cond: Any, timeout: float, step: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(step)
+
+
+async def _idle(hb: Heartbeat) -> float:
+    hb.start()
+    await asyncio.sleep(2.0)
+    return hb.stop()["max_gap_ms"]
+
+
+async def _child_sync(shell: Any, url: str, hb: Heartbeat, out: dict[str, Any]) -> None:
+    await asyncio.sleep(0.3)
+    out["idle_max_gap_ms"] = await _idle(hb)
+    fut = _signal(shell.sig_signed_in, 60)
+    shell.sign_in_server(url, "sup_sh", DEMO_PASSWORD)
+    await fut
+    await asyncio.sleep(0.5)  # the window's first paint is not the sync
+    hb.start()
+    t0 = time.perf_counter()
+    await _until(lambda: shell.sync.status.last_sync_at is not None and not shell.sync.running, 600)
+    r = hb.stop()
+    r["seconds"] = time.perf_counter() - t0
+    r["error"] = shell.sync.status.last_error
+    out["sync"] = r
+
+
+async def _child_gui(
+    shell: Any, parts: list[str], runs: int, hb: Heartbeat, out: dict[str, Any]
+) -> None:
+    from benchmarks.common import peak_rss_kib, rss_kib
+
+    out["bare_rss_kib"] = out.pop("_rss_at_start", 0)
+    fut = _signal(shell.sig_signed_in, 120)
+    shell.sign_in_demo("supervisor", "SH")
+    (window,) = await fut
+    home = window.widgets.get("home")
+    if home is not None and home.data is None and hasattr(home, "sig_loaded"):
+        await _signal(home.sig_loaded, 60)
+    await asyncio.sleep(0.5)
+    out["idle_max_gap_ms"] = await _idle(hb)
+
+    if "map" in parts:
+        m: dict[str, Any] = {"max_gap_ms": [], "ready_s": [], "empty_s": []}
+        hb.start()
+        t0 = time.perf_counter()
+        window.show_screen("field_map")
+        view = window.widgets["field_map"]
+        await _until(lambda: view.map_view.ready and view.fm is not None, 180)
+        m["first_open_s"] = time.perf_counter() - t0
+        m["first_open_gap_ms"] = hb.stop()["max_gap_ms"]
+        m["tracks"] = len(view.fm.tracks)
+        import folium
+
+        from core.maps.assets import use_local_assets
+
+        use_local_assets()
+        empty_html = folium.Map(tiles=None).get_root().render()
+        for _ in range(runs):
+            await asyncio.sleep(0.3)
+            hb.start()
+            fut = _signal(view.sig_map_ready, 120)
+            view.refresh()
+            (secs,) = await fut
+            m["max_gap_ms"].append(hb.stop()["max_gap_ms"])
+            m["ready_s"].append(secs)
+            m["timing"] = {k: round(v, 3) for k, v in view.last_timing.items()}
+            await asyncio.sleep(0.3)
+            fut = _signal(view.map_view.page.loadFinished, 60)
+            t0 = time.perf_counter()
+            view.map_view.show_html(empty_html)
+            await fut
+            m["empty_s"].append(time.perf_counter() - t0)
+        # leave the screen showing the real map again (memory figure)
+        fut = _signal(view.sig_map_ready, 120)
+        view.refresh()
+        await fut
+        out["map"] = m
+
+    if "pack" in parts:
+        p: dict[str, Any] = {"max_gap_ms": [], "seconds": []}
+        window.show_screen("reports")
+        view = window.widgets["reports"]
+        await asyncio.sleep(1.0)
+        view.scope_region.setChecked(True)
+        p["week"] = view.week_box.currentData()
+        path = ""
+        for _ in range(runs):
+            await asyncio.sleep(0.3)
+            hb.start()
+            fut = _signal(view.sig_pack_ready, 300)
+            failed = _signal(view.sig_build_failed, 300)
+            t0 = time.perf_counter()
+            view.build()
+            done, pending = await asyncio.wait(
+                [asyncio.ensure_future(fut), asyncio.ensure_future(failed)],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for t in pending:
+                t.cancel()
+            res = next(iter(done)).result()
+            p["seconds"].append(time.perf_counter() - t0)
+            p["max_gap_ms"].append(hb.stop()["max_gap_ms"])
+            if not str(res[0]).endswith(".pdf"):
+                raise RuntimeError(f"pack build failed: {res[0]}")
+            path = res[0]
+        from pypdf import PdfReader
+
+        p["pages"] = len(PdfReader(path).pages)
+        p["baseline_s"] = _reportlab_floor(p["pages"], Path(path).with_name("floor.pdf"))
+        out["pack"] = p
+
+    if "memory" in parts:
+        screens = []
+        for sid in window.screen_ids():
+            window.show_screen(sid)
+            screens.append(sid)
+            await asyncio.sleep(1.5)
+        out["memory"] = {
+            "screens": screens,
+            "main_hwm_kib": peak_rss_kib(os.getpid()),
+            "main_rss_kib": rss_kib(os.getpid()),
+        }
+
+
+def _reportlab_floor(pages: int, path: Path) -> float:
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen.canvas import Canvas
+
+    t0 = time.perf_counter()
+    c = Canvas(str(path), pagesize=A4)
+    for i in range(pages):
+        c.drawString(72, 760, f"page {i + 1}")
+        c.showPage()
+    c.save()
+    return time.perf_counter() - t0
+
+
+def child_main(argv: list[str]) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--parts", default="map,pack,memory")
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--server", default="")
+    ap.add_argument("--demo-db", default="")
+    a = ap.parse_args(argv)
+
+    import httpx  # noqa: F401  (the mandated imports, as at start)
+    import pyqtgraph  # noqa: F401
+    import qasync
+    import sqlalchemy  # noqa: F401
+    from PySide6.QtWidgets import QApplication
+
+    from benchmarks.common import rss_kib
+
+    QApplication(sys.argv[:1])
+    out: dict[str, Any] = {"_rss_at_start": rss_kib(os.getpid())}  # memory baseline
+
+    from desktop.app import Shell, create_application
+    from desktop.settings import SettingsStore
+
+    app = create_application()
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    app.setQuitOnLastWindowClosed(False)
+    home = Path(a.out).parent
+    demo = Path(a.demo_db) if a.demo_db else home / "demo.db"
+    shell = Shell(
+        app,
+        settings_store=SettingsStore(home / "settings.json"),
+        cache_path=home / "server-cache.db",
+        demo_path=demo,
+        demo_today=DEMO_TODAY,
+        language="en",
+    )
+    hb = Heartbeat()
+    parts = a.parts.split(",")
+
+    async def main() -> None:
+        if parts == ["sync"]:
+            await _child_sync(shell, a.server, hb, out)
+        else:
+            await _child_gui(shell, parts, a.runs, hb, out)
+
+    status = 0
+    try:
+        with loop:
+            loop.run_until_complete(main())
+    except BaseException as e:  # report, then leave without Qt teardown trouble
+        import traceback
+
+        traceback.print_exc()
+        out["error"] = f"{type(e).__name__}: {e}"
+        status = 1
+    out.pop("_rss_at_start", None)
+    Path(a.out).write_text(json.dumps(out, default=str))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        raise SystemExit(child_main(sys.argv[2:]))
+    raise SystemExit("usage: python -m benchmarks (this module is run by the harness)")
