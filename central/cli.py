@@ -15,6 +15,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import platformdirs
@@ -68,8 +69,11 @@ def seed_demo(engine: Engine, *, out=sys.stdout) -> bool:
         generate(engine, scale=1, seed=DEFAULT_SEED, today=shanghai_today())
     with Session(engine) as s, s.begin():
         users = s.scalars(select(User).where(User.password_hash.is_(None))).all()
-        for u in users:
-            u.password_hash = hash_password(DEMO_PASSWORD)
+        # One salted scrypt per account (no shared salt); scrypt releases the GIL.
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            hashes = list(pool.map(lambda _u: hash_password(DEMO_PASSWORD), users))
+        for u, h in zip(users, hashes, strict=True):
+            u.password_hash = h
     return seeded
 
 

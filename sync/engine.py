@@ -562,27 +562,39 @@ class SyncEngine:
                 raise ServerError(_("The server accepted only part of the edits; will retry."))
 
     async def _repair(self, item: local.OutboxItem) -> None:
-        """A refused edit: replace its optimistic local rows by the server's."""
+        """A refused edit: replace its optimistic local rows by the server's.
+
+        Rows outside the user's scope (the server answers 403) are left alone: the
+        refused edit could not have been shown by the server either.
+        """
+        keys: dict[str, list[Any]] = {}
         for tbl, arg in REPAIR_KEYS.get(item.name, []):
-            key = item.args.get(arg)
-            if key is None:
-                continue
-            body = await self._call(
-                "POST", "/v1/sync/rows", json=RowsRequest(table=tbl, pks=[[key]]).model_dump()
-            )
-            rows = _parse(RowsResponse, body)
-            if rows.table != tbl:
-                raise ProtocolError(_("The server answered for another table."))
-            await self.run_db(
-                local.apply_server_rows,
-                self.cache,
-                tbl,
-                rows.columns,
-                rows.rows,
-                rows.missing,
-                self._actor(),
-                self.now(),
-            )
+            if item.args.get(arg) is not None:
+                keys.setdefault(tbl, []).append(item.args[arg])
+        if item.name in ("shift.publish/1", "shift.copy_week/1"):
+            ids = await self.run_db(local.affected_shift_keys, self.cache, item.name, item.args)
+            keys.setdefault("shifts", []).extend(ids)
+        for tbl, pks in keys.items():
+            for i in range(0, len(pks), 1000):
+                req = RowsRequest(table=tbl, pks=[[k] for k in pks[i : i + 1000]])
+                try:
+                    body = await self._call("POST", "/v1/sync/rows", json=req.model_dump())
+                except ScopeError:
+                    log.info("repair of %s skipped: outside scope", item.name)
+                    continue
+                rows = _parse(RowsResponse, body)
+                if rows.table != tbl:
+                    raise ProtocolError(_("The server answered for another table."))
+                await self.run_db(
+                    local.apply_server_rows,
+                    self.cache,
+                    tbl,
+                    rows.columns,
+                    rows.rows,
+                    rows.missing,
+                    self._actor(),
+                    self.now(),
+                )
 
     # ------------------------------------------------------------------ pull & snapshot
 

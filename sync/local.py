@@ -169,6 +169,14 @@ def pending_outbox(cache: Cache, limit: int = 200) -> list[OutboxItem]:
         return [OutboxItem(r.mutation_id, r.name, dict(r.args), r.base_version) for r in rows]
 
 
+def affected_shift_keys(cache: Cache, name: str, args: dict[str, Any]) -> list[str]:
+    """Local shift ids a refused publish / copy-week may have changed (schedule's rule)."""
+    from core.scheduling.mutations import affected_shift_ids
+
+    with cache.session() as s:
+        return affected_shift_ids(s, name, args)
+
+
 def record_push_results(
     cache: Cache, outcomes: Sequence[MutationOutcome], now: dt.datetime
 ) -> None:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from core.cache import open_cache
@@ -48,6 +49,7 @@ def raw_insert_rate(central_db: Path, tmp: Path) -> tuple[int, float]:
     return total, time.perf_counter() - t
 
 
+@pytest.mark.slow
 def test_demo_region_initial_sync_rate(demo_db_template, tmp_path, artifacts):
     central_db = tmp_path / "central.db"
     shutil.copyfile(demo_db_template, central_db)
