@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
@@ -187,8 +188,14 @@ def create_app(
     *,
     token_ttl: dt.timedelta = auth.TOKEN_TTL,
     init_schema: bool = True,
+    retention: dt.timedelta = dt.timedelta(days=30),
 ) -> FastAPI:
-    """The ASGI app over ``db`` (URL, SQLite path or an Engine)."""
+    """The ASGI app over ``db`` (URL, SQLite path or an Engine).
+
+    Change-log rows older than ``retention`` are pruned now and then (about one push in
+    a hundred does it, so no process needs a timer); a desktop whose cursor is older gets
+    410 and snapshots again after pushing its outbox.
+    """
     engine = db if isinstance(db, Engine) else make_central_engine(db)
     if init_schema:
         init_central_schema(engine)
@@ -408,6 +415,9 @@ def create_app(
             last = s.scalar(
                 select(SyncClient.last_mutation_id).where(SyncClient.client_id == body.client_id)
             )
+        if random.random() < 0.01:
+            with factory() as s, s.begin():
+                changelog.prune_older_than(s, now - retention)
         return PushResponse(last_mutation_id=int(last or 0), results=results)
 
     # ----------------------------------------------------------------------- pull

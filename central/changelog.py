@@ -175,3 +175,14 @@ def prune(session: Session, keep_after: int) -> int:
     n = session.execute(delete(ChangeLog).where(ChangeLog.seq <= keep_after)).rowcount
     session.execute(update(ChangeSeq).where(ChangeSeq.id == 1).values(floor=keep_after))
     return int(n or 0)
+
+
+def prune_older_than(session: Session, cutoff: dt.datetime) -> int:
+    """Forget changes committed before ``cutoff`` (the retention window)."""
+    last_old = session.scalar(
+        select(ChangeLog.seq)
+        .where(ChangeLog.committed_at < cutoff)
+        .order_by(ChangeLog.seq.desc())
+        .limit(1)
+    )
+    return prune(session, int(last_old)) if last_old is not None else 0

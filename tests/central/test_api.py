@@ -203,3 +203,17 @@ def test_snapshot_and_pull_contain_exactly_the_users_scope(srv):
         ).json()
         ids = [c["pk"][0] for c in page["changes"] if c["table"] == "visit_notes"]
         assert ("scoped" in ids) is expect, user
+
+
+def test_retention_prunes_old_changes_and_old_cursors_get_410(srv):
+    from central import changelog
+
+    with srv.session() as s, s.begin():
+        head, _ = changelog.head_and_floor(s)
+        assert head > 0
+        n = changelog.prune_older_than(s, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+        assert n > 0 and changelog.head_and_floor(s) == (head, head)
+    h = headers(srv, "sup1")
+    assert httpx.get(srv.url + "/v1/sync/pull", params={"cursor": 0}, headers=h).status_code == 410
+    ok = httpx.get(srv.url + "/v1/sync/pull", params={"cursor": head}, headers=h)
+    assert ok.status_code == 200 and ok.json()["changes"] == []
