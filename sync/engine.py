@@ -468,8 +468,8 @@ class SyncEngine:
 
     def _progress(self, phase: str, fraction: float, message: str) -> None:
         self._emit(phase, fraction, message)
-        assert self._state is not None
-        self._state.progress(fraction, message)  # raises Cancelled if asked
+        if self._state is not None:
+            self._state.progress(fraction, message)  # raises Cancelled if asked
 
     async def _sign_in(self) -> None:
         self._token = await self.token_provider(self.client, self.base_url, False)

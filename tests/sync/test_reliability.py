@@ -495,3 +495,52 @@ def test_old_client_gets_426_with_update_message(server):
     assert r.status_code == 426 and "please update StoreDesk" in r.json()["detail"]
     ok = httpx.get(server.url + "/v1/health", headers={PROTOCOL_HEADER: "1"})
     assert ok.status_code == 200 and ok.headers[PROTOCOL_HEADER] == "1"
+
+
+def test_pending_local_edits_are_reapplied_over_pulled_rows(server, tmp_path):
+    """Server rows overwrite optimistic ones, then pending edits are rebased on top."""
+    a = new_client(tmp_path, "a")
+    s0, s1 = server.world.shifts["S1-0"], server.world.shifts["S1-1"]
+
+    async def go():
+        from sync.engine import SyncResult
+
+        ea = await synced(a, server, "mgr1")
+        with a.session() as s:
+            apply_local(
+                s,
+                ea._actor(),
+                "shift.update/1",
+                {"id": s0, "note": "mine, pending"},
+                base_version=1,
+            )
+            apply_local(
+                s,
+                ea._actor(),
+                "shift.update/1",
+                {"id": s1, "note": "stale, pending"},
+                base_version=1,
+            )
+        factory = server.app.state.session_factory
+        with factory() as s, s.begin():
+            s.get(Shift, s0).end_at = s.get(Shift, s0).end_at + dt.timedelta(hours=1)  # back office
+            sh1 = s.get(Shift, s1)
+            sh1.note, sh1.version = "theirs", sh1.version + 1  # someone else's edit
+        await ea._sign_in()
+        await ea._pull(SyncResult())  # a pull while edits are still pending
+        with a.session() as s:
+            got0, got1 = s.get(Shift, s0), s.get(Shift, s1)
+            seen = (got0.note, got0.end_at, got1.note)
+        r = await ea.sync_once()
+        await ea.aclose()
+        return seen, r
+
+    (note0, end0, note1), r = run(go())
+    with server.session() as s:
+        server_end0 = s.get(Shift, s0).end_at
+    assert note0 == "mine, pending" and end0 == server_end0  # server row + my edit on top
+    assert note1 == "theirs"  # my stale edit no longer applies: the server's row shows
+    assert (r.pushed, r.conflicts) == (1, 1)
+    with a.session() as s:
+        assert s.get(Shift, s0).note == "mine, pending" and s.get(Shift, s1).note == "theirs"
+    a.close()
