@@ -47,7 +47,6 @@ from PySide6.QtWidgets import (
 from core.cache import APP_AUTHOR, APP_NAME
 from core.directory import RegionInfo, regions_in_scope
 from core.i18n import N_, _
-from core.maps.field_map import build_field_map_html
 from core.maps.providers import BUILTIN, TileProvider, custom_provider
 from core.maps.tilecache import (
     BBox,
@@ -73,7 +72,6 @@ from core.trajectory.field_day import (
 from core.trajectory.gpx import GpxImportError, GpxImportSummary, import_gpx
 from desktop.context import Worker
 from desktop.screens import ScreenSpec, register_screen
-from desktop.widgets.map_view import MapView
 from desktop.widgets.progress_panel import ProgressPanel
 from desktop.widgets.table import Column, DataTable
 
@@ -103,6 +101,8 @@ def _pydate(q: QDate) -> dt.date:
 
 def build_page(raw: Any, provider: TileProvider | None) -> tuple[FieldMap, str, float]:
     """CPU part of a map build (runs on ctx.cpu): prepare + folium HTML, with its duration."""
+    from core.maps.field_map import build_field_map_html  # folium: not on the start path
+
     t0 = time.perf_counter()
     fm = prepare_field_map(raw)
     html = build_field_map_html(fm, provider)
@@ -288,11 +288,17 @@ class FieldMapView(QWidget):
         self.details.setMinimumHeight(160)
 
         # --- map + actions
+        from desktop.widgets.map_view import MapView  # QtWebEngine loads when the map opens
+
         self.map_view = MapView()
         self.map_view.sig_visit_clicked.connect(self._on_visit_clicked)
         self.map_view.sig_ready.connect(self._on_map_ready)
         self.status = QLabel("")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
+        #: results of actions (download, export, import); status keeps the map's state
+        self.notice = QLabel("")
+        self.notice.setTextFormat(Qt.TextFormat.PlainText)
+        self.notice.setWordWrap(True)
         self.download_button = QPushButton(_("Download this area for offline…"))
         self.export_html_button = QPushButton(_("Export HTML…"))
         self.export_png_button = QPushButton(_("Export PNG…"))
@@ -337,7 +343,10 @@ class FieldMapView(QWidget):
         actions.addWidget(self.progress)
         rl.addLayout(actions)
         rl.addWidget(self.map_view, 1)
-        rl.addWidget(self.status)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.status, 1)
+        bottom.addWidget(self.notice)
+        rl.addLayout(bottom)
 
         split = QSplitter()
         split.addWidget(left)
@@ -687,7 +696,7 @@ class FieldMapView(QWidget):
         self.progress.finish()
         self.download_button.setEnabled(True)
         self._download_state = None
-        self.status.setText(
+        self.notice.setText(
             _("Downloaded {n} tiles ({mb:.1f} MB); {failed} failed.").format(
                 n=res.fetched, mb=res.bytes / 1e6, failed=res.failed
             )
@@ -698,11 +707,11 @@ class FieldMapView(QWidget):
         self.download_button.setEnabled(True)
         self._download_state = None
         if isinstance(exc, Cancelled):
-            self.status.setText(_("Download cancelled; the tiles already fetched are kept."))
+            self.notice.setText(_("Download cancelled; the tiles already fetched are kept."))
         elif isinstance(exc, BulkDownloadForbidden | TooManyTiles):
-            self.status.setText(str(exc))
+            self.notice.setText(str(exc))
         else:
-            self.status.setText(_("The download failed: {error}").format(error=str(exc)))
+            self.notice.setText(_("The download failed: {error}").format(error=str(exc)))
 
     # ------------------------------------------------------------------ export / import
 
@@ -714,6 +723,7 @@ class FieldMapView(QWidget):
 
         def work() -> Path:
             from core.maps.assets import inline_assets
+            from core.maps.field_map import build_field_map_html
 
             page = inline_assets(build_field_map_html(fm, None, bridge=False))
             path.write_text(page, encoding="utf-8")
@@ -721,7 +731,7 @@ class FieldMapView(QWidget):
 
         self.ctx.cpu.submit(
             work,
-            on_result=lambda p: self.status.setText(_("Saved {path}").format(path=str(p))),
+            on_result=lambda p: self.notice.setText(_("Saved {path}").format(path=str(p))),
             on_error=self._on_error,
         )
 
@@ -737,7 +747,7 @@ class FieldMapView(QWidget):
             self, _("Export PNG…"), "field-map.png", _("PNG images (*.png)")
         )
         if path and self.map_view.export_png(Path(path)):
-            self.status.setText(_("Saved {path}").format(path=path))
+            self.notice.setText(_("Saved {path}").format(path=path))
 
     def _ask_import_gpx(self) -> None:
         reps = self.selected_rep_ids()
@@ -759,7 +769,7 @@ class FieldMapView(QWidget):
         )
 
     def _on_gpx_done(self, summary: GpxImportSummary) -> None:
-        self.status.setText(
+        self.notice.setText(
             _("Imported {n} track points ({skipped} already there).").format(
                 n=summary.inserted, skipped=summary.skipped_existing
             )
@@ -768,7 +778,7 @@ class FieldMapView(QWidget):
 
     def _on_gpx_error(self, exc: BaseException) -> None:
         text = str(exc) if isinstance(exc, GpxImportError) else _("The GPX file could not be read.")
-        self.status.setText(text)
+        self.notice.setText(text)
         QMessageBox.warning(self, _("Import GPX…"), text)
 
     def closeEvent(self, event: Any) -> None:

@@ -198,8 +198,8 @@ def test_download_area_refused_for_osm_and_done_from_an_allowed_server(qtbot, sc
             f"{est.tiles} tiles" in dlg.estimate_label.text() and "MB" in dlg.estimate_label.text()
         )
         dlg.accept()
-        qtbot.waitUntil(lambda: "Downloaded" in view.status.text(), timeout=30_000)
-        assert f"Downloaded {est.to_fetch} tiles" in view.status.text()
+        qtbot.waitUntil(lambda: "Downloaded" in view.notice.text(), timeout=30_000)
+        assert f"Downloaded {est.to_fetch} tiles" in view.notice.text()
         assert len(srv.requests) == est.to_fetch
     view.tile_combo.setCurrentIndex(view.tile_combo.findData(""))
     qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
@@ -211,7 +211,7 @@ def test_export_standalone_html(qtbot, screen, tmp_path):
     qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
     out = tmp_path / "map.html"
     view.export_html(out)
-    qtbot.waitUntil(lambda: out.exists() and "Saved" in view.status.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: out.exists() and "Saved" in view.notice.text(), timeout=30_000)
     page = out.read_text(encoding="utf-8")
     assert "storedesk://assets" not in page
     assert "<script src=" not in page.replace('<script src="qrc:', "")
@@ -259,3 +259,39 @@ def test_field_map_in_the_shell_for_a_supervisor(make_shell, qtbot):
     qtbot.waitUntil(lambda: screen.map_view.ready, timeout=90_000)
     assert screen.fm is not None and screen.fm.raw.region_name == "上海区"
     assert screen.map_view.blocked == 0
+
+
+def test_gpx_import_from_the_screen(qtbot, screen, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    view, _t0 = screen
+    qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
+    rep_id = view.selected_rep_ids()[0]
+    day = (DAY - dt.timedelta(days=20)).isoformat()  # a day without demo GPS
+    gpx = tmp_path / "track.gpx"
+    gpx.write_text(
+        '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+        + "".join(
+            f'<trkpt lat="31.2{i}" lon="121.4{i}"><time>{day}T0{i + 1}:00:00Z</time></trkpt>'
+            for i in range(3)
+        )
+        + "</trkseg></trk></gpx>",
+        encoding="utf-8",
+    )
+    view.import_gpx(rep_id, gpx)
+    qtbot.waitUntil(
+        lambda: "Imported 3 track points (0 already" in view.notice.text(), timeout=10_000
+    )
+    qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
+    view.import_gpx(rep_id, gpx)
+    qtbot.waitUntil(
+        lambda: "Imported 0 track points (3 already" in view.notice.text(), timeout=10_000
+    )
+
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warnings.append(a[2]))
+    bad = tmp_path / "bad.gpx"
+    bad.write_text("<gpx><trk><trkseg><trkpt lat='x'", encoding="utf-8")
+    view.import_gpx(rep_id, bad)
+    qtbot.waitUntil(lambda: bool(warnings), timeout=10_000)
+    assert "not valid GPX" in warnings[0] and warnings[0] == view.notice.text()
