@@ -14,13 +14,10 @@ import shutil
 import tempfile
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPointF, QSize, Signal
 from PySide6.QtGui import QPageLayout, QPainter
-from PySide6.QtPdf import QPdfDocument
-from PySide6.QtPdfWidgets import QPdfView
-from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -37,13 +34,22 @@ from PySide6.QtWidgets import (
 from core.directory import stores_in_scope
 from core.i18n import N_, _, current_language
 from core.reports.gather import gather_pack
-from core.reports.render import render_pack
 from core.tasks import Cancelled, TaskState
 from core.timeutil import week_label
 from desktop.screens import ScreenSpec, register_screen
 from desktop.widgets.progress_panel import ProgressPanel
 
+if TYPE_CHECKING:
+    from PySide6.QtPrintSupport import QPrinter
+
 WEEKS_BACK = 13
+
+
+def _render_pack(*args: Any, **kwargs: Any) -> int:
+    """render_pack on the CPU worker; reportlab is imported there, not at app start."""
+    from core.reports.render import render_pack
+
+    return render_pack(*args, **kwargs)
 
 
 class ReportsView(QWidget):
@@ -90,6 +96,9 @@ class ReportsView(QWidget):
         self.progress = ProgressPanel()
         self.status = QLabel()
         self.status.setWordWrap(True)
+
+        from PySide6.QtPdf import QPdfDocument  # QtPdf loads when the screen opens, not at start
+        from PySide6.QtPdfWidgets import QPdfView
 
         self.document = QPdfDocument(self)
         self.preview = QPdfView()
@@ -209,7 +218,7 @@ class ReportsView(QWidget):
 
         def draw(data: Any) -> None:
             self.ctx.cpu.submit(
-                partial(render_pack, data, out, lang=lang, state=state),
+                partial(_render_pack, data, out, lang=lang, state=state),
                 on_result=lambda pages: self._on_built(out, pages),
                 on_error=self._on_error,
             )
@@ -269,6 +278,8 @@ class ReportsView(QWidget):
     def print_pack(self) -> None:
         if self.pdf_path is None:
             return
+        from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+
         printer = QPrinter(QPrinter.PrinterMode.HighResolution)
         dialog = QPrintDialog(printer, self)
         dialog.setWindowTitle(_("Print the pack"))
@@ -284,6 +295,8 @@ class ReportsView(QWidget):
         if not painter.begin(printer):
             self._fail(_("The printer could not be opened."))
             return 0
+        from PySide6.QtPrintSupport import QPrinter
+
         rect = printer.pageRect(QPrinter.Unit.DevicePixel).toRect()
         n = self.document.pageCount()
         try:
