@@ -11,6 +11,10 @@ on a user's PC. Steps, each timed, stopping at the first failure:
    Then **modules**: every screen and mutation module the app imports by name.
 2. **demo data** — opens the cache given with ``--cache`` or generates the demo region ×1
    into a temporary folder (``core.demo.generate``), exactly as a first start does.
+   Then **window**: the real :class:`desktop.app.Shell` signs in to that data as a demo
+   store manager and shows the main window (offscreen without a display) until the home
+   screen has loaded; on Linux the summary gives the process age at that moment (with a
+   pre-made ``--cache`` that is the cold start to a populated main window).
 3. **report** — builds the weekly review pack of the first store for the last complete
    ISO week into a temporary PDF with reportlab and the embedded font (a store pack is the
    short one: a cover page plus a few pages; the whole of it is built so the page count
@@ -170,6 +174,107 @@ def open_data(args: Any, workdir: Path, report: Report):
         raise
     report.fact(_("data"), path)
     return cache, _("demo region generated ({rows:,} rows)").format(rows=summary.total_rows)
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux /proc; None elsewhere)."""
+    try:
+        stat = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - int(stat[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def check_window(cache_path: Path, workdir: Path, report: Report) -> str:
+    """The real shell signs in to the demo as a store manager: main window + home screen.
+
+    Settings go to ``workdir`` (the user's are never touched); the window is shown on the
+    offscreen platform when there is no display. A screen that failed to build (the main
+    window shows an error panel instead of raising) fails the check.
+    """
+    from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QTimer
+
+    from core.cache import open_cache
+    from core.directory import demo_actor
+    from core.i18n import current_language
+    from desktop.app import Shell, create_application
+    from desktop.main_window import ScreenError
+    from desktop.settings import SettingsStore
+
+    probe = open_cache(cache_path)
+    try:
+        with probe.session() as s:
+            has_demo_users = demo_actor(s, "store_manager", "") is not None
+    finally:
+        probe.close()
+    if not has_demo_users:
+        return _("skipped: the data file has no demo accounts to sign in with")
+    app = create_application([sys.argv[0] or "storedesk"])
+    shell = Shell(
+        app,
+        settings_store=SettingsStore(workdir / "settings.json"),
+        cache_path=workdir / "server.db",
+        demo_path=cache_path,
+        language=current_language(),
+        show_windows=True,
+    )
+    loop = QEventLoop()
+    state: dict[str, Any] = {}
+
+    def home_loaded() -> None:
+        state["loaded"] = True
+        loop.quit()
+
+    def signed_in(window: Any) -> None:
+        state["window"] = window
+        home = window.widgets.get("home")
+        if home is not None and hasattr(home, "sig_loaded"):
+            home.sig_loaded.connect(home_loaded)
+            if getattr(home, "data", None) is not None:
+                home_loaded()
+        else:
+            home_loaded()
+
+    shell.sig_signed_in.connect(signed_in)
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    timer.start(int(MAP_TIMEOUT_S * 1000))
+    t0 = time.perf_counter()
+    try:
+        shell.sign_in_demo("store_manager", "")
+        loop.exec()
+        seconds = time.perf_counter() - t0
+        window = state.get("window")
+        errors = list(shell.errors_shown)
+        broken = [
+            sid
+            for sid, w in (window.widgets.items() if window else [])
+            if isinstance(w, ScreenError)
+        ]
+        screens = len(window.specs) if window is not None else 0
+        title = window.current_screen_id() if window is not None else ""
+    finally:
+        timer.stop()
+        shell.shutdown()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        app.processEvents()
+    if window is None:
+        raise CheckFailed(
+            _("the main window did not open within {s:.0f} s").format(s=MAP_TIMEOUT_S)
+            + (f" ({errors[-1][1]})" if errors else "")
+        )
+    if broken:
+        raise CheckFailed(_("screens failed to build: {names}").format(names=", ".join(broken)))
+    if not state.get("loaded"):
+        raise CheckFailed(_("the home screen did not load its figures"))
+    age = process_age_s()
+    if age is not None:
+        report.fact(_("process start to main window"), f"{age:.1f} s")
+    return _("{screens} screens, {screen} loaded in {seconds:.1f} s after sign-in").format(
+        screens=screens, screen=title, seconds=seconds
+    )
 
 
 def last_complete_week(last_day: dt.date) -> str:
@@ -394,6 +499,12 @@ def run_self_check(args: Any, out: Callable[[str], None] | None = None) -> int:
                 return detail
 
             _run_step(report, _("demo data"), data, out)
+            _run_step(
+                report,
+                _("window"),
+                lambda: check_window(Path(report_fact(report, _("data"))), workdir, report),
+                out,
+            )
             _run_step(report, _("report"), lambda: check_report(cache, workdir, report), out)
             _run_step(report, _("map"), lambda: check_map(cache, report), out)
         except CheckFailed as e:
@@ -412,6 +523,10 @@ def run_self_check(args: Any, out: Callable[[str], None] | None = None) -> int:
         _print_facts(report, out)
         out(_("self-check passed in {seconds:.1f} s").format(seconds=time.perf_counter() - started))
     return 0
+
+
+def report_fact(report: Report, key: str) -> str:
+    return next(v for k, v in report.facts if k == key)
 
 
 def _print_facts(report: Report, out: Callable[[str], None]) -> None:

@@ -53,7 +53,7 @@ def test_self_check_passes_headless_and_prints_a_summary(tmp_path: Path) -> None
     lines = out.splitlines()
     assert lines[0] == "StoreDesk self-check"
     assert "(no display: Qt runs offscreen)" in out
-    for step in ("versions", "resources", "modules", "demo data", "report", "map"):
+    for step in ("versions", "resources", "modules", "demo data", "window", "report", "map"):
         assert any(line.startswith(f"[ok] {step} ") for line in lines), (step, out)
     map_line = next(line for line in lines if line.startswith("[ok] map "))
     assert "0 network requests blocked" in map_line
@@ -61,9 +61,14 @@ def test_self_check_passes_headless_and_prints_a_summary(tmp_path: Path) -> None
     report_line = next(line for line in lines if line.startswith("[ok] report "))
     assert " pages, " in report_line
     assert "demo region generated" in out
+    window_line = next(line for line in lines if line.startswith("[ok] window "))
+    assert "home loaded" in window_line and "8 screens" in window_line
+    assert "process start to main window" in out
     # facts: versions and paths a support person needs
     assert "QtWebEngine" in out and "Chromium" in out
-    assert f"resources             {ROOT / 'resources'}" in out
+    assert any(line.split() == ["resources", str(ROOT / "resources")] for line in lines), (
+        "resources path not reported"
+    )
     assert "no (running from source)" in out
     assert lines[-1].startswith("self-check passed in ")
     # nothing left behind in the user's folders: the demo went to a temporary folder
