@@ -375,7 +375,7 @@ def _css() -> str:
         "font-size:10px;line-height:18px;text-align:center;box-shadow:0 0 0 1px #fff;}"
         ".sd-legend{position:absolute;right:10px;bottom:24px;z-index:1000;background:rgba(255,255,255,.92);"
         "padding:6px 9px;border-radius:4px;font-size:12px;line-height:18px;box-shadow:0 1px 4px rgba(0,0,0,.3);"
-        "max-width:240px;}"
+        "max-width:280px;}"
         ".sd-sw{display:inline-block;width:18px;height:4px;margin-right:6px;vertical-align:middle;}"
         ".sd-dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin:0 4px 0 6px;"
         "vertical-align:middle;}"

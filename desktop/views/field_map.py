@@ -636,7 +636,9 @@ class FieldMapView(QWidget):
                 if r is not None and r["id"] == visit_id:
                     with QSignalBlocker(self.table.view.selectionModel()):
                         self.table.view.selectRow(i)
-                    self.table.view.scrollTo(model.index(i, 0))
+                    index = model.index(i, 0)
+                    # after the details text has resized the table
+                    QTimer.singleShot(0, lambda ix=index: self.table.view.scrollTo(ix))
                     break
         else:
             self.map_view.select_visit(visit_id)

@@ -138,7 +138,7 @@ def test_supervisor_day_loads_offline_with_all_reps(qtbot, screen, artifacts):
     )
 
 
-def test_clicking_a_flagged_visit_shows_its_evidence(qtbot, screen, demo_db_template):
+def test_clicking_a_flagged_visit_shows_its_evidence(qtbot, screen, artifacts):
     view, _t0 = screen
     qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
     flagged = next(v for v in view.fm.visits if v.evidence.flagged)
@@ -165,6 +165,8 @@ def test_clicking_a_flagged_visit_shows_its_evidence(qtbot, screen, demo_db_temp
     assert view.table.model.row(selected[0].row())["id"] == flagged.id
     truth = demo_truth(view.ctx.cache.engine)["suspicious_visits"]
     assert flagged.id in truth
+    qtbot.wait(400)  # popup painted
+    view.grab().save(str(artifacts / "field_map_flagged_visit.png"))
 
 
 def test_download_area_refused_for_osm_and_done_from_an_allowed_server(qtbot, screen):
