@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -315,6 +316,7 @@ class SyncEngine:
         push_batch: int = 100,
         timeout: float = 30.0,
         verify: bool = True,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self.cache = cache
         self.base_url = base_url.rstrip("/")
@@ -326,6 +328,7 @@ class SyncEngine:
         self.snapshot_limit = min(snapshot_limit, MAX_PAGE_ROWS)
         self.push_batch = push_batch
         self.verify = verify
+        self.max_response_bytes = max_response_bytes
         self.listeners: list[Callable[[SyncEvent], None]] = []
         self.user: UserInfo | None = None
         self._token: str | None = None
@@ -384,6 +387,21 @@ class SyncEngine:
                 self._online, self._last_error = True, ""
                 self._emit("done", 1.0, _("Synchronised."))
                 return result
+            except (ValueError, sqlite3.InterfaceError, sqlite3.ProgrammingError) as e:
+                # A reply that passed validation but cannot be applied (bad key, non-scalar
+                # value): its transaction rolled back, so nothing was changed.
+                err = ProtocolError(
+                    _(
+                        "The server sent data this StoreDesk cannot apply ({detail}); nothing was changed."
+                    ).format(detail=str(e)[:200])
+                )
+                self._online, self._last_error = True, str(err)
+                self._emit("error", 0.0, str(err))
+                raise err from e
+            except local.StaleWrite as e:
+                err = ServerError(_("Another synchronisation changed the local data; will retry."))
+                self._last_error = str(err)
+                raise err from e
             except OfflineError as e:
                 self._online, self._last_error = False, str(e)
                 self._emit("error", 0.0, str(e))
@@ -490,7 +508,7 @@ class SyncEngine:
         *,
         params: Any = None,
         json: Any = None,
-        cap: int = MAX_RESPONSE_BYTES,
+        cap: int | None = None,
         ok: tuple[int, ...] = (),
     ) -> bytes:
         """A signed request; one token refresh on 401; raises for error statuses."""
@@ -503,7 +521,7 @@ class SyncEngine:
                 headers=headers,
                 params=params,
                 json=json,
-                cap=cap,
+                cap=min(cap or self.max_response_bytes, self.max_response_bytes),
             )
             if resp[0] == 401 and attempt == 0:
                 self._token = await self.token_provider(self.client, self.base_url, True)

@@ -245,6 +245,11 @@ def _insert_rows(raw: sqlite3.Connection, name: str, columns: list[str], rows: l
     if name not in SYNCED_TABLE_NAMES:
         raise ValueError(f"the server sent rows for an unknown table {name!r}")
     local = _local_columns(name)
+    missing_pk = [
+        c.name for c in Base.metadata.tables[name].primary_key.columns if c.name not in columns
+    ]
+    if missing_pk or len(set(columns)) != len(columns):
+        raise ValueError(f"the server sent rows of {name} without a proper key")
     keep = [i for i, c in enumerate(columns) if c in local]
     if len(keep) != len(columns):
         rows = [[r[i] for i in keep] for r in rows]
