@@ -217,3 +217,17 @@ def test_retention_prunes_old_changes_and_old_cursors_get_410(srv):
     assert httpx.get(srv.url + "/v1/sync/pull", params={"cursor": 0}, headers=h).status_code == 410
     ok = httpx.get(srv.url + "/v1/sync/pull", params={"cursor": head}, headers=h)
     assert ok.status_code == 200 and ok.json()["changes"] == []
+
+
+def test_requests_are_logged_without_tokens_or_passwords(srv, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="storedesk.central"):
+        r = login(srv, "sup1")
+        token = r.json()["token"]
+        httpx.get(srv.url + "/v1/me", headers={"Authorization": f"Bearer {token}"})
+        login(srv, "sup1", "a-wrong-secret")
+    text = caplog.text
+    assert "POST /v1/auth/login -> 200" in text and "GET /v1/me -> 200" in text
+    assert "-> 401" in text
+    assert token not in text and PASSWORD not in text and "a-wrong-secret" not in text
