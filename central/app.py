@@ -517,7 +517,9 @@ def create_app(
         where = row_filter(name, actor).compile(
             dialect=engine.dialect, compile_kwargs={"literal_binds": True}
         )
-        return f"SELECT {', '.join(_qi(c) for c in cols)} FROM {_qi(name)} WHERE {where}"
+        # parenthesised: a scope filter with OR (region OR store) must not swallow the
+        # keyset bound a snapshot page appends with AND
+        return f"SELECT {', '.join(_qi(c) for c in cols)} FROM {_qi(name)} WHERE ({where})"
 
     def _sqlite_page(
         s: Session,
