@@ -84,13 +84,15 @@ def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
     if unit == "s":
+        if value < 0.01:
+            return f"{value * 1000:.1f} ms"
         return f"{value:.3f} s" if value < 10 else f"{value:.1f} s"
     if unit == "ms":
         return f"{value:.0f} ms"
     if unit == "rows/s":
         return f"{value:,.0f} rows/s"
     if unit == "s/page":
-        return f"{value:.3f} s/page"
+        return f"{value:.3f} s/page" if value >= 0.01 else f"{value * 1000:.2f} ms/page"
     if unit == "MiB":
         return f"{value:.0f} MiB"
     return f"{value:g} {unit}"
