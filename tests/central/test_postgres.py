@@ -56,7 +56,7 @@ def test_sync_round_trip_on_postgres_with_checksums(pg_servers, tmp_path):
                          "discount_pct": 20, "reason_code": "other"})  # fmt: skip
 
     async def go():
-        ea = engine_for(ca, a_srv, "mgr1")
+        ea = engine_for(ca, a_srv, "mgr1", snapshot_limit=2)  # many pages: keyset on PostgreSQL
         eb = engine_for(cb, b_srv, "mgr1b")  # the other manager talks to the other process
         ra0 = await ea.sync_once()
         rb0 = await eb.sync_once()

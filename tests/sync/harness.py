@@ -33,7 +33,9 @@ from central.db import init_central_schema, make_central_engine
 from core.cache import Cache, open_cache
 from core.models import (
     Customer,
+    GpsPoint,
     Holiday,
+    HourlyTraffic,
     PromotionProposal,
     PromotionRule,
     Region,
@@ -149,6 +151,14 @@ def build_world(engine: Engine, *, extra_shifts: int = 0) -> World:
                 )
             )
         s.flush()
+        for i in range(5):  # a datetime in a composite key: exercises keyset paging
+            s.add(
+                GpsPoint(
+                    rep_id=1, ts=T0 + dt.timedelta(seconds=30 * i), lat=31.2 + i / 1e4, lon=121.4
+                )
+            )
+            s.add(HourlyTraffic(store_id=1, hour_start=T0 + dt.timedelta(hours=i), visitors=10 + i,
+                                transactions=3, sales_fen=12345, units=None))  # fmt: skip
         for rid, code in ((1, "S1"), (2, "S3")):
             vid = f"visit{code}"
             s.add(Visit(id=vid, rep_id=rid, customer_id=rid, check_in_at=T0))
