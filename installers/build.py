@@ -141,8 +141,35 @@ def self_check_env(home: Path) -> dict[str, str]:
     return env
 
 
+def check_links(bundle: Path) -> int:
+    """Linux: every ELF file of the bundle's Qt finds the Qt/ICU libraries it links to.
+
+    The spec leaves unused Qt libraries out (link closure); this proves nothing needed was
+    dropped. Libraries of the system (X11, xcb, GL...) are the user's, and not checked.
+    """
+    qt = bundle / "_internal" / "PySide6"
+    files = [
+        p for p in qt.rglob("*") if p.is_file() and (".so" in p.name or p.parent.name == "libexec")
+    ]
+    missing: set[str] = set()
+    for f in files:
+        done = subprocess.run(["ldd", str(f)], capture_output=True, text=True)
+        for line in done.stdout.splitlines():
+            name = line.strip().split(" ", 1)[0]
+            if "not found" in line and name.startswith(
+                ("libQt6", "libicu", "libpyside", "libshiboken")
+            ):
+                missing.add(f"{f.relative_to(bundle)} -> {name}")
+    if missing:
+        raise BuildError("Qt libraries missing from the bundle:\n  " + "\n  ".join(sorted(missing)))
+    print(f"   {len(files)} Qt binaries: every Qt library they link to is in the bundle")
+    return len(files)
+
+
 def run_self_check(bundle: Path) -> tuple[str, float]:
     step("3/5 self-check of the bundle")
+    if sys.platform.startswith("linux") and shutil.which("ldd"):
+        check_links(bundle)
     exe = bundle_executable(bundle)
     with tempfile.TemporaryDirectory(prefix="storedesk-build-") as tmp:
         t0 = time.perf_counter()
