@@ -647,6 +647,40 @@ def create_app(
 
     # ----------------------------------------------------------------------- business reads
 
+    @app.post("/v1/promotions/generate", tags=["promotions"])
+    def generate_promotions(p: Auth, store_ids: StoreFilter = None) -> dict[str, Any]:
+        """Run the promotion rule engine now for the caller's stores (or ``store_id`` ones).
+
+        New proposals are ordinary changes: they reach the desktops through pull. The
+        answer says how many were added and when each store's queue was last generated.
+        """
+        from core.promotions.engine import generate_proposals
+
+        actor = narrowed(p, store_ids)
+        with factory() as s:
+            ids = sorted(
+                actor.store_ids if not is_admin(actor) else set(s.scalars(select(Store.id)).all())
+            )
+        if not ids:
+            raise HTTPException(403, "you have no stores")
+        now = dt.datetime.now(dt.UTC)
+        with factory() as s, s.begin():
+            if is_sqlite:  # take the write lock before reading (no read-then-write race)
+                s.execute(update(SyncClient).where(false()).values(last_mutation_id=0))
+            added = generate_proposals(s, ids, now)
+        with factory() as s:
+            last = dict(
+                s.execute(
+                    select(PromotionProposal.store_id, func.max(PromotionProposal.generated_at))
+                    .where(PromotionProposal.store_id.in_(ids))
+                    .group_by(PromotionProposal.store_id)
+                ).all()
+            )
+        return {
+            "added": len(added),
+            "generated_at": {str(k): v.isoformat() for k, v in last.items() if v is not None},
+        }
+
     @app.get("/v1/stores/{store_id}", tags=["stores"])
     def store_info(store_id: int, p: Auth) -> dict[str, Any]:
         """One store, with when its promotion proposals were last generated."""

@@ -98,6 +98,7 @@ CROSS_SCOPE = [
     ("POST", "/v1/sync/rows", None, {"table": "shifts", "pks": [["shS10"]]}),
     ("POST", "/v1/sync/rows", None, {"table": "visits", "pks": [["visitS1"]]}),
     ("POST", "/v1/sync/rows", None, {"table": "users", "pks": [[2]]}),
+    ("POST", "/v1/promotions/generate", {"store_id": 1}, None),
 ]
 
 
@@ -231,3 +232,11 @@ def test_requests_are_logged_without_tokens_or_passwords(srv, caplog):
     assert "POST /v1/auth/login -> 200" in text and "GET /v1/me -> 200" in text
     assert "-> 401" in text
     assert token not in text and PASSWORD not in text and "a-wrong-secret" not in text
+
+
+def test_managers_run_the_rule_engine_for_their_stores(srv):
+    r = httpx.post(srv.url + "/v1/promotions/generate", headers=headers(srv, "mgr1"), timeout=60)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["added"] >= 0 and set(body["generated_at"]) <= {"1"}
+    assert "1" in body["generated_at"]  # the hand-made proposal of S1
