@@ -382,7 +382,9 @@ def create_app(
                 _insert_ignore(s, SyncClient).values(
                     client_id=body.client_id,
                     user_id=p.user.id,
-                    last_mutation_id=0,
+                    # A client never seen starts where its outbox starts (ids are never
+                    # reused, so a cache that changed user or server keeps counting).
+                    last_mutation_id=ids[0] - 1 if ids else 0,
                     created_at=now,
                     last_seen_at=now,
                 )

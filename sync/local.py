@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.cache import Cache
+from core.i18n import _
 from core.models import Base, Outbox, SyncConflict, SyncState
 from core.mutations import Actor, MutationError, get
 from sync.protocol import (
@@ -146,13 +147,22 @@ def read_state(cache: Cache) -> LocalState:
 def bind_server(cache: Cache, server_url: str, user_id: int) -> bool:
     """Remember which server and user this cache mirrors; forget the cursor if they changed.
 
-    Returns True when the cache must be snapshotted again (another server or user).
+    Another user (or server) on the same cache: the data is downloaded again, the cache
+    gets a new client id (the server ties a client id to one user), and the previous
+    user's unsent edits are withdrawn with a readable reason — they are never sent in the
+    name of someone else. Returns True when the cache must be snapshotted again.
     """
     with cache.session() as s:
-        same = _get(s, K_SERVER) == server_url and _get(s, K_USER) == str(user_id)
+        prev_server, prev_user = _get(s, K_SERVER), _get(s, K_USER)
+        same = prev_server == server_url and prev_user == str(user_id)
         if not same:
             for k in (K_CURSOR, K_SNAP_TOKEN, K_SNAP_TABLES, K_SNAP_POS):
                 _put(s, k, None)
+            if prev_user is not None:
+                _put(s, K_CLIENT, uuid.uuid4().hex)
+                for ob in s.scalars(select(Outbox).where(Outbox.status == "pending")):
+                    ob.status = "rejected"
+                    ob.error = _("Not sent: another user signed in on this computer.")
             _put(s, K_SERVER, server_url)
             _put(s, K_USER, str(user_id))
         return not same

@@ -527,3 +527,28 @@ def test_pending_local_edits_are_reapplied_over_pulled_rows(server, tmp_path):
     with a.session() as s:
         assert s.get(Shift, s0).note == "mine, pending" and s.get(Shift, s1).note == "theirs"
     a.close()
+
+
+def test_another_user_on_the_same_cache_never_sends_the_previous_users_edits(server, tmp_path):
+    cache = new_client(tmp_path, "shared")
+
+    async def go():
+        e1 = await synced(cache, server, "sup1")
+        add_note(cache, e1, "visitS1", "sup1's unsent note")
+        await e1.aclose()
+        e2 = engine_for(cache, server, "mgr3")  # someone else signs in on this PC
+        r = await e2.sync_once()
+        add_note(cache, e2, "visitS3", "mgr3's note")
+        r2 = await e2.sync_once()
+        await e2.aclose()
+        return r, r2
+
+    r, r2 = run(go())
+    assert r.snapshot and r.verified is True and r2.pushed == 1
+    with server.session() as s:
+        assert [n.text for n in s.scalars(select(VisitNote))] == ["mgr3's note"]
+    with cache.session() as s:
+        first = s.get(Outbox, 1)
+        assert first.status == "rejected" and "another user" in first.error
+        assert s.get(Outbox, 2).status == "sent"  # ids keep counting; the server accepts
+    cache.close()
