@@ -4,8 +4,9 @@
 bundle's own ``--self-check``, size). Then the bundle, started from outside the source
 tree with empty user folders and no display, writes a demo file (``storedesk demo``),
 builds a pack (``storedesk report``) and passes ``--self-check --cache`` on that file,
-whose summary gives the cold start to a populated main window. Figures go to
-``test-artifacts/bundle.json``.
+whose summary gives the cold start to a populated main window. Finally the bundle's
+``install.sh`` installs it for a fake user (menu entry, icon, command) and uninstalls it,
+keeping the user's data unless ``--purge``. Figures go to ``test-artifacts/bundle.json``.
 
 Measured on the shared 2-core box: build ≈ 2–3 min, whole test ≈ 3–4 min, so it runs
 with the slow tests by default; ``STOREDESK_BUNDLE_TEST=0`` skips it.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -129,6 +131,8 @@ def test_linux_bundle_builds_and_passes_its_self_check(tmp_path: Path, artifacts
     # the user's folders stay empty apart from what the app itself keeps (no demo there)
     assert not (home / "data" / "StoreDesk" / "demo.db").exists()
 
+    _per_user_install_and_uninstall(bundle, tmp_path / "user")
+
     (artifacts / "bundle.json").write_text(
         json.dumps(
             {
@@ -143,3 +147,51 @@ def test_linux_bundle_builds_and_passes_its_self_check(tmp_path: Path, artifacts
             indent=2,
         )
     )
+
+
+def _per_user_install_and_uninstall(bundle: Path, home: Path) -> None:
+    """install.sh copies the bundle under ~/.local, adds menu entry + icon; uninstall keeps data."""
+    home.mkdir()
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+    def sh(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["sh", str(bundle / "install.sh"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    done = sh()
+    assert done.returncode == 0, done.stderr
+    target = home / ".local" / "opt" / "storedesk"
+    entry = home / ".local" / "share" / "applications" / "storedesk.desktop"
+    icon = home / ".local" / "share" / "icons" / "hicolor" / "256x256" / "apps" / "storedesk.png"
+    assert (target / "storedesk").is_file() and icon.is_file()
+    text = entry.read_text(encoding="utf-8")
+    assert f"Exec={target}/storedesk" in text and "Name[zh_CN]=门店工作台" in text
+    if shutil.which("desktop-file-validate"):
+        check = subprocess.run(
+            ["desktop-file-validate", str(entry)], capture_output=True, text=True
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+    version = subprocess.run(
+        [str(home / ".local" / "bin" / "storedesk"), "--version"],
+        env=_clean_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert version.returncode == 0 and version.stdout.startswith("StoreDesk "), version.stderr
+
+    data = home / ".local" / "share" / "StoreDesk"
+    data.mkdir(parents=True)
+    (data / "cache.db").write_bytes(b"the user's data")
+    done = sh("--uninstall")
+    assert done.returncode == 0, done.stderr
+    assert not target.exists() and not entry.exists() and not icon.exists()
+    assert (data / "cache.db").read_bytes() == b"the user's data"  # kept unless asked
+    assert "was kept" in done.stdout
+    done = sh("--uninstall", "--purge")
+    assert done.returncode == 0 and not data.exists()
