@@ -80,6 +80,8 @@ def check_tools(installer: bool) -> dict[str, str]:
         found["pyside6"] = PySide6.__version__
     except ImportError as e:
         raise BuildError(f"PySide6 with QtWebEngine is missing: {e}") from e
+    if sys.platform.startswith("linux") and shutil.which("objdump") is None:
+        raise BuildError("objdump is missing: install binutils (PyInstaller needs it on Linux)")
     if installer:
         if sys.platform != "win32":
             raise BuildError("--installer builds the Windows setup.exe: run it on Windows")
