@@ -31,7 +31,8 @@ from sqlalchemy import delete, event, insert, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from central.models import ChangeLog, ChangeSeq
-from central.scope import ScopeKeys, scope_keys
+from central.scope import RULES, RegionStore, ScopeKeys, scope_keys
+from central.scope import Store as StoreRule
 from sync.protocol import SYNCED_TABLE_NAMES, pk_columns, table, to_wire, wire_columns
 
 _ORDER = {name: i for i, name in enumerate(SYNCED_TABLE_NAMES)}
@@ -44,6 +45,8 @@ class _Pending:
     deletes: dict[tuple[str, tuple[Any, ...]], tuple[list[Any], ScopeKeys]] = field(
         default_factory=dict
     )
+    #: rows whose own scope columns changed: the keys they had before (see _moved_from)
+    moves: dict[tuple[str, tuple[Any, ...]], ScopeKeys] = field(default_factory=dict)
 
 
 def _pending(session: Session) -> _Pending:
@@ -90,9 +93,39 @@ def _after_flush(session: Session, _ctx: Any) -> None:
         name = _table_name(obj)
         if name is None or (obj in session.dirty and not session.is_modified(obj)):
             continue
-        pk = _pk(name, _row_dict(obj))
+        row = _row_dict(obj)
+        pk = _pk(name, row)
         pending.deletes.pop((name, pk), None)
         pending.upserts[(name, pk)] = obj
+        if obj in session.dirty and (name, pk) not in pending.moves:
+            before = _moved_from(session, name, obj, row)
+            if before is not None:
+                pending.moves[(name, pk)] = before
+
+
+def _moved_from(session: Session, name: str, obj: Any, row: dict[str, Any]) -> ScopeKeys | None:
+    """The scope keys a row had before this flush, if its own store/region columns changed.
+
+    The change log then carries a tombstone under the old keys (so desktops that can no
+    longer see the row drop it) before the upsert under the new ones.
+    """
+    rule = RULES[name]
+    cols = (
+        [rule.col]
+        if isinstance(rule, StoreRule)
+        else [rule.region_col, rule.store_col]
+        if isinstance(rule, RegionStore)
+        else []
+    )
+    state = inspect(obj)
+    old = dict(row)
+    changed = False
+    for col in cols:
+        hist = state.attrs[col].history
+        if hist.deleted:
+            old[col] = hist.deleted[0]
+            changed = changed or hist.deleted[0] != row[col]
+    return scope_keys(session, name, old) if changed else None
 
 
 def _before_commit(session: Session) -> None:
@@ -103,6 +136,9 @@ def _before_commit(session: Session) -> None:
     now = dt.datetime.now(dt.UTC)
     rows: list[dict[str, Any]] = []
     with session.no_autoflush:
+        for (name, pk), before in pending.moves.items():
+            if (name, pk) in pending.upserts:
+                rows.append(_log_row(name, "delete", list(pk), None, before, now))
         for (name, pk), obj in sorted(pending.upserts.items(), key=lambda kv: _ORDER[kv[0][0]]):
             data = _row_dict(obj)
             keys = scope_keys(session, name, data)

@@ -552,3 +552,30 @@ def test_another_user_on_the_same_cache_never_sends_the_previous_users_edits(ser
         assert first.status == "rejected" and "another user" in first.error
         assert s.get(Outbox, 2).status == "sent"  # ids keep counting; the server accepts
     cache.close()
+
+
+def test_a_customer_moving_to_another_store_leaves_the_old_managers_cache(server, tmp_path):
+    from core.models import Customer
+
+    m1, m3 = new_client(tmp_path, "m1"), new_client(tmp_path, "m3")
+
+    async def go():
+        e1 = await synced(m1, server, "mgr1")
+        e3 = await synced(m3, server, "mgr3")
+        with m1.session() as s:
+            assert s.get(Customer, 1) is not None
+        with server.app.state.session_factory() as s, s.begin():
+            c = s.get(Customer, 1)
+            c.store_id, c.region_id, c.name = 3, 2, "搬到了S3"
+        await e1.sync_once()
+        await e3.sync_once()
+        await e1.aclose()
+        await e3.aclose()
+
+    run(go())
+    with m1.session() as s:
+        assert s.get(Customer, 1) is None
+    with m3.session() as s:
+        assert s.get(Customer, 1).name == "搬到了S3"
+    m1.close()
+    m3.close()
