@@ -245,6 +245,10 @@ class HomeView(QWidget):
     def _failed(self, exc: BaseException) -> None:
         from desktop.errors import user_message
 
+        if isinstance(exc, LookupError):  # signed in, first sync still downloading
+            self.headline.setText(_("Your data is being downloaded from the server…"))
+            self.subline.setText(_("This page fills in as soon as the first sync is done."))
+            return
         self.headline.setText(user_message(exc)[1])
 
     def _show(self, req: int, data) -> None:

@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from PySide6.QtCore import Qt
 from sqlalchemy import select
 
 from core.models import Rep, Shift, Store, SyncConflict, Visit
@@ -280,25 +280,13 @@ def test_disk_full_when_saving_settings_is_explained(make_shell, qtbot, monkeypa
 def test_ui_never_stalls_during_a_large_query(make_shell, qtbot) -> None:
     """A 10 ms heartbeat on the UI thread while the DB worker runs a heavy region query."""
     from core.home import supervisor_home
+    from tests.desktop.heartbeat import Heartbeat, allowed, baseline
 
     shell = make_shell(role="supervisor", code="SH")
     ctx = shell.ctx
     _wait_home(qtbot, shell, region=True)
     qtbot.wait(500)  # first paint (fonts, chart) is not what this test measures
-    gaps: list[float] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.elapsed()]
-
-    def beat() -> None:
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(beat)
-    timer.start()
+    noise = baseline(qtbot)
     done = []
 
     def heavy(session):
@@ -318,18 +306,19 @@ def test_ui_never_stalls_during_a_large_query(make_shell, qtbot) -> None:
             supervisor_home(session, rid, dt.date(2026, 11, 27))
         return len(rows)
 
+    hb = Heartbeat()
+    hb.start()
     t0 = time.perf_counter()
     ctx.db.submit(heavy, on_result=done.append)
     qtbot.waitUntil(lambda: bool(done), timeout=120_000)
     took = time.perf_counter() - t0
-    timer.stop()
-    worst = max(gaps[1:]) if len(gaps) > 1 else 0
-    print("largest gaps (ms):", sorted(gaps[1:])[-5:])
+    hb.stop()
     print(
-        f"large query: {done[0]} rows in {took:.2f}s, {len(gaps)} beats, longest UI gap {worst} ms"
+        f"large query: {done[0]} rows + 3 region homes in {took:.2f}s, {len(hb.gaps)} beats, "
+        f"longest UI gap {hb.worst} ms (idle machine noise {noise} ms)"
     )
     assert done[0] > 10_000
-    assert worst < 50, f"UI thread stalled {worst} ms during the query"
+    assert hb.worst < allowed(noise), f"UI thread stalled {hb.worst} ms during the query"
 
 
 def test_data_changes_refresh_the_home(make_shell, qtbot) -> None:
@@ -338,3 +327,37 @@ def test_data_changes_refresh_the_home(make_shell, qtbot) -> None:
     first = home.data
     shell.ctx.sig_data_changed.emit(Changes().add("promotion_decisions", "x"))
     qtbot.waitUntil(lambda: home.data is not first, timeout=10_000)
+
+
+def test_window_layout_and_screen_are_remembered(make_shell, qtbot) -> None:
+    shell = make_shell(role="store_manager", code="SH001")
+    shell.window.resize(1100, 700)
+    qtbot.waitUntil(lambda: shell.window.width() == 1100)
+    shell.window.show_screen("sync_settings")
+    shell.sign_out()  # saves the layout
+    saved = shell.settings_store.load()
+    assert saved.window_geometry and saved.last_screen == "sync_settings"
+    with qtbot.waitSignal(shell.sig_signed_in, timeout=20_000):
+        shell.sign_in_demo("store_manager", "SH001")
+    assert shell.window.current_screen_id() == "sync_settings"
+    # the offscreen test screen is 800 px wide, so Qt clamps the restored width to the
+    # window's minimum; the height shows the saved geometry was applied (default 1280x800)
+    assert shell.window.height() == 700 and shell.window.width() < 1280
+
+
+def test_about_box_names_the_versions(make_shell, qtbot) -> None:
+    import platform
+
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtCore import qVersion
+
+    from desktop.views.sync_settings import show_about
+
+    shell = make_shell(role="store_manager", code="SH001")
+    box = show_about(shell.window)
+    text = box.text()
+    box.close()
+    assert f"Qt {qVersion()}" in text
+    assert f"PySide6 {pyside_version}" in text
+    assert f"Python {platform.python_version()}" in text
+    assert text.startswith("StoreDesk ")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from PySide6.QtCore import Qt
 from sqlalchemy import select
 
 from core.models import Shift, Store
@@ -241,35 +241,28 @@ def test_real_conflict_is_resolved_by_the_user(make_shell, qtbot, central, tmp_p
 
 def test_ui_never_stalls_during_a_sync(make_shell, qtbot, central) -> None:
     """10 ms heartbeat while a supervisor's first sync (snapshot of a region) runs."""
+    from tests.desktop.heartbeat import Heartbeat, allowed, baseline
+
     shell = make_shell(sign_in=None)
-    gaps: list[int] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last = [clock.elapsed()]
-
-    def beat() -> None:
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(beat)
     with qtbot.waitSignal(shell.sig_signed_in, timeout=30_000):
         _sign_in(qtbot, shell, central, "sup_sh")
     qtbot.wait(500)  # first paint of the window is not the sync
-    last[0] = clock.elapsed()
-    timer.start()
+    noise = baseline(qtbot)
+    hb = Heartbeat()
+    panel = shell.sync.progress_panel
+    hb.start()
     t0 = time.perf_counter()
-    qtbot.waitUntil(
-        lambda: shell.sync.status.last_sync_at is not None and not shell.sync.running,
-        timeout=300_000,
-    )
+
+    def done() -> bool:
+        hb.phase = panel.label.text()
+        return shell.sync.status.last_sync_at is not None and not shell.sync.running
+
+    qtbot.waitUntil(done, timeout=300_000)
     took = time.perf_counter() - t0
-    timer.stop()
-    worst = max(gaps[1:])
+    hb.stop()
     print(
-        f"sync of a region: {took:.1f}s, {len(gaps)} beats, longest UI gap {worst} ms; top {sorted(gaps)[-5:]}"
+        f"sync of a region: {took:.1f}s, {len(hb.gaps)} beats, longest UI gap {hb.worst} ms "
+        f"(idle machine noise {noise} ms); worst at {hb.worst_where()}"
     )
     assert shell.sync.status.last_error == ""
-    assert worst < 50, f"UI thread stalled {worst} ms during the sync"
+    assert hb.worst < allowed(noise), f"UI thread stalled {hb.worst} ms during the sync"
