@@ -493,7 +493,8 @@ class SyncEngine:
         self._token = await self.token_provider(self.client, self.base_url, False)
         info = _parse(UserInfo, await self._call("GET", "/v1/me", cap=1 << 20))
         self.user = info
-        await self.run_db(local.bind_server, self.cache, self.base_url, info.id)
+        scope = json.dumps([info.role, info.store_ids, info.region_ids])
+        await self.run_db(local.bind_server, self.cache, self.base_url, info.id, scope)
 
     def _actor(self) -> Actor | None:
         u = self.user

@@ -55,6 +55,7 @@ K_SNAP_POS = "snapshot_pos"  # JSON {"table": index, "after": key | null}
 K_SERVER = "server_url"
 K_USER = "server_user_id"
 K_LAST_SYNC = "last_sync_at"
+K_SCOPE = "server_scope"  # JSON of the user's role, stores and regions at the last sync
 
 
 @dataclass(frozen=True)
@@ -144,17 +145,26 @@ def read_state(cache: Cache) -> LocalState:
         )
 
 
-def bind_server(cache: Cache, server_url: str, user_id: int) -> bool:
+def bind_server(cache: Cache, server_url: str, user_id: int, scope: str = "") -> bool:
     """Remember which server and user this cache mirrors; forget the cursor if they changed.
 
     Another user (or server) on the same cache: the data is downloaded again, the cache
     gets a new client id (the server ties a client id to one user), and the previous
     user's unsent edits are withdrawn with a readable reason — they are never sent in the
-    name of someone else. Returns True when the cache must be snapshotted again.
+    name of someone else. The same user with a changed scope (``scope``: their stores and
+    regions) snapshots again too, to receive the rows of stores they can now see.
+    Returns True when the cache must be snapshotted again.
     """
     with cache.session() as s:
         prev_server, prev_user = _get(s, K_SERVER), _get(s, K_USER)
         same = prev_server == server_url and prev_user == str(user_id)
+        if same and scope and _get(s, K_SCOPE) not in (None, scope):
+            for k in (K_CURSOR, K_SNAP_TOKEN, K_SNAP_TABLES, K_SNAP_POS):
+                _put(s, k, None)
+            _put(s, K_SCOPE, scope)
+            return True
+        if scope:
+            _put(s, K_SCOPE, scope)
         if not same:
             for k in (K_CURSOR, K_SNAP_TOKEN, K_SNAP_TABLES, K_SNAP_POS):
                 _put(s, k, None)

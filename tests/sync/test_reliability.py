@@ -579,3 +579,24 @@ def test_a_customer_moving_to_another_store_leaves_the_old_managers_cache(server
         assert s.get(Customer, 1).name == "搬到了S3"
     m1.close()
     m3.close()
+
+
+def test_a_manager_given_another_store_downloads_it(server, tmp_path):
+    from core.models import Store, UserScope
+
+    cache = new_client(tmp_path, "m1")
+
+    async def go():
+        e = await synced(cache, server, "mgr1")
+        with server.app.state.session_factory() as s, s.begin():
+            s.add(UserScope(user_id=3, store_id=3))
+        r = await e.sync_once()
+        await e.aclose()
+        return r
+
+    r = run(go())
+    assert r.snapshot and r.verified is True
+    with cache.session() as s:
+        assert set(s.scalars(select(Store.id))) == {1, 3}
+        assert local_count(cache, Shift, Shift.store_id == 3) == 2
+    cache.close()
