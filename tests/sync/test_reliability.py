@@ -600,3 +600,37 @@ def test_a_manager_given_another_store_downloads_it(server, tmp_path):
         assert set(s.scalars(select(Store.id))) == {1, 3}
         assert local_count(cache, Shift, Shift.store_id == 3) == 2
     cache.close()
+
+
+def test_traffic_import_travels_through_push_and_pull(server, tmp_path):
+    from core.models import HourlyTraffic
+
+    m1, sup = new_client(tmp_path, "m1"), new_client(tmp_path, "sup")
+    hour = "2026-11-24T02:00:00+00:00"
+    args = {
+        "store_id": 1,
+        "rows": [
+            {"hour_start": hour, "visitors": 77, "transactions": 9, "sales_fen": 990, "units": 12}
+        ],
+    }
+
+    async def go():
+        e1 = await synced(m1, server, "mgr1")
+        es = await synced(sup, server, "sup1")
+        with m1.session() as s:
+            apply_local(s, e1._actor(), "traffic.import/1", args)
+        r = await e1.sync_once()
+        rs = await es.sync_once()
+        await e1.aclose()
+        await es.aclose()
+        return r, rs
+
+    r, rs = run(go())
+    assert r.pushed == 1 and rs.pulled >= 1
+    key = (1, dt.datetime(2026, 11, 24, 2, tzinfo=dt.UTC))
+    for cache in (m1, sup):
+        with cache.session() as s:
+            row = s.get(HourlyTraffic, key)
+            assert (row.visitors, row.transactions, row.sales_fen, row.units) == (77, 9, 990, 12)
+    m1.close()
+    sup.close()
