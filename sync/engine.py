@@ -191,10 +191,8 @@ async def _send(
 
 
 def _detail(body: bytes) -> str:
-    import json as _json
-
     try:
-        d = _json.loads(body)
+        d = json.loads(body)
         return str(d.get("detail", ""))[:300] if isinstance(d, dict) else ""
     except ValueError:
         return ""
@@ -447,8 +445,15 @@ class SyncEngine:
                     wait = min(backoff_cap, backoff_base * 2**failures) * random.uniform(0.5, 1.5)
             if self._online is False:
                 await self._wait_reconnect(wait)
+            elif failures:
+                await self._sleep(wait)  # backing off from a server error: pokes wait too
             else:
                 await self._wait_poke(wait)
+
+    async def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stop and time.monotonic() < deadline:
+            await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     async def _wait_poke(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
