@@ -98,7 +98,7 @@ def run(
     gui_parts = [p for p in parts if p in ("map", "pack", "memory")]
     with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
         folder = Path(tmp)
-        stall_rows: list[tuple[str, list[float], list[float]]] = []
+        stall_rows: list[tuple[str, list[float], list[float], list[str]]] = []
         if "sync" in parts:
             src = central_db(cache_dir, 1)
             server_db = copy_db(src, folder / "central.db")
@@ -122,7 +122,8 @@ def run(
                     )
                     detail.setdefault("sync", []).append(res["sync"])
             if gaps:
-                stall_rows.append(("sync (sup_sh first sync, 上海区)", gaps, idle))
+                late = detail["sync"][-1].get("late_stacks", [])
+                stall_rows.append(("sync (sup_sh first sync, 上海区)", gaps, idle, late))
         if gui_parts:
             demo = demo_db or demo_client_db(cache_dir)
             home = folder / "gui"
@@ -147,7 +148,14 @@ def run(
             idle = [res["idle_max_gap_ms"]]
             if "map" in res:
                 m = res["map"]
-                stall_rows.append(("map load (field map, all reps, 1 day)", m["max_gap_ms"], idle))
+                stall_rows.append(
+                    (
+                        "map load (field map, all reps, 1 day)",
+                        m["max_gap_ms"],
+                        idle,
+                        m.get("late_stacks", []),
+                    )
+                )
                 figures.append(
                     Figure(
                         "map",
@@ -168,7 +176,14 @@ def run(
                 )
             if "pack" in res:
                 p = res["pack"]
-                stall_rows.append(("report build (region weekly pack)", p["max_gap_ms"], idle))
+                stall_rows.append(
+                    (
+                        "report build (region weekly pack)",
+                        p["max_gap_ms"],
+                        idle,
+                        p.get("late_stacks", []),
+                    )
+                )
                 per_page = [s / p["pages"] for s in p["seconds"]]
                 figures.append(
                     Figure(
@@ -214,10 +229,19 @@ def run(
                         700,
                     )
                 )
+                steps = {
+                    k: res[k]
+                    for k in ("rss_mib_signed_in", "rss_mib_after_map", "rss_mib_after_pack")
+                    if k in res
+                }
+                figures[-2].note = (
+                    f"RSS (MiB) along the way: {steps}; "
+                    f"after each screen: {mm['rss_mib_after_each_screen']}"
+                )
                 say(
                     f"  memory: main {main_mib:.0f} MiB, tree {tree_mib:.0f} MiB ({sampler.peak_procs} procs)"
                 )
-        for label, gaps, idle in stall_rows:
+        for label, gaps, idle, late in stall_rows:
             figures.append(
                 Figure(
                     "stall_" + label.split()[0],
@@ -229,6 +253,12 @@ def run(
                     "<=",
                     50,
                     samples=gaps,
+                    note=(
+                        "stack samples while the UI was >30 ms late (last run): "
+                        + "; ".join(late[:5])
+                    )
+                    if late
+                    else "",
                 )
             )
     order = {"stall_sync": 0, "stall_map": 1, "stall_report": 2}
@@ -240,9 +270,19 @@ def run(
 
 
 class Heartbeat:
-    """A 10 ms QTimer on the UI thread; the longest gap between beats is the stall."""
+    """A 10 ms QTimer on the UI thread; the longest gap between beats is the stall.
+
+    A watchdog thread also looks every 5 ms: while a beat is more than 30 ms late it
+    samples every thread's stack (innermost frame of our own code, else the innermost
+    frame), so the report can say what ran while the UI thread stood still. It needs the
+    GIL to look, so a C call that holds the GIL shows as the frame right after it.
+    """
+
+    LATE_S = 0.030
 
     def __init__(self) -> None:
+        import threading
+
         from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
         self.clock = QElapsedTimer()
@@ -252,26 +292,66 @@ class Heartbeat:
         self.timer.timeout.connect(self._beat)
         self.gaps: list[int] = []
         self._last = 0
+        self._last_mono = time.monotonic()
+        self._running = False
+        self.late_samples: dict[str, int] = {}
+        self._main = threading.main_thread().ident
+        self._watch = threading.Thread(target=self._watchdog, name="stall-watchdog", daemon=True)
+        self._watch.start()
 
     def _beat(self) -> None:
         now = self.clock.elapsed()
         self.gaps.append(now - self._last)
         self._last = now
+        self._last_mono = time.monotonic()
+
+    @staticmethod
+    def _where(frame: Any) -> str:
+        inner = frame
+        f = frame
+        while f is not None:
+            path = f.f_code.co_filename
+            if f"{os.sep}work{os.sep}" in path and "benchmarks" not in path:
+                rel = path.split(f"{os.sep}main{os.sep}", 1)[-1]
+                return f"{rel}:{f.f_lineno} {f.f_code.co_name}"
+            f = f.f_back
+        return f"{Path(inner.f_code.co_filename).name}:{inner.f_lineno} {inner.f_code.co_name}"
+
+    def _watchdog(self) -> None:
+        while True:
+            time.sleep(0.005)
+            if not self._running or time.monotonic() - self._last_mono < self.LATE_S:
+                continue
+            import threading
+
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, frame in sys._current_frames().items():
+                if ident == threading.get_ident():
+                    continue
+                who = "UI" if ident == self._main else names.get(ident, "?")
+                key = f"[{who}] {self._where(frame)}"
+                self.late_samples[key] = self.late_samples.get(key, 0) + 1
 
     def start(self) -> None:
         self.gaps = []
+        self.late_samples = {}
         self.clock.start()
         self._last = 0
+        self._last_mono = time.monotonic()
+        self._running = True
         self.timer.start()
 
     def stop(self) -> dict[str, Any]:
+        self._running = False
         self.timer.stop()
         now = self.clock.elapsed()
         self.gaps.append(now - self._last)  # a stall right before stop counts too
+        late = sorted(self.late_samples.items(), key=lambda kv: -kv[1])[:8]
         return {
             "max_gap_ms": max(self.gaps) if self.gaps else 0,
             "beats": len(self.gaps),
             "top": sorted(self.gaps)[-5:],
+            "late_stacks": [f"{n}× {k}" for k, n in late],
         }
 
 
@@ -334,6 +414,7 @@ async def _child_gui(
         await _signal(home.sig_loaded, 60)
     await asyncio.sleep(0.5)
     out["idle_max_gap_ms"] = await _idle(hb)
+    out["rss_mib_signed_in"] = round(rss_kib(os.getpid()) / 1024)
 
     if "map" in parts:
         m: dict[str, Any] = {"max_gap_ms": [], "ready_s": [], "empty_s": []}
@@ -357,7 +438,9 @@ async def _child_gui(
             fut = _signal(view.sig_map_ready, 120)
             view.refresh()
             (secs,) = await fut
-            m["max_gap_ms"].append(hb.stop()["max_gap_ms"])
+            r = hb.stop()
+            m["max_gap_ms"].append(r["max_gap_ms"])
+            m["late_stacks"] = r["late_stacks"]
             m["ready_s"].append(secs)
             m["timing"] = {k: round(v, 3) for k, v in view.last_timing.items()}
             await asyncio.sleep(0.3)
@@ -371,6 +454,7 @@ async def _child_gui(
         view.refresh()
         await fut
         out["map"] = m
+        out["rss_mib_after_map"] = round(rss_kib(os.getpid()) / 1024)
 
     if "pack" in parts:
         p: dict[str, Any] = {"max_gap_ms": [], "seconds": []}
@@ -395,7 +479,9 @@ async def _child_gui(
                 t.cancel()
             res = next(iter(done)).result()
             p["seconds"].append(time.perf_counter() - t0)
-            p["max_gap_ms"].append(hb.stop()["max_gap_ms"])
+            r = hb.stop()
+            p["max_gap_ms"].append(r["max_gap_ms"])
+            p["late_stacks"] = r["late_stacks"]
             if not str(res[0]).endswith(".pdf"):
                 raise RuntimeError(f"pack build failed: {res[0]}")
             path = res[0]
@@ -404,15 +490,19 @@ async def _child_gui(
         p["pages"] = len(PdfReader(path).pages)
         p["baseline_s"] = _reportlab_floor(p["pages"], Path(path).with_name("floor.pdf"))
         out["pack"] = p
+        out["rss_mib_after_pack"] = round(rss_kib(os.getpid()) / 1024)
 
     if "memory" in parts:
         screens = []
+        rss_mib: dict[str, float] = {"before": round(rss_kib(os.getpid()) / 1024)}
         for sid in window.screen_ids():
             window.show_screen(sid)
             screens.append(sid)
             await asyncio.sleep(1.5)
+            rss_mib[sid] = round(rss_kib(os.getpid()) / 1024)
         out["memory"] = {
             "screens": screens,
+            "rss_mib_after_each_screen": rss_mib,
             "main_hwm_kib": peak_rss_kib(os.getpid()),
             "main_rss_kib": rss_kib(os.getpid()),
         }
