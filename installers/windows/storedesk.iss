@@ -21,10 +21,10 @@
 ;   Windows 11 on Arm, which runs x64 programs under emulation.
 
 #ifndef AppVersion
-  #define AppVersion "0.1.0"
+#define AppVersion "0.1.0"
 #endif
 #ifndef BundleDir
-  #define BundleDir "..\..\dist\storedesk"
+#define BundleDir "..\..\dist\storedesk"
 #endif
 #define AppName "StoreDesk"
 #define AppExe "StoreDesk.exe"
@@ -66,10 +66,10 @@ Name: "en"; MessagesFile: "compiler:Default.isl"
 ; github.com/kira-96/Inno-Setup-Chinese-Simplified-Translation) into Inno Setup's
 ; Languages folder on the build machine. Without it the installer is built English-only.
 #if FileExists(AddBackslash(CompilerPath) + "Languages\ChineseSimplified.isl")
-  #define HaveChinese
+#define HaveChinese
 Name: "zh"; MessagesFile: "compiler:Languages\ChineseSimplified.isl"
 #else
-  #pragma warning "ChineseSimplified.isl not found: the installer will be English only"
+#pragma warning "ChineseSimplified.isl not found: the installer will be English only"
 #endif
 
 [CustomMessages]
