@@ -266,3 +266,27 @@ def test_ui_never_stalls_during_a_sync(make_shell, qtbot, central) -> None:
     )
     assert shell.sync.status.last_error == ""
     assert hb.worst < allowed(noise), f"UI thread stalled {hb.worst} ms during the sync"
+
+
+def test_background_sync_can_be_cancelled_and_resumed(make_shell, qtbot, central) -> None:
+    shell = make_shell(sign_in=None)
+    with qtbot.waitSignal(shell.sig_signed_in, timeout=30_000):
+        _sign_in(qtbot, shell, central, "sup_js")
+    win = shell.window
+    panel = win.sync_progress
+    qtbot.waitUntil(lambda: panel.isVisible() and panel.bar.value() > 0, timeout=60_000)
+    assert not win.sync_button.isEnabled()  # one sync at a time
+    with qtbot.waitSignal(shell.sync.sig_finished, timeout=60_000):
+        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert not panel.isVisible()
+    assert shell.sync.status.last_sync_at is None  # it did not finish
+    assert shell.errors_shown == []  # cancelling is not an error
+    # the next sync resumes and completes
+    qtbot.mouseClick(win.sync_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: shell.sync.status.last_sync_at is not None and not shell.sync.running,
+        timeout=180_000,
+    )
+    assert "● Online" in _status(shell)
+    home = win.widgets["home"]
+    qtbot.waitUntil(lambda: home.headline.text() == "江苏区", timeout=30_000)
