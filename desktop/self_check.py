@@ -25,7 +25,9 @@ on a user's PC. Steps, each timed, stopping at the first failure:
    page's ready message with a timeout, and requires **0** blocked network requests.
 
 Prints versions, timings and paths, and returns 0, or 1 with a message saying which step
-failed and why. Temporary files are removed at the end.
+failed and why. Temporary files are removed at the end; the user's own data, settings
+and tile cache are never touched. Without a display (Linux) Qt runs offscreen; on a
+desktop the main window and the map appear for a moment while they are checked.
 """
 
 from __future__ import annotations
