@@ -374,6 +374,12 @@ class Shell(QObject):
         gc.freeze()  # the window's long-lived objects need no more GC scans (see tune_runtime)
         if self.show_windows:
             self.window.show()
+        log.info(
+            "main window shown: %s (%s), screens %s",
+            self.ctx.actor.name,
+            self.ctx.actor.role,
+            ",".join(self.window.screen_ids()),
+        )
 
     def rebuild_window(self) -> None:
         """A new window for the same session (after a language switch)."""
