@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -169,7 +170,10 @@ class HomeView(QWidget):
         rank_lay.addWidget(self.ranking)
         alerts_card, alerts_lay = _card(_("Open alerts"))
         self.alerts_label = QLabel("")
-        self.alerts_label.setWordWrap(True)
+        # never let long alert lines widen the column: they are elided to fit instead
+        self.alerts_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._alert_lines: list[str] = []
+        self._alert_count = 0
         self.alerts_label.setTextFormat(Qt.TextFormat.PlainText)
         self.alerts_button = QPushButton(_("Open alerts"))
         self.alerts_button.clicked.connect(lambda: ctx.navigate("alerts"))
@@ -241,6 +245,23 @@ class HomeView(QWidget):
                 on_result=lambda d: self._show(req, d),
                 on_error=self._failed,
             )
+
+    def _render_alerts(self) -> None:
+        """One line per alert, elided to the card's width (the alerts screen has details)."""
+        if not self._alert_lines:
+            self.alerts_label.setText(_("No open alerts."))
+            return
+        fm = self.alerts_label.fontMetrics()
+        width = max(200, self.alerts_label.width() - 4)
+        lines = [fm.elidedText(t, Qt.TextElideMode.ElideRight, width) for t in self._alert_lines]
+        self.alerts_label.setText(
+            _("{n} open alerts").format(n=self._alert_count) + "\n" + "\n".join(lines)
+        )
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._alert_lines:
+            self._render_alerts()
 
     def _failed(self, exc: BaseException) -> None:
         from desktop.errors import user_message
@@ -337,16 +358,12 @@ class HomeView(QWidget):
             for i, r in enumerate(d.ranking, start=1)
         ]
         self.ranking.set_rows(rows)
-        if d.alerts:
-            lines = [
-                f"{_(SEVERITY_NAMES.get(a.severity, a.severity))} · {_(a.title)} · {a.subject}"
-                for a in d.alerts[:6]
-            ]
-            self.alerts_label.setText(
-                _("{n} open alerts").format(n=d.open_alerts) + "\n" + "\n".join(lines)
-            )
-        else:
-            self.alerts_label.setText(_("No open alerts."))
+        self._alert_lines = [
+            f"{_(SEVERITY_NAMES.get(a.severity, a.severity))} · {_(a.title)} · {a.subject}"
+            for a in d.alerts[:5]
+        ]
+        self._alert_count = d.open_alerts
+        self._render_alerts()
         self.funnel_label.setText(
             "\n".join(
                 f"{_(STAGE_NAMES.get(stage, stage))}: {n}  ({money(amount)})"

@@ -82,7 +82,7 @@ def test_supervisor_lands_on_their_region(make_shell, qtbot, artifacts) -> None:
     win.grab().save(str(artifacts / "main_window_supervisor.png"))
 
 
-def test_switching_role_changes_what_is_shown(make_shell, qtbot) -> None:
+def test_switching_role_changes_what_is_shown(make_shell, qtbot, artifacts) -> None:
     shell = make_shell(role="store_manager", code="SH001")
     _wait_home(qtbot, shell, region=False)
     qtbot.mouseClick(shell.window.sign_out_button, Qt.MouseButton.LeftButton)
@@ -91,6 +91,7 @@ def test_switching_role_changes_what_is_shown(make_shell, qtbot) -> None:
     qtbot.waitUntil(lambda: dlg.region_combo.count() == 3, timeout=20_000)
     dlg.supervisor_radio.setChecked(True)
     dlg.region_combo.setCurrentIndex(dlg.region_combo.findData("JS"))
+    dlg.grab().save(str(artifacts / "signin_dialog.png"))
     with qtbot.waitSignal(shell.sig_signed_in, timeout=20_000):
         qtbot.mouseClick(dlg.sign_in_button, Qt.MouseButton.LeftButton)
     home = _wait_home(qtbot, shell, region=True)
