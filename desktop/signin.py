@@ -55,7 +55,7 @@ class SignInDialog(QDialog):
         mode.addButton(self.server_radio)
 
         # --- demo
-        self.demo_box = QGroupBox(_("Demo"))
+        self.demo_box = QGroupBox()
         self.manager_radio = QRadioButton(_("Demo store manager of"))
         self.supervisor_radio = QRadioButton(_("Demo supervisor of"))
         roles = QButtonGroup(self)
@@ -71,7 +71,7 @@ class SignInDialog(QDialog):
         demo_form.addRow(self.demo_progress)
 
         # --- server
-        self.server_box = QGroupBox(_("Server account"))
+        self.server_box = QGroupBox()
         self.url_edit = QLineEdit(settings.server_url)
         self.url_edit.setPlaceholderText("https://storedesk.example.com")
         self.user_edit = QLineEdit(settings.username)

@@ -362,3 +362,29 @@ def test_about_box_names_the_versions(make_shell, qtbot) -> None:
     assert f"PySide6 {pyside_version}" in text
     assert f"Python {platform.python_version()}" in text
     assert text.startswith("StoreDesk ")
+
+
+def test_edit_outside_the_scope_is_refused_with_a_message(make_shell, qtbot) -> None:
+    shell = make_shell(role="store_manager", code="SH001")
+    ctx = shell.ctx
+    other = ctx.db.submit(_first_shift, "SH002").result(timeout=20)
+    ctx.edit("shift.update/1", {"id": other["id"], "note": "x"}, base_version=other["version"])
+    qtbot.waitUntil(lambda: any("not saved" in t for _t, t in shell.errors_shown), timeout=10_000)
+    qtbot.wait(200)
+    assert "Unsynced edits: 0" in _status(shell)
+
+
+def test_cache_from_a_newer_storedesk_is_refused_and_kept(make_shell, qtbot) -> None:
+    import sqlite3
+
+    shell = make_shell(sign_in=None)
+    con = sqlite3.connect(shell.demo_path)
+    con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    shell.sign_in_demo("store_manager", "SH001")
+    qtbot.waitUntil(lambda: bool(shell.errors_shown), timeout=20_000)
+    title, text = shell.errors_shown[0]
+    assert title == "Data file from a newer StoreDesk" and "update StoreDesk" in text
+    assert shell.window is None and shell.dialog is not None  # back to sign-in, usable
+    assert shell.demo_path.exists()  # never destroyed
