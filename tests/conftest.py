@@ -35,6 +35,21 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
         monkeypatch.setenv(var, str(home / sub))
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_running_loop():
+    """A qasync loop (desktop tests) must not stay marked as running for the next test.
+
+    Qt may still deliver a queued qasync callback after a GUI test's loop was closed,
+    which marks that loop as the running one again; a later ``asyncio.run()`` (sync and
+    e2e tests) would then refuse to start.
+    """
+    yield
+    import asyncio
+
+    if asyncio._get_running_loop() is not None:
+        asyncio.events._set_running_loop(None)
+
+
 @pytest.fixture(scope="session")
 def demo_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo region ×1 generated once per test run (read it only; copy to write)."""
