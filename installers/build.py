@@ -14,7 +14,8 @@ Steps (each prints a line; the first failure stops the build with exit status 1)
    is not shipped.
 4. **size** — total size and file count of the bundle.
 5. **platform extras** — Linux: the desktop entry, icon and per-user install script are
-   copied next to the bundle; Windows with ``--installer``: ``ISCC storedesk.iss`` writes
+   copied into the bundle (``--archive``: also ``storedesk-<version>-linux-<arch>.tar.gz``);
+   Windows with ``--installer``: ``ISCC storedesk.iss`` writes
    ``dist/StoreDesk-<version>-setup.exe``; macOS: see installers/macos/README.md for
    signing and notarising the .app.
 """
@@ -208,14 +209,27 @@ def measure(bundle: Path) -> tuple[int, int]:
     return total, files
 
 
+def linux_archive(bundle: Path, dist: Path) -> Path:
+    """``storedesk-<version>-linux-<arch>.tar.gz`` of the bundle folder (links kept)."""
+    import platform
+    import tarfile
+
+    out = dist / f"storedesk-{app_version()}-linux-{platform.machine()}.tar.gz"
+    with tarfile.open(out, "w:gz", compresslevel=6) as tar:
+        tar.add(bundle, arcname="storedesk")
+    return out
+
+
 def platform_extras(
-    bundle: Path, dist: Path, work: Path, installer: bool, iscc: str | None
+    bundle: Path, dist: Path, work: Path, installer: bool, iscc: str | None, archive: bool = False
 ) -> None:
     step("5/5 platform extras")
     if sys.platform.startswith("linux"):
         for name in ("storedesk.desktop", "storedesk.png", "install.sh"):
             shutil.copy2(ROOT / "installers" / "linux" / name, bundle / name)
         print(f"   Linux: {bundle}/install.sh installs it for the current user")
+        if archive:
+            print(f"   wrote {linux_archive(bundle, dist)}")
     elif sys.platform == "win32":
         if installer and iscc:
             sys.path.insert(0, str(ROOT / "installers"))
@@ -246,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=ROOT / "build", help="PyInstaller work folder")
     p.add_argument("--skip-self-check", action="store_true", help="do not run the bundle")
     p.add_argument("--installer", action="store_true", help="Windows: also build setup.exe")
+    p.add_argument("--archive", action="store_true", help="Linux: also write a .tar.gz")
     args = p.parse_args(argv)
     started = time.perf_counter()
     try:
@@ -256,7 +271,12 @@ def main(argv: list[str] | None = None) -> int:
             _out, check_s = run_self_check(bundle)
         size, files = measure(bundle)
         platform_extras(
-            bundle, args.dist.resolve(), args.work.resolve(), args.installer, tools.get("iscc")
+            bundle,
+            args.dist.resolve(),
+            args.work.resolve(),
+            args.installer,
+            tools.get("iscc"),
+            args.archive,
         )
     except BuildError as e:
         print(f"\nBUILD FAILED: {e}", file=sys.stderr)

@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,6 +67,14 @@ def _bundle(cmd: list[str], home: Path, timeout: float = 300) -> subprocess.Comp
         errors="replace",
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def tmp_path():
+    """Our own temporary folder: pytest's basetemp of this run can be pruned meanwhile by
+    other pytest runs on a shared machine (only the newest 3 are kept), mid-build."""
+    with tempfile.TemporaryDirectory(prefix="storedesk-bundle-test-") as d:
+        yield Path(d)
 
 
 def test_linux_bundle_builds_and_passes_its_self_check(tmp_path: Path, artifacts: Path) -> None:
