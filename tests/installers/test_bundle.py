@@ -8,7 +8,7 @@ whose summary gives the cold start to a populated main window. Finally the bundl
 ``install.sh`` installs it for a fake user (menu entry, icon, command) and uninstalls it,
 keeping the user's data unless ``--purge``. Figures go to ``test-artifacts/bundle.json``.
 
-Measured on the shared 2-core box: build ≈ 2–3 min, whole test ≈ 3–4 min, so it runs
+Measured on the shared 2-core box: build 1–2.5 min, whole test 1.5–3 min, so it runs
 with the slow tests by default; ``STOREDESK_BUNDLE_TEST=0`` skips it.
 """
 
