@@ -309,6 +309,7 @@ class Shell(QObject):
             return
         exc = task.exception()
         if exc is not None:
+            log.warning("sign-in to %s as %s failed", url, username, exc_info=exc)
             if resumed:  # a stale remembered token: ask for the password again
                 self.tokens.clear(url, username)
                 self.show_sign_in()

@@ -19,7 +19,7 @@ from tests.conftest import DEMO_TODAY
 
 
 @pytest.fixture(scope="session")
-def qloop(qapp):
+def _qasync_loop(qapp):
     """One qasync event loop for the session, driven by the Qt loop that qtbot spins.
 
     Session-scoped on purpose: closing and recreating qasync loops on one QApplication
@@ -28,10 +28,19 @@ def qloop(qapp):
     import qasync
 
     loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(loop)
+    asyncio.events._set_running_loop(None)  # marked running only inside tests that use it
     yield loop
     for t in [t for t in asyncio.all_tasks(loop) if not t.done()]:
         t.cancel()
+
+
+@pytest.fixture
+def qloop(_qasync_loop):
+    """The session's qasync loop, marked as the running loop for this test only (the root
+    conftest clears the mark after every test so that later ``asyncio.run()`` works)."""
+    asyncio.set_event_loop(_qasync_loop)
+    asyncio.events._set_running_loop(_qasync_loop)
+    yield _qasync_loop
     asyncio.events._set_running_loop(None)
 
 
