@@ -26,6 +26,10 @@ from core.timeutil import to_local
 log = logging.getLogger(__name__)
 
 
+#: While the server is unreachable, ask /v1/health this often and sync as soon as it answers.
+RECONNECT_PROBE_MS = 15_000
+
+
 @dataclass(frozen=True)
 class SyncStatus:
     online: bool = False
@@ -64,6 +68,10 @@ class SyncController(QObject):
         self._poke_timer.setSingleShot(True)
         self._poke_timer.setInterval(1500)
         self._poke_timer.timeout.connect(self.sync_now)
+        self._reconnect_timer = QTimer(self)
+        self._reconnect_timer.setInterval(RECONNECT_PROBE_MS)
+        self._reconnect_timer.timeout.connect(self._probe)
+        self._probing: asyncio.Task | None = None
         self.on_error = None  # callable(exc) set by the shell
 
     # ------------------------------------------------------------------ wiring
@@ -78,9 +86,35 @@ class SyncController(QObject):
             self._timer.start(interval_s * 1000)
         self.refresh()
 
+    def set_interval(self, seconds: int) -> None:
+        """Change the automatic sync interval (0 = only on demand)."""
+        self._timer.stop()
+        if self.engine is not None and seconds > 0:
+            self._timer.start(seconds * 1000)
+
+    def _probe(self) -> None:
+        """Offline: is the server back? Then sync at once (on reconnect)."""
+        if self.engine is None or self.status.working_offline or self.running:
+            return
+        if self._probing is not None and not self._probing.done():
+            return
+
+        async def probe() -> None:
+            try:
+                ok = await self.engine.health()
+            except Exception:
+                return
+            if ok:
+                log.info("server reachable again: syncing")
+                self._reconnect_timer.stop()
+                self.sync_now()
+
+        self._probing = asyncio.ensure_future(probe())
+
     def detach(self) -> None:
         self._timer.stop()
         self._poke_timer.stop()
+        self._reconnect_timer.stop()
         self.cancel()
         if self._task is not None and not self._task.done():
             self._task.cancel()
@@ -151,6 +185,7 @@ class SyncController(QObject):
         result = None
         try:
             result = await self.engine.sync(state)
+            self._reconnect_timer.stop()
             self._set(online=True, last_error="")
         except Cancelled:
             log.info("sync cancelled by the user")
@@ -161,7 +196,10 @@ class SyncController(QObject):
             from desktop.errors import _is_network_error, user_message
 
             log.warning("sync failed: %s: %s", type(e).__name__, e)
-            self._set(online=not _is_network_error(e), last_error=user_message(e)[1])
+            offline = _is_network_error(e)
+            self._set(online=not offline, last_error=user_message(e)[1])
+            if offline and hasattr(self.engine, "health"):
+                self._reconnect_timer.start()
             if self.on_error is not None:
                 self.on_error(e)
         finally:

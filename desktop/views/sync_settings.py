@@ -184,6 +184,7 @@ class SyncSettingsView(QWidget):
 
     def _on_interval(self, minutes: int) -> None:
         self.shell.settings.sync_interval_s = minutes * 60
+        self.shell.sync.set_interval(minutes * 60)
         self.shell.save_settings()
 
     def _on_auto(self, on: bool) -> None:

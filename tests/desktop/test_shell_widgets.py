@@ -300,3 +300,65 @@ def test_user_messages_say_what_to_do() -> None:
     )
     title, text = user_message(ZeroDivisionError())
     assert title == "Unexpected error" and "ZeroDivisionError" in text
+
+
+def test_sync_controller_goes_offline_and_syncs_on_reconnect(qtbot, qloop, demo_cache) -> None:
+    """With the server down, the status says Offline; when /v1/health answers, it syncs."""
+    import datetime as dt
+
+    from core.mutations import Actor
+    from desktop import sync_controller as sc
+    from desktop.context import AppContext, Selection
+    from sync.engine import OfflineError
+
+    class Engine:
+        """Stands in for sync.engine.SyncEngine: the network is down, then back."""
+
+        def __init__(self) -> None:
+            self.up = False
+            self.syncs = 0
+
+        async def sync(self, state):
+            self.syncs += 1
+            if not self.up:
+                raise OfflineError("Cannot reach the server: connection refused")
+            state.progress(1.0, "done")
+
+        async def health(self) -> bool:
+            if not self.up:
+                raise OfflineError("down")
+            return True
+
+        async def aclose(self) -> None:
+            pass
+
+    actor = Actor(1, "t", "admin", frozenset())
+    ctx = AppContext(
+        demo_cache,
+        actor,
+        dt.date(2026, 11, 27),
+        Selection(None, None, dt.date(2026, 11, 27)),
+        demo=False,
+    )
+    ctrl = sc.SyncController()
+    ctrl._reconnect_timer.setInterval(50)
+    engine = Engine()
+    try:
+        ctrl.attach(ctx, engine)
+        with qtbot.waitSignal(ctrl.sig_finished, timeout=10_000) as sig:
+            ctrl.sync_now()
+        assert isinstance(sig.args[0], OfflineError)
+        assert ctrl.status.online is False and "Cannot reach the server" in ctrl.status.last_error
+        assert ctrl._reconnect_timer.isActive()
+        engine.up = True  # the network is back: the probe notices and syncs by itself
+        with qtbot.waitSignal(ctrl.sig_finished, timeout=10_000) as sig:
+            pass
+        assert sig.args[0] is None
+        assert ctrl.status.online is True and ctrl.status.last_error == ""
+        assert not ctrl._reconnect_timer.isActive() and engine.syncs == 2
+        ctrl.set_working_offline(True)
+        ctrl.sync_now()
+        assert engine.syncs == 2  # working offline: no network at all
+    finally:
+        ctrl.detach()
+        ctx.shutdown()
