@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         step("app", lambda: app_bench.run(runs, cache_dir, tuple(app_parts), args.demo_db))
 
     order = {"start": 0, "sync": 1, "incremental": 2, "stall": 3, "map": 4, "pack": 5}
-    figures.sort(key=lambda f: (order.get(f.name.split("_")[0], 6), f.name))
+    figures.sort(key=lambda f: order.get(f.name.split("_")[0], 6))  # stable: keeps run order
     if "stall" not in only:
         figures = [f for f in figures if not f.name.startswith("stall")]
     print()
