@@ -168,7 +168,8 @@ def run(
                         2.0,
                         samples=m["ready_s"],
                         note=f"first open incl. QtWebEngine start: {m['first_open_s']:.2f} s; "
-                        f"phases of the last run: {m['timing']}",
+                        f"phases of the last run: {m['timing']}; longest UI-thread steps (ms): "
+                        f"{m.get('ui_thread_ms')}",
                     )
                 )
                 say(
@@ -426,6 +427,22 @@ async def _child_gui(
         m["first_open_s"] = time.perf_counter() - t0
         m["first_open_gap_ms"] = hb.stop()["max_gap_ms"]
         m["tracks"] = len(view.fm.tracks)
+        # UI-thread steps of a rebuild, timed where they run (diagnostics for the stall)
+        ui_ms: dict[str, list[float]] = {}
+
+        def on_ui(name: str, fn: Any) -> Any:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                t = time.perf_counter()
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    ui_ms.setdefault(name, []).append(round((time.perf_counter() - t) * 1000, 1))
+
+            return wrapper
+
+        view._on_built = on_ui("FieldMapView._on_built (table + show_html)", view._on_built)
+        view._fill_table = on_ui("FieldMapView._fill_table", view._fill_table)
+        view.map_view.show_html = on_ui("MapView.show_html", view.map_view.show_html)
         import folium
 
         from core.maps.assets import use_local_assets
@@ -443,6 +460,7 @@ async def _child_gui(
             m["late_stacks"] = r["late_stacks"]
             m["ready_s"].append(secs)
             m["timing"] = {k: round(v, 3) for k, v in view.last_timing.items()}
+            m["ui_thread_ms"] = {k: max(v) for k, v in ui_ms.items()}
             await asyncio.sleep(0.3)
             fut = _signal(view.map_view.page.loadFinished, 60)
             t0 = time.perf_counter()
