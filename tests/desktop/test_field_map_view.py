@@ -200,10 +200,11 @@ def test_online_view_fills_the_cache_through_python_not_the_page(qtbot, view, fi
         provider = custom_provider(srv.url, attribution="loopback test tiles", key="live")
         view.handler.configure_tiles(tiles, [provider], online=True)
         try:
+            fetched_before = view.handler.tiles_fetched  # the handler is shared by all views
             load(qtbot, view, build_field_map_html(field_map, provider))
             # The shared view may still show the previous test's magenta tiles for a moment:
             # wait for tiles fetched for *this* page, then for them to be painted.
-            qtbot.waitUntil(lambda: view.handler.tiles_fetched > 0, timeout=15_000)
+            qtbot.waitUntil(lambda: view.handler.tiles_fetched > fetched_before, timeout=15_000)
             qtbot.waitUntil(lambda: magenta_pixels(view) > 100_000, timeout=15_000)
             assert tiles.count("live") == len(srv.requests) > 0
             assert view.blocked == 0  # the page itself still made no network request
