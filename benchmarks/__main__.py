@@ -35,7 +35,10 @@ NAMES = ("start", "sync", "stall", "map", "pack", "memory")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="StoreDesk figures beside same-run baselines, with targets (never fails on a slow machine).",
+    )
     p.add_argument("--quick", action="store_true", help="one run of each figure")
     p.add_argument("--runs", type=int, default=None, help="runs per figure (default 3)")
     p.add_argument("--only", action="append", choices=NAMES, help="run only these (repeatable)")
