@@ -252,7 +252,9 @@ class AppContext(QObject):
             from core.mutations import MutationError
 
             if isinstance(exc, MutationError):
-                self.sig_error.emit(_("The change was not saved: {reason}").format(reason=exc.message))
+                self.sig_error.emit(
+                    _("The change was not saved: {reason}").format(reason=exc.message)
+                )
             else:
                 self.sig_error.emit(
                     _("The change was not saved because of an unexpected error ({error}).").format(

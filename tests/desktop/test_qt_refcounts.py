@@ -34,8 +34,9 @@ CODE = textwrap.dedent(
 
 def test_twenty_thousand_emits_do_not_drain_singletons() -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    r = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True,
-                       timeout=120, env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", CODE], capture_output=True, text=True, timeout=120, env=env
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     true_delta, none_delta = map(int, r.stdout.split())
     assert true_delta > -100 and none_delta > -100, (true_delta, none_delta)
