@@ -32,6 +32,11 @@ def _qasync_loop(qapp):
     yield loop
     for t in [t for t in asyncio.all_tasks(loop) if not t.done()]:
         t.cancel()
+    # The loop's default executor runs QThreads (asyncio.to_thread); Qt aborts the process
+    # ("QThread: Destroyed while thread is still running", exit 134) if they outlive it.
+    executor = loop._QEventLoop__default_executor
+    if executor is not None:
+        executor.shutdown(wait=True)
 
 
 @pytest.fixture
