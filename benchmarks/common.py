@@ -12,9 +12,7 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -226,12 +224,6 @@ def copy_db(src: Path, dst: Path) -> Path:
 # --------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def child_env(home: Path, **extra: str) -> dict[str, str]:
     """Environment of a child process: headless Qt, its own user folders, no keyring."""
     env = dict(os.environ)
@@ -257,40 +249,12 @@ def child_env(home: Path, **extra: str) -> dict[str, str]:
 @contextlib.contextmanager
 def central_server(db: Path, folder: Path) -> Iterator[str]:
     """``storedesk-central`` as a real process on 127.0.0.1 (stopped on exit)."""
-    import httpx
+    from central.process import central_process
 
-    port = free_port()
-    exe = Path(sys.executable).with_name("storedesk-central")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "central.cli"]
-    cmd += ["--db", str(db), "--port", str(port), "--log-level", "warning"]
-    folder.mkdir(parents=True, exist_ok=True)
-    log_path = folder / "central.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(folder), cwd=ROOT
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError("storedesk-central exited: " + log_path.read_text()[-2000:])
-                try:
-                    if httpx.get(url + "/v1/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("storedesk-central did not start")
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+    with central_process(
+        db, folder / "central.log", env=child_env(folder), cwd=ROOT, timeout=120
+    ) as url:
+        yield url
 
 
 # --------------------------------------------------------------------------- memory (/proc)

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from PySide6.QtCore import Qt
 from sqlalchemy import select
 
+from central.process import central_process, free_port
 from core.models import Shift, Store
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
@@ -23,54 +20,13 @@ pytestmark = [pytest.mark.gui, pytest.mark.slow]
 PASSWORD = "demo"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def central(tmp_path_factory):
     """``storedesk-central --demo`` as a real process on 127.0.0.1 (stopped after the module)."""
     folder = tmp_path_factory.mktemp("central")
-    port = _free_port()
-    exe = Path(sys.executable).with_name("storedesk-central")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "central.cli"]
-    cmd += [
-        "--demo",
-        "--db",
-        str(folder / "central.db"),
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
     env = {**os.environ, "XDG_DATA_HOME": str(folder / "data")}
-    log = (folder / "central.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError((folder / "central.log").read_text())
-            try:
-                if httpx.get(url + "/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("storedesk-central did not start")
-            time.sleep(0.3)
+    with central_process(folder / "central.db", folder / "central.log", demo=True, env=env) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        log.close()
 
 
 def _sign_in(qtbot, shell, url: str, user: str, password: str = PASSWORD):
@@ -114,7 +70,7 @@ def test_wrong_password_is_explained(make_shell, qtbot, central) -> None:
 
 def test_unreachable_server_is_explained(make_shell, qtbot) -> None:
     shell = make_shell(sign_in=None)
-    dlg = _sign_in(qtbot, shell, f"http://127.0.0.1:{_free_port()}", "mgr_sh001")
+    dlg = _sign_in(qtbot, shell, f"http://127.0.0.1:{free_port()}", "mgr_sh001")
     qtbot.waitUntil(lambda: dlg.error_label.isVisible(), timeout=30_000)
     assert "Cannot reach the server" in dlg.error_label.text()
     assert "keep working offline" in dlg.error_label.text()
