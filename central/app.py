@@ -11,11 +11,13 @@ number of processes can serve one database.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import random
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
@@ -38,6 +40,7 @@ from sqlalchemy.types import NullType
 
 from central import auth, changelog
 from central.db import init_central_schema, make_central_engine, session_factory
+from central.jobs import ProposalTimer, generate_now
 from central.models import ChangeLog, MutationResult, SyncClient
 from central.scope import is_admin, row_filter, scope_keys, visible
 from core import mutations
@@ -189,8 +192,12 @@ def create_app(
     token_ttl: dt.timedelta = auth.TOKEN_TTL,
     init_schema: bool = True,
     retention: dt.timedelta = dt.timedelta(days=30),
+    generate_every: dt.timedelta | None = None,
 ) -> FastAPI:
     """The ASGI app over ``db`` (URL, SQLite path or an Engine).
+
+    With ``generate_every`` the promotion rule engine runs for all stores on that period
+    while the app is up (:class:`central.jobs.ProposalTimer`; ``app.state.proposal_timer``).
 
     Change-log rows older than ``retention`` are pruned now and then (about one push in
     a hundred does it, so no process needs a timer); a desktop whose cursor is older gets
@@ -203,7 +210,20 @@ def create_app(
     mutations.load_all()
     is_sqlite = engine.dialect.name == "sqlite"
 
+    timer = ProposalTimer(factory, generate_every) if generate_every else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if timer is not None:
+            timer.start()
+        try:
+            yield
+        finally:
+            if timer is not None:
+                await timer.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="StoreDesk central API",
         version=str(PROTOCOL_VERSION),
         description="Sync (push/pull/snapshot) for StoreDesk desktops. "
@@ -211,6 +231,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.session_factory = factory
+    app.state.proposal_timer = timer
 
     @app.middleware("http")
     async def protocol_and_log(request: Request, call_next: Any) -> Response:
@@ -656,8 +677,6 @@ def create_app(
         New proposals are ordinary changes: they reach the desktops through pull. The
         answer says how many were added and when each store's queue was last generated.
         """
-        from core.promotions.engine import generate_proposals
-
         actor = narrowed(p, store_ids)
         with factory() as s:
             ids = sorted(
@@ -665,11 +684,7 @@ def create_app(
             )
         if not ids:
             raise HTTPException(403, "you have no stores")
-        now = dt.datetime.now(dt.UTC)
-        with factory() as s, s.begin():
-            if is_sqlite:  # take the write lock before reading (no read-then-write race)
-                s.execute(update(SyncClient).where(false()).values(last_mutation_id=0))
-            added = generate_proposals(s, ids, now)
+        added = generate_now(factory, ids, dt.datetime.now(dt.UTC))
         with factory() as s:
             last = dict(
                 s.execute(
@@ -679,7 +694,7 @@ def create_app(
                 ).all()
             )
         return {
-            "added": len(added),
+            "added": added,
             "generated_at": {str(k): v.isoformat() for k, v in last.items() if v is not None},
         }
 

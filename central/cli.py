@@ -2,6 +2,7 @@
 
     storedesk-central --demo                  # seed the demo region on first start
     storedesk-central --db postgresql+psycopg://user@host/storedesk --port 8765
+    storedesk-central --generate-every 5     # promotion rules every 5 minutes (default 10)
 
 The default database is ``central.db`` in the user data folder. ``--demo`` fills an empty
 database with the demo region and gives every demo account the password
@@ -12,6 +13,7 @@ exit 2.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
 from collections.abc import Sequence
@@ -22,6 +24,7 @@ import platformdirs
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from central.jobs import DEFAULT_GENERATE_EVERY
 from core.i18n import _, set_language
 
 
@@ -51,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help=_("seed the demo region and demo accounts if the database is empty"),
+    )
+    p.add_argument(
+        "--generate-every",
+        type=float,
+        default=DEFAULT_GENERATE_EVERY.total_seconds() / 60,
+        metavar="MINUTES",
+        help=_(
+            "run the promotion rules for all stores every MINUTES minutes (default 10; 0 = "
+            "only on request)"
+        ),
     )
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return p
@@ -102,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not 0 < args.port < 65536:
         build_parser().error(f"port out of range: {args.port}")
+    if not 0 <= args.generate_every <= 24 * 60:
+        build_parser().error(f"--generate-every must be 0…1440 minutes: {args.generate_every}")
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -119,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.demo:
         seed_demo(engine)
-    app = create_app(engine, init_schema=False)
+    every = dt.timedelta(minutes=args.generate_every) if args.generate_every else None
+    app = create_app(engine, init_schema=False, generate_every=every)
     base = f"http://{args.host if args.host not in ('0.0.0.0', '::') else '127.0.0.1'}:{args.port}"
     if args.demo:
         print_sign_in(engine, base)
