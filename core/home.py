@@ -6,7 +6,9 @@ week-over-week change. A supervisor's home is their region: open alerts, the fun
 yesterday's visits and a store ranking.
 
 This module owns no maths: KPIs (with counter outages excluded) come from
-:mod:`core.traffic.analytics`, rota gaps from :mod:`core.scheduling` (the same demand gaps
+:mod:`core.traffic.analytics` (:func:`~core.traffic.analytics.stores_week_kpis`: the
+current and previous week of :func:`~core.traffic.analytics.week_comparison`, read for a
+whole region at once), rota gaps from :mod:`core.scheduling` (the same demand gaps
 the schedule screen shows), pending approvals from :mod:`core.promotions.queue`, alerts
 from :mod:`core.alerts.engine`, the funnel from :mod:`core.funnel`. "Week to date" is
 Monday..selected day against the same weekdays of the previous week.
@@ -136,7 +138,7 @@ def _visitors_by_hour(points) -> dict[int, int | None]:
 
 def manager_home(session: Session, store_id: int, day: dt.date) -> ManagerHome:
     from core.promotions.queue import list_proposals
-    from core.traffic.analytics import store_day_hours, week_comparison
+    from core.traffic.analytics import store_day_hours, stores_week_kpis
 
     store = session.get(Store, store_id)
     if store is None:
@@ -145,8 +147,7 @@ def manager_home(session: Session, store_id: int, day: dt.date) -> ManagerHome:
     today_points = store_day_hours(session, store_id, day)
     today = _visitors_by_hour(today_points)
     last_week = _visitors_by_hour(store_day_hours(session, store_id, day - dt.timedelta(days=7)))
-    wc = week_comparison(session, store_id, week_start, day)
-    cur, prev = wc.current, wc.previous_week
+    cur, prev = stores_week_kpis(session, [store_id], week_start, day)[store_id]
     return ManagerHome(
         store_id=store.id,
         store_name=store.name,
@@ -177,7 +178,7 @@ def supervisor_home(
     from core.alerts.engine import list_alerts
     from core.alerts.rules import KIND_LABELS
     from core.funnel import FunnelQuery, compute_funnel, period_of_days
-    from core.traffic.analytics import week_comparison
+    from core.traffic.analytics import stores_week_kpis
 
     region = session.get(Region, region_id)
     if region is None:
@@ -196,13 +197,13 @@ def supervisor_home(
     if actor is not None and actor.role != "admin":
         stores = [s for s in stores if s[0] in actor.store_ids]
 
-    # ranking and region totals from each store's own week comparison
+    # ranking and region totals from each store's own week comparison (read in bulk)
+    weeks = stores_week_kpis(session, [s[0] for s in stores], week_start, day)
     ranking: list[StoreRank] = []
     cur_v = prev_v = cur_s = prev_s = 0
     cur_txn = prev_txn = 0.0  # trusted transactions = conversion x visitors
     for sid, code, name in stores:
-        wc = week_comparison(session, sid, week_start, day)
-        c, p = wc.current, wc.previous_week
+        c, p = weeks[sid]
         ranking.append(
             StoreRank(sid, code, name, c.sales_fen, p.sales_fen, c.visitors, c.conversion)
         )

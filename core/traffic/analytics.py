@@ -34,13 +34,16 @@ from sqlalchemy.orm import Session
 
 from core.i18n import N_, _
 from core.models import HourlyTraffic, Store
-from core.timeutil import to_local
+from core.timeutil import local_day_bounds, to_local
 from core.traffic.hours import (
     HourRecord,
     StoreInfo,
+    floor_shifts_many,
     floor_staff_hours,
     holidays,
     load_hours,
+    load_hours_many,
+    staff_hours_of,
     store_info,
     stores_info,
 )
@@ -176,7 +179,7 @@ def _load(session: Session, info: StoreInfo, start: dt.date, end: dt.date) -> St
     ref_start = start - dt.timedelta(weeks=REFERENCE_WEEKS)
     recs = load_hours(session, info, ref_start, end)
     hols = holidays(session, ref_start, end)
-    outages = detect_outages(recs, info, hols)
+    outages = detect_outages(recs, info, hols, judge=(start, end))
     return StoreData(
         store=info,
         start=start,
@@ -299,6 +302,46 @@ def week_comparison(
         matched_wow=(kpis(cur, both_prev), kpis(prev, both_prev)),
         matched_reference=(kpis(cur, both_ref), kpis(ref, both_ref)) if ref is not None else None,
     )
+
+
+def stores_week_kpis(
+    session: Session, store_ids: Iterable[int], week_start: dt.date, today: dt.date
+) -> dict[int, tuple[Kpis, Kpis]]:
+    """Each store's ``(current, previous_week)`` KPIs of :func:`week_comparison`, in bulk.
+
+    The home screen needs only these two figures per store for a whole region at
+    start-up. Instead of three separate loads per store (current, previous and reference
+    week, each with its own history), this reads the region's hours and floor shifts in
+    one query each and judges each week's outages against that week's own
+    :data:`REFERENCE_WEEKS` of history, exactly as :func:`week_comparison` does, so the
+    results are equal (a test holds the two together).
+    """
+    week_start = week_start - dt.timedelta(days=week_start.weekday())
+    days = max(1, min(7, (today - week_start).days + 1))
+    end = week_start + dt.timedelta(days=days - 1)
+    infos = stores_info(session, store_ids)
+    if not infos:
+        return {}
+    windows = [(week_start - dt.timedelta(days=o), end - dt.timedelta(days=o)) for o in (0, 7)]
+    first_ref = windows[-1][0] - dt.timedelta(weeks=REFERENCE_WEEKS)
+    records = load_hours_many(session, infos, first_ref, end)
+    hols = holidays(session, first_ref, end)
+    shifts = floor_shifts_many(session, infos, windows[-1][0], end)
+    out: dict[int, tuple[Kpis, Kpis]] = {}
+    for info in infos:
+        recs = records[info.id]
+        got = []
+        for start, stop in windows:
+            ref_start = start - dt.timedelta(weeks=REFERENCE_WEEKS)
+            history = [r for r in recs if ref_start <= r.day <= stop]
+            outages = detect_outages(history, info, hols, judge=(start, stop))
+            lo = local_day_bounds(start, info.timezone)[0]
+            hi = local_day_bounds(stop, info.timezone)[1]
+            staff = staff_hours_of(shifts[info.id], info.timezone, lo, hi)
+            in_range = [r for r in history if start <= r.day <= stop]
+            got.append(compute_kpis(in_range, outages.keys(), staff))
+        out[info.id] = (got[0], got[1])
+    return out
 
 
 def _first_day(session: Session, info: StoreInfo) -> dt.date | None:

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from core.models import Holiday, HourlyTraffic, Shift, ShiftStatus, StaffRole, Store
@@ -121,6 +121,61 @@ def load_hours(
     return out
 
 
+def load_hours_many(
+    session: Session, stores: Iterable[StoreInfo], start: dt.date, end: dt.date
+) -> dict[int, list[HourRecord]]:
+    """:func:`load_hours` of several stores in one query (store id -> its records).
+
+    The region home reads ~30 stores × 9 weeks of hours at start-up; one query whose hour
+    column is read as stored (no per-row type processing) with each distinct UTC hour
+    converted to local time once keeps that to a few tens of milliseconds. Equal to
+    calling :func:`load_hours` per store (a test holds them together).
+    """
+    infos = {s.id: s for s in stores}
+    out: dict[int, list[HourRecord]] = {sid: [] for sid in infos}
+    if not infos:
+        return out
+    bounds = {
+        sid: (local_day_bounds(start, s.timezone)[0], local_day_bounds(end, s.timezone)[1])
+        for sid, s in infos.items()
+    }
+    lo = min(b[0] for b in bounds.values())
+    hi = max(b[1] for b in bounds.values())
+    raw_hour = type_coerce(HourlyTraffic.hour_start, String)
+    rows = session.execute(
+        select(
+            HourlyTraffic.store_id,
+            raw_hour,
+            HourlyTraffic.visitors,
+            HourlyTraffic.transactions,
+            HourlyTraffic.sales_fen,
+            HourlyTraffic.units,
+        )
+        .where(
+            HourlyTraffic.store_id.in_(list(infos)),
+            HourlyTraffic.hour_start >= lo,
+            HourlyTraffic.hour_start < hi,
+        )
+        .order_by(HourlyTraffic.store_id, HourlyTraffic.hour_start)
+    ).tuples()
+    local_of: dict[tuple[object, str], tuple[dt.datetime, dt.date, int]] = {}
+    for sid, raw, visitors, transactions, sales_fen, units in rows:
+        info = infos[sid]
+        key = (raw, info.timezone)
+        hit = local_of.get(key)
+        if hit is None:
+            instant = dt.datetime.fromisoformat(raw) if isinstance(raw, str) else raw
+            if instant.tzinfo is None:  # stored as naive UTC
+                instant = instant.replace(tzinfo=dt.UTC)
+            local = instant.astimezone(tz(info.timezone))
+            hit = local_of[key] = (instant, local.date(), local.hour)
+        instant, day, hour = hit
+        b = bounds[sid]
+        if b[0] <= instant < b[1]:
+            out[sid].append(HourRecord(day, hour, visitors, transactions, sales_fen, units))
+    return out
+
+
 def floor_staff_hours(
     session: Session, store: StoreInfo, start: dt.date, end: dt.date
 ) -> dict[tuple[dt.date, int], float]:
@@ -131,18 +186,62 @@ def floor_staff_hours(
     """
     lo, _ = local_day_bounds(start, store.timezone)
     _, hi = local_day_bounds(end, store.timezone)
-    zone = tz(store.timezone)
     shifts = session.execute(
-        select(Shift.start_at, Shift.end_at).where(
+        select(Shift.start_at, Shift.end_at)
+        .where(
             Shift.store_id == store.id,
             Shift.status == ShiftStatus.PUBLISHED.value,
             Shift.role.in_(FLOOR_ROLES),
             Shift.end_at > lo,
             Shift.start_at < hi,
         )
+        .order_by(Shift.start_at, Shift.id)  # a fixed order: the float sums repeat exactly
     ).all()
+    return staff_hours_of(shifts, store.timezone, lo, hi)
+
+
+def floor_shifts_many(
+    session: Session, stores: Iterable[StoreInfo], start: dt.date, end: dt.date
+) -> dict[int, list[tuple[dt.datetime, dt.datetime]]]:
+    """The shifts :func:`floor_staff_hours` counts, for several stores in one query.
+
+    Store id -> (start, end) UTC pairs in the same order as :func:`floor_staff_hours`
+    reads them; feed a store's list to :func:`staff_hours_of` with a range's bounds.
+    """
+    infos = {s.id: s for s in stores}
+    out: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {sid: [] for sid in infos}
+    if not infos:
+        return out
+    lo = min(local_day_bounds(start, s.timezone)[0] for s in infos.values())
+    hi = max(local_day_bounds(end, s.timezone)[1] for s in infos.values())
+    rows = session.execute(
+        select(Shift.store_id, Shift.start_at, Shift.end_at)
+        .where(
+            Shift.store_id.in_(list(infos)),
+            Shift.status == ShiftStatus.PUBLISHED.value,
+            Shift.role.in_(FLOOR_ROLES),
+            Shift.end_at > lo,
+            Shift.start_at < hi,
+        )
+        .order_by(Shift.store_id, Shift.start_at, Shift.id)
+    ).tuples()
+    for sid, s_start, s_end in rows:
+        out[sid].append((s_start, s_end))
+    return out
+
+
+def staff_hours_of(
+    shifts: Iterable[tuple[dt.datetime, dt.datetime]],
+    timezone: str,
+    lo: dt.datetime,
+    hi: dt.datetime,
+) -> dict[tuple[dt.date, int], float]:
+    """:func:`floor_staff_hours` of given (start, end) UTC shifts, clipped to ``lo``..``hi``."""
+    zone = tz(timezone)
     out: dict[tuple[dt.date, int], float] = {}
     for s_start, s_end in shifts:
+        if s_end <= lo or s_start >= hi:
+            continue
         a = max(s_start, lo).astimezone(zone)
         b = min(s_end, hi).astimezone(zone)
         cur = a.replace(minute=0, second=0, microsecond=0)

@@ -117,9 +117,13 @@ def detect_outages(
     records: Iterable[HourRecord],
     store: StoreInfo,
     holiday_dates: Iterable[dt.date] = (),
+    judge: tuple[dt.date, dt.date] | None = None,
 ) -> dict[tuple[dt.date, int], Outage]:
     """Outages among ``records`` (which also serve as each weekday-hour's reference).
 
+    ``judge=(first, last)`` judges only the hours of those local days; all ``records``
+    still form the reference, so each verdict is the one a full run gives (callers that
+    keep only a range's outages skip the weeks loaded as history).
     Pure function of its inputs, so the rules are tested on hand-built hours.
     """
     recs = [r for r in records]
@@ -139,6 +143,8 @@ def detect_outages(
     out: dict[tuple[dt.date, int], Outage] = {}
     for r in recs:
         if not store.is_open(r.hour):
+            continue
+        if judge is not None and not judge[0] <= r.day <= judge[1]:
             continue
         slot = (r.day.weekday(), r.hour)
         # The reference is the *other* weeks of this weekday-hour.
@@ -177,7 +183,7 @@ def store_outages(session: Session, store_id: int, start: dt.date, end: dt.date)
     info = store_info(session, store_id)
     ref_start = start - dt.timedelta(weeks=REFERENCE_WEEKS)
     recs = load_hours(session, info, ref_start, end)
-    found = detect_outages(recs, info, holidays(session, ref_start, end))
+    found = detect_outages(recs, info, holidays(session, ref_start, end), judge=(start, end))
     return sorted(
         (o for o in found.values() if start <= o.day <= end), key=lambda o: (o.day, o.hour)
     )

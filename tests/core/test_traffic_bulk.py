@@ -1,0 +1,172 @@
+"""The bulk (whole-region) traffic reads give exactly what the per-store functions give.
+
+The home screen reads a region's week KPIs with :func:`stores_week_kpis` (one query for
+the hours, one for the shifts) instead of a :func:`week_comparison` per store; outage
+detection judges only the days it is asked about. These tests hold old and new together
+on the demo region, including stores moved to a time zone with a DST change in range.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, update
+
+from core.demo import demo_truth
+from core.home import supervisor_home
+from core.models import Region, Store
+from core.mutations import Actor
+from core.timeutil import local_day_bounds, to_local
+from core.traffic.analytics import stores_week_kpis, week_comparison
+from core.traffic.hours import (
+    floor_shifts_many,
+    floor_staff_hours,
+    holidays,
+    load_hours,
+    load_hours_many,
+    staff_hours_of,
+    stores_info,
+)
+from core.traffic.quality import REFERENCE_WEEKS, detect_outages
+from tests.conftest import DEMO_TODAY
+
+#: A Monday, a mid-week day, the demo's Friday "today", a Sunday, and a week with DST.
+DAYS = (
+    DEMO_TODAY - dt.timedelta(days=4),
+    DEMO_TODAY - dt.timedelta(days=9),
+    DEMO_TODAY,
+    DEMO_TODAY - dt.timedelta(days=12),
+    dt.date(2026, 10, 27),
+)
+
+
+@pytest.fixture
+def cache(demo_cache):
+    """The demo with two Shanghai stores moved to Berlin (DST ends 2026-10-25)."""
+    with demo_cache.session() as s:
+        ids = s.scalars(select(Store.id).where(Store.region_id == 1).order_by(Store.code)).all()
+        s.execute(update(Store).where(Store.id.in_(ids[:2])).values(timezone="Europe/Berlin"))
+    return demo_cache
+
+
+def _region_ids(s, region_id: int) -> list[int]:
+    return list(s.scalars(select(Store.id).where(Store.region_id == region_id)).all())
+
+
+def test_bulk_loads_equal_the_per_store_loads(cache) -> None:
+    start, end = DEMO_TODAY - dt.timedelta(days=70), DEMO_TODAY
+    with cache.session() as s:
+        infos = stores_info(s, _region_ids(s, 1))
+        many = load_hours_many(s, infos, start, end)
+        shifts = floor_shifts_many(s, infos, start, end)
+        for info in infos:
+            assert many[info.id] == load_hours(s, info, start, end), info.code
+            assert many[info.id], info.code
+            for a, b in ((start, end), (end - dt.timedelta(days=6), end), (end, end)):
+                lo = local_day_bounds(a, info.timezone)[0]
+                hi = local_day_bounds(b, info.timezone)[1]
+                got = staff_hours_of(shifts[info.id], info.timezone, lo, hi)
+                assert got == floor_staff_hours(s, info, a, b), (info.code, a, b)
+
+
+def test_judging_some_days_gives_the_full_verdict_for_those_days(cache) -> None:
+    with cache.session() as s:
+        infos = stores_info(s, _region_ids(s, 1) + _region_ids(s, 2))
+        start, end = DEMO_TODAY - dt.timedelta(days=27), DEMO_TODAY - dt.timedelta(days=7)
+        ref = start - dt.timedelta(weeks=REFERENCE_WEEKS)
+        hols = holidays(s, ref, end)
+        found_any = False
+        for info in infos:
+            recs = load_hours(s, info, ref, end)
+            full = detect_outages(recs, info, hols)
+            part = detect_outages(recs, info, hols, judge=(start, end))
+            want = {k: o for k, o in full.items() if start <= k[0] <= end}
+            assert part == want, info.code
+            found_any = found_any or bool(want)
+        assert found_any, "the demo plants outages; the test must see some"
+
+
+@pytest.mark.parametrize("day", DAYS)
+def test_stores_week_kpis_equal_week_comparison(cache, day) -> None:
+    with cache.session() as s:
+        ids = _region_ids(s, 1) + _region_ids(s, 2)[:5]
+        bulk = stores_week_kpis(s, ids, day, day)
+        assert set(bulk) == set(ids)
+        for sid in ids:
+            wc = week_comparison(s, sid, day, day)
+            assert bulk[sid] == (wc.current, wc.previous_week), sid
+
+
+def test_stores_week_kpis_equal_week_comparison_in_weeks_with_outages(cache) -> None:
+    planted = demo_truth(cache.engine)["outages"]
+    weeks = set()
+    for store_id, first, _hours, _kind in planted:
+        day = to_local(dt.datetime.fromisoformat(first)).date()
+        if DEMO_TODAY - dt.timedelta(days=60) <= day <= DEMO_TODAY:
+            weeks.add((store_id, day + dt.timedelta(days=6 - day.weekday())))  # its Sunday
+    assert weeks, "the demo plants outages in its last weeks"
+    with cache.session() as s:
+        for store_id, sunday in sorted(weeks)[:12]:
+            for day in (sunday, sunday + dt.timedelta(days=7)):  # as current and as previous
+                wc = week_comparison(s, store_id, day, day)
+                got = stores_week_kpis(s, [store_id], day, day)[store_id]
+                assert got == (wc.current, wc.previous_week), (store_id, day)
+                assert got[0].excluded_hours or got[1].excluded_hours
+
+
+def test_stores_week_kpis_of_nothing_and_of_a_store_without_data(cache) -> None:
+    with cache.session() as s:
+        assert stores_week_kpis(s, [], DEMO_TODAY, DEMO_TODAY) == {}
+        sid = _region_ids(s, 1)[0]
+        far = dt.date(2020, 1, 6)
+        wc = week_comparison(s, sid, far, far)
+        assert stores_week_kpis(s, [sid], far, far)[sid] == (wc.current, wc.previous_week)
+        assert wc.current.hours == 0
+
+
+def _supervisor_home_per_store(s, region_id: int, day: dt.date, actor: Actor | None):
+    """The ranking and KPIs as supervisor_home computed them before the bulk read."""
+    week_start = day - dt.timedelta(days=day.weekday())
+    stores = s.execute(
+        select(Store.id, Store.code, Store.name)
+        .where(Store.region_id == region_id)
+        .order_by(Store.code)
+    ).all()
+    if actor is not None and actor.role != "admin":
+        stores = [r for r in stores if r[0] in actor.store_ids]
+    ranking = []
+    cur_v = prev_v = cur_s = prev_s = 0
+    cur_txn = prev_txn = 0.0
+    for sid, code, name in stores:
+        wc = week_comparison(s, sid, week_start, day)
+        c, p = wc.current, wc.previous_week
+        ranking.append((sid, code, name, c.sales_fen, p.sales_fen, c.visitors, c.conversion))
+        cur_v, prev_v = cur_v + c.visitors, prev_v + p.visitors
+        cur_s, prev_s = cur_s + c.sales_fen, prev_s + p.sales_fen
+        cur_txn += (c.conversion or 0.0) * c.visitors
+        prev_txn += (p.conversion or 0.0) * p.visitors
+    ranking.sort(key=lambda r: (-r[3], r[1]))
+    kpis = [
+        (cur_s, prev_s),
+        (cur_v, prev_v),
+        (cur_txn / cur_v if cur_v else None, prev_txn / prev_v if prev_v else None),
+    ]
+    return ranking, kpis
+
+
+@pytest.mark.parametrize("day", [DEMO_TODAY, DEMO_TODAY - dt.timedelta(days=12)])
+def test_supervisor_home_equals_the_per_store_computation(cache, day) -> None:
+    with cache.session() as s:
+        region = s.scalar(select(Region).where(Region.code == "SH"))
+        ids = _region_ids(s, region.id)
+        scoped = Actor(1, "sup", "supervisor", frozenset(ids[3:]), frozenset({region.id}))
+        for actor in (None, scoped):
+            home = supervisor_home(s, region.id, day, actor)
+            ranking, kpis = _supervisor_home_per_store(s, region.id, day, actor)
+            got = [
+                (r.store_id, r.code, r.name, r.sales_fen, r.previous_fen, r.visitors, r.conversion)
+                for r in home.ranking
+            ]
+            assert got == ranking
+            assert [(k.value, k.previous) for k in home.kpis[:3]] == kpis
