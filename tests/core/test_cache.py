@@ -59,11 +59,13 @@ def _make_v1(path: Path) -> None:
     conn.close()
 
 
-def test_older_schema_is_migrated_keeping_data(tmp_path: Path) -> None:
+@pytest.mark.parametrize("defer", [False, True], ids=["checked", "deferred"])
+def test_older_schema_is_migrated_keeping_data(tmp_path: Path, defer: bool) -> None:
     path = tmp_path / "old.db"
     _make_v1(path)
-    cache = open_cache(path)
+    cache = open_cache(path, defer_integrity_check=defer)
     assert cache.migrated_from == 1
+    assert cache.integrity_checked  # a file is checked in full before a migration changes it
     with cache.session() as s:
         store = s.get(Store, 1)
         assert store is not None and store.name == "店"
@@ -93,8 +95,8 @@ def test_unusable_file_is_moved_aside_and_reported(tmp_path: Path, content: byte
     cache.close()
 
 
-def test_damaged_pages_are_detected(tmp_path: Path) -> None:
-    path = tmp_path / "c.db"
+def _damaged_file(path: Path) -> None:
+    """A StoreDesk cache whose header and schema read fine but whose table pages are junk."""
     cache = open_cache(path)
     with cache.session() as s:
         s.add(Region(id=1, code="SH", name="上海"))
@@ -119,9 +121,62 @@ def test_damaged_pages_are_detected(tmp_path: Path) -> None:
     for off in range(page * 3, min(len(raw), page * 8)):  # scribble over b-tree pages
         raw[off] = 0x5A
     path.write_bytes(bytes(raw))
+
+
+def test_damaged_pages_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    _damaged_file(path)
     cache = open_cache(path)
     assert cache.recovered is not None
     assert "damaged" in cache.recovered.reason
+    assert cache.integrity_checked
+    cache.close()
+
+
+def test_deferred_check_finds_damaged_pages_and_the_file_is_moved_aside(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    _damaged_file(path)
+    damaged = path.read_bytes()
+    cache = open_cache(path, defer_integrity_check=True)
+    assert cache.recovered is None and not cache.integrity_checked  # the check is still due
+    problem = cache.check_integrity()
+    assert problem is not None and "damaged" in problem
+    assert not cache.integrity_checked
+    recovered = cache.move_aside(problem)
+    assert recovered.moved_to.read_bytes()[:100] == damaged[:100]  # kept, not overwritten
+    assert not path.exists()
+    assert str(recovered.moved_to) in recovered.message()
+    fresh = open_cache(path, defer_integrity_check=True)
+    assert fresh.recovered is None and fresh.integrity_checked  # a new file needs no check
+    with fresh.session() as s:
+        s.add(Region(id=1, code="SH", name="上海"))
+    fresh.close()
+
+
+def test_deferred_check_passes_a_sound_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    open_cache(path).close()
+    cache = open_cache(path, defer_integrity_check=True)
+    assert not cache.integrity_checked
+    assert cache.check_integrity() is None
+    assert cache.integrity_checked
+    cache.close()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"this is a text file, not a database", b"SQLite format 3\x00" + b"\x00\xff" * 600],
+    ids=["foreign", "corrupt"],
+)
+def test_deferred_open_still_refuses_what_the_cheap_checks_see(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "storedesk.db"
+    path.write_bytes(content)
+    cache = open_cache(path, defer_integrity_check=True)
+    assert cache.recovered is not None
+    assert cache.recovered.moved_to.read_bytes() == content
+    assert cache.integrity_checked
     cache.close()
 
 
