@@ -240,6 +240,7 @@ class Shell(QObject):
             if cache.recovered is not None:
                 self.show_error(_("Local data recovered"), cache.recovered.message())
             then(cache)
+            self._verify_cache(cache)
 
         def failed(exc: BaseException) -> None:
             if panel is not None:
@@ -249,7 +250,9 @@ class Shell(QObject):
             self._on_start_error(exc)
 
         self.startup.submit(
-            ensure_demo_cache, self.demo_path, today, state, on_result=done, on_error=failed
+            lambda: ensure_demo_cache(self.demo_path, today, state, defer_integrity_check=True),
+            on_result=done,
+            on_error=failed,
         )
 
     def sign_in_demo(self, role: str, code: str = "") -> None:
@@ -331,8 +334,7 @@ class Shell(QObject):
 
         path = self.cache_path or default_cache_path()
         self.startup.submit(
-            open_cache,
-            path,
+            lambda: open_cache(path, defer_integrity_check=True),
             on_result=lambda c: self._on_server_cache(c, session),
             on_error=self._on_start_error,
         )
@@ -341,6 +343,43 @@ class Shell(QObject):
         if cache.recovered is not None:
             self.show_error(_("Local data recovered"), cache.recovered.message())
         self._open_session(cache, session.actor, dt.date.today(), demo=False, server=session)
+        self._verify_cache(cache)
+
+    # ------------------------------------------------------------------ cache integrity
+
+    def _verify_cache(self, cache) -> None:
+        """Run the integrity check the cache was opened without (``core.cache.open_cache``).
+
+        It is queued on the start-up worker behind the sign-in step, so it reads the file
+        (sqlite3 releases the GIL) while the window and its first figures are built,
+        instead of before them. A damaged file is then handled as at open: moved aside,
+        the user told, the session started again on a fresh file.
+        """
+        if cache.integrity_checked:
+            return
+
+        def checked(problem: str | None) -> None:
+            if problem is not None:
+                self._on_cache_damaged(cache, problem)
+
+        self.startup.submit(cache.check_integrity, on_result=checked, on_error=self._on_start_error)
+
+    def _on_cache_damaged(self, cache, problem: str) -> None:
+        in_use = self.ctx is not None and self.ctx.cache is cache
+        if in_use:
+            self._close_window()
+            self._close_session(keep_demo_cache=False)
+        if cache is self._demo_cache:
+            self._demo_cache = None
+        try:
+            recovered = cache.move_aside(problem)
+        except OSError as e:
+            log.error("could not move the damaged cache %s aside: %s", cache.path, e)
+            self.show_error(*user_message(e))
+            return
+        self.show_error(_("Local data recovered"), recovered.message())
+        if in_use and not self._closing:
+            self.start()
 
     # ------------------------------------------------------------------ session / window
 

@@ -28,10 +28,16 @@ def default_demo_path() -> Path:
     return d / "demo.db"
 
 
-def ensure_demo_cache(path: Path, today: dt.date, state: TaskState) -> Cache:
-    """Open the demo cache, generating the demo region into it if it is empty."""
+def ensure_demo_cache(
+    path: Path, today: dt.date, state: TaskState, *, defer_integrity_check: bool = False
+) -> Cache:
+    """Open the demo cache, generating the demo region into it if it is empty.
+
+    ``defer_integrity_check``: see :func:`core.cache.open_cache` (the caller then runs
+    :meth:`core.cache.Cache.check_integrity`).
+    """
     state.progress(0.0, _("Opening the demo data…"))
-    cache = open_cache(path)
+    cache = open_cache(path, defer_integrity_check=defer_integrity_check)
     generating = False
     try:
         with cache.session() as s:

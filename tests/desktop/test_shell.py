@@ -264,6 +264,44 @@ def test_corrupt_demo_cache_is_moved_aside_and_recreated(make_shell, qtbot, tmp_
     assert list(shell.demo_path.parent.glob("*.unusable-*"))
 
 
+def _scribble_over_table(path, table: str) -> None:
+    """Junk over a table's root page: the header and schema still read, quick_check fails."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    with open(path, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\x5a" * page_size)
+
+
+def test_damage_found_after_start_moves_the_cache_aside_and_starts_again(make_shell, qtbot) -> None:
+    """The integrity check runs after the window is up (not before); its verdict still counts."""
+    shell = make_shell(sign_in=None)
+    _scribble_over_table(shell.demo_path, "gps_points")  # not read by sign-in or the home
+    with qtbot.waitSignal(shell.sig_signed_in, timeout=60_000):
+        shell.sign_in_demo("store_manager", "SH001")
+    first = shell.window
+    # the check finds the damage: the session closes and starts again on a fresh demo
+    with qtbot.waitSignal(shell.sig_signed_in, timeout=120_000):
+        pass
+    title, text = shell.errors_shown[0]
+    assert title == "Local data recovered"
+    assert "damaged" in text and "moved to" in text
+    moved = list(shell.demo_path.parent.glob(f"{shell.demo_path.stem}.unusable-*"))
+    assert len(moved) == 1
+    assert shell.window is not first
+    assert shell.ctx.cache.path == shell.demo_path
+    assert shell.ctx.cache.integrity_checked  # a fresh file needs no check
+    _wait_home(qtbot, shell, region=False)
+
+
 def test_disk_full_when_saving_settings_is_explained(make_shell, qtbot, monkeypatch) -> None:
     import errno
 
