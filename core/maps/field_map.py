@@ -13,11 +13,14 @@ tooltips inside backtick strings, where ``${...}`` would run). Clicking a visit 
 
 from __future__ import annotations
 
+import base64
 import html
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import folium
+import numpy as np
 from branca.element import Element, MacroElement
 from folium.plugins import HeatMap
 from jinja2 import Template
@@ -36,6 +39,7 @@ FLAGGED_COLOUR = "#d32f2f"
 OK_COLOUR = "#2e7d32"
 UNRECORDED_COLOUR = "#ff8f00"
 LEGEND_REPS = 8
+STORE_ICON_HTML = '<div class="sd-store"><i class="fa-solid fa-store"></i></div>'
 FONT_STACK = (
     '"Microsoft YaHei", "PingFang SC", "Noto Sans CJK SC", "WenQuanYi Micro Hei", '
     '"Droid Sans Fallback", "SD CJK Fallback", sans-serif'
@@ -184,23 +188,115 @@ def visit_popup_html(v: VisitView, tz: str) -> str:
     return f'<div class="sd-popup"><table>{body}</table>{note}</div>'
 
 
-def build_field_map_html(
-    fm: FieldMap,
-    provider: TileProvider | None = None,
-    *,
-    bridge: bool = True,
-    show_heat: bool = False,
-    show_customers: bool = True,
-) -> str:
-    """The complete page (assets as ``storedesk://assets`` URLs; see core.maps.assets)."""
-    use_local_assets()
+@dataclass
+class _DayLayers:
+    """What a day draws, in the tile datum, every text already escaped with :func:`esc`."""
+
+    customers: list[list[Any]]  # [lat, lon, style, tooltip, popup]
+    stores: list[tuple[float, float, str]]  # lat, lon, tooltip
+    tracks: list[tuple[list[tuple[float, float]], str, str]]  # points, colour, tooltip
+    stops: list[list[Any]]
+    visits: list[list[Any]]
+    heat: list[tuple[float, float]]
+    bounds: list[tuple[float, float]] | None  # [sw, ne]
+    legend: str
+    summary: dict[str, Any]
+
+
+def _day_layers(fm: FieldMap, datum: str) -> _DayLayers:
     tz = fm.raw.timezone
-    datum = provider.datum if provider is not None else WGS84
 
     def pt(lat: float, lon: float) -> tuple[float, float]:
         return to_tile_datum(lat, lon, datum)
 
+    visited = {v.row.visit.customer_id for v in fm.visits}
+    cust_style = _style(3, "#607d8b", "#607d8b", 1, 0.6)
+    cust_points = [
+        [*pt(c.lat, c.lon), cust_style, esc(f"{c.name} ({c.tier})"), ""]
+        for c in fm.raw.customers
+        if c.id not in visited
+    ]
+    stores = [(*pt(st.lat, st.lon), esc(f"{st.code} {st.name}")) for st in fm.raw.stores]
+    tracks = [
+        (
+            t.points if datum == WGS84 else [pt(*p) for p in t.points],
+            t.colour,
+            esc(t.rep.name),
+        )
+        for t in fm.tracks
+        if len(t.points) >= 2
+    ]
+
+    stop_points: list[list[Any]] = []
+    for t in fm.tracks:
+        style = _style(5, t.colour, "#ffffff", 2, 1.0)
+        for sm in t.stops:
+            s = sm.stop
+            label = _("Stop {start}–{end} ({minutes})").format(
+                start=_hhmm(s.start, tz), end=_hhmm(s.end, tz), minutes=format_minutes(s.dwell_s)
+            )
+            stop_points.append([*pt(s.lat, s.lon), style, esc(f"{t.rep.name} · {label}"), ""])
+    names = {c.id: c.name for c in fm.raw.customers}
+    rep_names = {t.rep.id: t.rep.name for t in fm.tracks}
+    unrec_style = _style(7, UNRECORDED_COLOUR, "#ffffff", 3, 1.0)
+    for rep_id, sm in fm.unrecorded:
+        text = _("{rep} stopped {minutes} at {customer} but recorded no visit").format(
+            rep=rep_names.get(rep_id, ""),
+            minutes=format_minutes(sm.stop.dwell_s),
+            customer=names.get(sm.customer_id or -1, "?"),
+        )
+        stop_points.append([*pt(sm.stop.lat, sm.stop.lon), unrec_style, esc(text), ""])
+
+    visit_points: list[list[Any]] = []
+    for v in sorted(fm.visits, key=lambda v: v.evidence.flagged):  # flagged drawn on top
+        flagged = v.evidence.flagged
+        style = _style(
+            11 if flagged else 8, "#ffffff", FLAGGED_COLOUR if flagged else OK_COLOUR, 2, 0.95
+        )
+        style["visitId"] = v.id  # what the bridge reads on click
+        visit_points.append(
+            [
+                *pt(v.row.visit.customer_lat, v.row.visit.customer_lon),
+                style,
+                esc(f"{v.row.customer_name} · {v.row.rep_name}"),
+                visit_popup_html(v, tz),
+            ]
+        )
+
     bounds = fm.bounds()
+    drawn = [t for t in fm.tracks if t.points]
+    legend_rows = "".join(
+        f'<div><span class="sd-sw" style="background:{t.colour}"></span>{esc(t.rep.name)}</div>'
+        for t in drawn[:LEGEND_REPS]
+    )
+    if len(drawn) > LEGEND_REPS:
+        more_text = _("and {n} more").format(n=len(drawn) - LEGEND_REPS)
+        legend_rows += f"<div>{esc(more_text)}</div>"
+    counts = _("{n} visits, {f} flagged").format(n=len(fm.visits), f=fm.flagged)
+    t_visit, t_flagged, t_unrec = _("Visit"), _("Flagged"), _("Unrecorded stop")
+    legend = (
+        f"<b>{esc(fm.raw.region_name)}</b> "
+        f"{esc(_period(fm))}<div>{esc(counts)}</div>"
+        f'<div><span class="sd-dot" style="background:{OK_COLOUR}"></span>{esc(t_visit)} '
+        f'<span class="sd-dot" style="background:{FLAGGED_COLOUR}"></span>{esc(t_flagged)} '
+        f'<span class="sd-dot sd-ring" style="border-color:{UNRECORDED_COLOUR}"></span>'
+        f"{esc(t_unrec)}</div>{legend_rows}"
+    )
+    return _DayLayers(
+        customers=cust_points,
+        stores=stores,
+        tracks=tracks,
+        stops=stop_points,
+        visits=visit_points,
+        heat=[pt(*p) for p in fm.raw.heat] if datum != WGS84 else list(fm.raw.heat),
+        bounds=[pt(*bounds[0]), pt(*bounds[1])] if bounds is not None else None,
+        legend=legend,
+        summary={"tracks": len(tracks), "visits": len(fm.visits), "flagged": fm.flagged},
+    )
+
+
+def _base_map(provider: TileProvider | None) -> folium.Map:
+    """Tiles (if any) and the boundary layer: what every page of the field map starts from."""
     m = folium.Map(
         location=None,
         tiles=None,
@@ -233,130 +329,281 @@ def build_field_map_html(
         interactive=False,
         control=True,
     ).add_to(m)
+    return m
+
+
+def build_field_map_html(
+    fm: FieldMap,
+    provider: TileProvider | None = None,
+    *,
+    bridge: bool = True,
+    show_heat: bool = False,
+    show_customers: bool = True,
+) -> str:
+    """The complete page (assets as ``storedesk://assets`` URLs; see core.maps.assets).
+
+    Used for export (and by tests); the desktop view loads :func:`build_field_shell_html`
+    once and sends each day with :func:`field_day_script`.
+    """
+    use_local_assets()
+    datum = provider.datum if provider is not None else WGS84
+    lay = _day_layers(fm, datum)
+    m = _base_map(provider)
 
     heat = folium.FeatureGroup(name=esc(_("Visit heat (4 weeks)")), show=show_heat)
-    if fm.raw.heat:
-        HeatMap([pt(*p) for p in fm.raw.heat], radius=14, blur=18, min_opacity=0.3).add_to(heat)
+    if lay.heat:
+        HeatMap(lay.heat, radius=14, blur=18, min_opacity=0.3).add_to(heat)
     heat.add_to(m)
 
     customers = folium.FeatureGroup(name=esc(_("Customers")), show=show_customers)
-    visited = {v.row.visit.customer_id for v in fm.visits}
-    cust_style = _style(3, "#607d8b", "#607d8b", 1, 0.6)
-    cust_points = [
-        [*pt(c.lat, c.lon), cust_style, esc(f"{c.name} ({c.tier})"), ""]
-        for c in fm.raw.customers
-        if c.id not in visited
-    ]
     customers.add_to(m)
-    m.add_child(_PointLayer(customers, cust_points))
+    m.add_child(_PointLayer(customers, lay.customers))
 
     stores = folium.FeatureGroup(name=esc(_("Stores")))
-    for st in fm.raw.stores:
+    for lat, lon, tip in lay.stores:
         # a small square badge: big pins would hide the visits around a store
         folium.Marker(
-            pt(st.lat, st.lon),
+            (lat, lon),
             icon=folium.DivIcon(
-                html='<div class="sd-store"><i class="fa-solid fa-store"></i></div>',
+                html=STORE_ICON_HTML,
                 icon_size=(18, 18),
                 icon_anchor=(9, 9),
                 class_name="sd-store-icon",
             ),
-            tooltip=esc(f"{st.code} {st.name}"),
+            tooltip=tip,
         ).add_to(stores)
     stores.add_to(m)
 
     tracks = folium.FeatureGroup(name=esc(_("Tracks")))
-    for t in fm.tracks:
-        if len(t.points) >= 2:
-            folium.PolyLine(
-                [pt(*p) for p in t.points],
-                color=t.colour,
-                weight=4,
-                opacity=0.9,
-                tooltip=esc(t.rep.name),
-                smooth_factor=1.0,
-            ).add_to(tracks)
+    for points, colour, tip in lay.tracks:
+        folium.PolyLine(
+            points, color=colour, weight=4, opacity=0.9, tooltip=tip, smooth_factor=1.0
+        ).add_to(tracks)
     tracks.add_to(m)
 
     stops = folium.FeatureGroup(name=esc(_("Stops")))
-    stop_points: list[list[Any]] = []
-    for t in fm.tracks:
-        style = _style(5, t.colour, "#ffffff", 2, 1.0)
-        for sm in t.stops:
-            s = sm.stop
-            label = _("Stop {start}–{end} ({minutes})").format(
-                start=_hhmm(s.start, tz), end=_hhmm(s.end, tz), minutes=format_minutes(s.dwell_s)
-            )
-            stop_points.append([*pt(s.lat, s.lon), style, esc(f"{t.rep.name} · {label}"), ""])
-    names = {c.id: c.name for c in fm.raw.customers}
-    unrec_style = _style(7, UNRECORDED_COLOUR, "#ffffff", 3, 1.0)
-    for rep_id, sm in fm.unrecorded:
-        rep_name = next((t.rep.name for t in fm.tracks if t.rep.id == rep_id), "")
-        text = _("{rep} stopped {minutes} at {customer} but recorded no visit").format(
-            rep=rep_name,
-            minutes=format_minutes(sm.stop.dwell_s),
-            customer=names.get(sm.customer_id or -1, "?"),
-        )
-        stop_points.append([*pt(sm.stop.lat, sm.stop.lon), unrec_style, esc(text), ""])
     stops.add_to(m)
-    m.add_child(_PointLayer(stops, stop_points))
+    m.add_child(_PointLayer(stops, lay.stops))
 
     visits = folium.FeatureGroup(name=esc(_("Visits")))
-    visit_points: list[list[Any]] = []
-    for v in sorted(fm.visits, key=lambda v: v.evidence.flagged):  # flagged drawn on top
-        flagged = v.evidence.flagged
-        style = _style(
-            11 if flagged else 8, "#ffffff", FLAGGED_COLOUR if flagged else OK_COLOUR, 2, 0.95
-        )
-        style["visitId"] = v.id  # what the bridge reads on click
-        visit_points.append(
-            [
-                *pt(v.row.visit.customer_lat, v.row.visit.customer_lon),
-                style,
-                esc(f"{v.row.customer_name} · {v.row.rep_name}"),
-                visit_popup_html(v, tz),
-            ]
-        )
     visits.add_to(m)
-    m.add_child(_PointLayer(visits, visit_points))
+    m.add_child(_PointLayer(visits, lay.visits))
 
     folium.LayerControl(collapsed=True).add_to(m)
-    if bounds is not None:
-        (s_, w_), (n_, e_) = bounds
-        sw, ne = pt(s_, w_), pt(n_, e_)
-        m.fit_bounds([sw, ne], padding=(24, 24))
+    if lay.bounds is not None:
+        m.fit_bounds(lay.bounds, padding=(24, 24))
 
-    drawn = [t for t in fm.tracks if t.points]
-    legend_rows = "".join(
-        f'<div><span class="sd-sw" style="background:{t.colour}"></span>{esc(t.rep.name)}</div>'
-        for t in drawn[:LEGEND_REPS]
-    )
-    if len(drawn) > LEGEND_REPS:
-        more_text = _("and {n} more").format(n=len(drawn) - LEGEND_REPS)
-        legend_rows += f"<div>{esc(more_text)}</div>"
-    counts = _("{n} visits, {f} flagged").format(n=len(fm.visits), f=fm.flagged)
-    t_visit, t_flagged, t_unrec = _("Visit"), _("Flagged"), _("Unrecorded stop")
-    legend = (
-        f'<div class="sd-legend"><b>{esc(fm.raw.region_name)}</b> '
-        f"{esc(_period(fm))}<div>{esc(counts)}</div>"
-        f'<div><span class="sd-dot" style="background:{OK_COLOUR}"></span>{esc(t_visit)} '
-        f'<span class="sd-dot" style="background:{FLAGGED_COLOUR}"></span>{esc(t_flagged)} '
-        f'<span class="sd-dot sd-ring" style="border-color:{UNRECORDED_COLOUR}"></span>'
-        f"{esc(t_unrec)}</div>{legend_rows}</div>"
-    )
     root = m.get_root()
     root.header.add_child(Element(f"<style>{_css()}</style>"))
     if bridge:
         root.header.add_child(Element('<script src="qrc:///qtwebchannel/qwebchannel.js"></script>'))
-    root.html.add_child(Element(legend))
-
-    summary = {
-        "tracks": sum(1 for t in fm.tracks if len(t.points) >= 2),
-        "visits": len(fm.visits),
-        "flagged": fm.flagged,
-    }
-    m.add_child(_Bridge([visits.get_name(), stops.get_name()], summary))
+    root.html.add_child(Element(f'<div class="sd-legend">{lay.legend}</div>'))
+    m.add_child(_Bridge([visits.get_name(), stops.get_name()], lay.summary))
     return root.render()
+
+
+class _Shell(MacroElement):
+    """The persistent page's drawing code: ``window.sdDraw(day)`` replaces the day's layers.
+
+    The day comes from :func:`field_day_script`: tracks and the heat points as base64
+    little-endian int32 microdegrees (lat, lon interleaved), the point layers in
+    :class:`_PointLayer`'s format with the style as an index into ``day.styles``. Texts are
+    escaped in Python (:func:`esc`) exactly as on the full page. When everything is drawn
+    the page calls ``bridge.pageReady(summary)``, as the full page does.
+    """
+
+    _template = Template(
+        """
+{% macro script(this, kwargs) %}
+(function () {
+  var map = {{ this._parent.get_name() }};
+  var G = {{ this.groups }};
+  var visits = {};
+  var legend = document.getElementById("sd-legend");
+  var storeIcon = L.divIcon({html: {{ this.store_icon }}, iconSize: [18, 18],
+                             iconAnchor: [9, 9], className: "sd-store-icon"});
+  window.sdMap = map;
+  window.sdVisitLayers = visits;
+  window.sdSelectVisit = function (id) {
+    var l = visits[id];
+    if (!l) return false;
+    if (!map.hasLayer(l)) return false;
+    map.panTo(l.getLatLng());
+    l.openPopup();
+    return true;
+  };
+  function latlngs(b64) {
+    var s = atob(b64), n = s.length, bytes = new Uint8Array(n);
+    for (var i = 0; i < n; i++) bytes[i] = s.charCodeAt(i);
+    var a = new Int32Array(bytes.buffer), out = new Array(a.length / 2);
+    for (var j = 0; j < out.length; j++) out[j] = [a[2 * j] / 1e6, a[2 * j + 1] / 1e6];
+    return out;
+  }
+  function points(g, list, styles) {
+    list.forEach(function (p) {
+      var o = Object.assign({}, styles[p[2]]);
+      if (p[5]) o.visitId = p[5];
+      var m = L.circleMarker([p[0], p[1]], o);
+      if (p[3]) m.bindTooltip(p[3]);
+      if (p[4]) m.bindPopup(p[4], { maxWidth: 360 });
+      m.addTo(g);
+    });
+  }
+  function draw(d, bridge) {
+    map.closePopup();
+    // Off the map while they change: clearing or filling a group that is on a canvas map
+    // redraws per layer; the user's choice of shown layers is kept.
+    var shown = {};
+    Object.keys(G).forEach(function (k) {
+      shown[k] = map.hasLayer(G[k]);
+      if (shown[k]) map.removeLayer(G[k]);
+      G[k].clearLayers();
+    });
+    Object.keys(visits).forEach(function (k) { delete visits[k]; });
+    // the view first: layers are then projected once, at the view they are shown in
+    if (d.bounds) map.fitBounds(d.bounds, {padding: [24, 24], animate: false});
+    if (d.heat) {
+      L.heatLayer(latlngs(d.heat), {blur: 18, maxZoom: 18, minOpacity: 0.3, radius: 14})
+        .addTo(G.heat);
+    }
+    points(G.customers, d.customers, d.styles);
+    d.stores.forEach(function (s) {
+      L.marker([s[0], s[1]], {icon: storeIcon}).bindTooltip(s[2], {sticky: true})
+        .addTo(G.stores);
+    });
+    d.tracks.forEach(function (t) {
+      L.polyline(latlngs(t[0]), {color: t[1], weight: 4, opacity: 0.9, smoothFactor: 1.0})
+        .bindTooltip(t[2], {sticky: true}).addTo(G.tracks);
+    });
+    points(G.stops, d.stops, d.styles);
+    points(G.visits, d.visits, d.styles);
+    G.visits.eachLayer(function (l) { if (l.options.visitId) visits[l.options.visitId] = l; });
+    ["heat", "customers", "stores", "tracks", "stops", "visits"].forEach(function (k) {
+      if (shown[k]) map.addLayer(G[k]);
+    });
+    legend.innerHTML = d.legend;
+    legend.style.display = "";
+    window.sdReady = true;
+    bridge.pageReady(JSON.stringify(d.summary));
+  }
+  var channel = new Promise(function (resolve) {
+    if (typeof QWebChannel !== "undefined" && typeof qt !== "undefined" && qt.webChannelTransport) {
+      new QWebChannel(qt.webChannelTransport, function (ch) {
+        var bridge = ch.objects.bridge;
+        window.sdBridge = bridge;
+        [G.visits, G.stops].forEach(function (g) {
+          g.on("click", function (e) {
+            var l = e.propagatedFrom || e.layer || e.sourceTarget;
+            if (l && l.options && l.options.visitId) bridge.visitClicked(l.options.visitId);
+          });
+        });
+        resolve(bridge);
+      });
+    } else {
+      resolve({ visitClicked: function () {}, pageReady: function () {} });
+    }
+  });
+  window.sdDraw = function (d) {
+    window.sdReady = false;
+    channel.then(function (bridge) { draw(d, bridge); });
+  };
+})();
+{% endmacro %}
+"""
+    )
+
+    def __init__(self, groups: dict[str, str]) -> None:
+        super().__init__()
+        self._name = "SdShell"
+        self.groups = "{" + ", ".join(f"{k}: {v}" for k, v in groups.items()) + "}"
+        self.store_icon = js_json(STORE_ICON_HTML)
+
+
+def build_field_shell_html(
+    provider: TileProvider | None = None, *, show_heat: bool = False, show_customers: bool = True
+) -> str:
+    """The field map page without a day: loaded once per view (and tile source) and kept.
+
+    Same layers, controls, styles and bridge as :func:`build_field_map_html`, all empty;
+    each day is then drawn by ``window.sdDraw`` (:func:`field_day_script`), so asking for a
+    day costs only the day's data, not a new page (folium render, boundary layer, page load).
+    """
+    use_local_assets()
+    m = _base_map(provider)
+    heat = folium.FeatureGroup(name=esc(_("Visit heat (4 weeks)")), show=show_heat)
+    heat.add_to(m)
+    # the heat plugin's script (in the body: after Leaflet's, which folium puts in the head)
+    for _name, url in HeatMap.default_js:
+        m.get_root().html.add_child(
+            Element(f'<script src="{html.escape(url, quote=True)}"></script>')
+        )
+    groups = {"heat": heat}
+    for key, name, show in (
+        ("customers", _("Customers"), show_customers),
+        ("stores", _("Stores"), True),
+        ("tracks", _("Tracks"), True),
+        ("stops", _("Stops"), True),
+        ("visits", _("Visits"), True),
+    ):
+        groups[key] = folium.FeatureGroup(name=esc(name), show=show)
+        groups[key].add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
+    # China's east, until the first day is drawn (fitBounds then)
+    m.fit_bounds([(22.0, 108.0), (35.0, 123.0)])
+    root = m.get_root()
+    root.header.add_child(Element(f"<style>{_css()}</style>"))
+    root.header.add_child(Element('<script src="qrc:///qtwebchannel/qwebchannel.js"></script>'))
+    root.html.add_child(
+        Element('<div class="sd-legend" id="sd-legend" style="display:none"></div>')
+    )
+    m.add_child(_Shell({k: g.get_name() for k, g in groups.items()}))
+    return root.render()
+
+
+def _b64_latlngs(points: list[tuple[float, float]]) -> str:
+    arr = np.rint(np.asarray(points, dtype=np.float64).reshape(-1) * 1e6).astype("<i4")
+    return base64.b64encode(arr.tobytes()).decode("ascii")
+
+
+def field_day_payload(fm: FieldMap, provider: TileProvider | None = None) -> dict[str, Any]:
+    """One day for ``window.sdDraw`` (see :class:`_Shell`), as plain JSON-able data."""
+    datum = provider.datum if provider is not None else WGS84
+    lay = _day_layers(fm, datum)
+    styles: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+
+    def compact(points: list[list[Any]]) -> list[list[Any]]:
+        out = []
+        for lat, lon, style, tip, popup in points:
+            style = dict(style)
+            visit_id = style.pop("visitId", "")
+            key = json.dumps(style, sort_keys=True)
+            if key not in index:
+                index[key] = len(styles)
+                styles.append(style)
+            row: list[Any] = [round(lat, 7), round(lon, 7), index[key], tip, popup]
+            if visit_id:
+                row.append(visit_id)
+            out.append(row)
+        return out
+
+    return {
+        "styles": styles,
+        "customers": compact(lay.customers),
+        "stops": compact(lay.stops),
+        "visits": compact(lay.visits),
+        "stores": [[round(a, 7), round(b, 7), tip] for a, b, tip in lay.stores],
+        "tracks": [[_b64_latlngs(p), colour, tip] for p, colour, tip in lay.tracks],
+        "heat": _b64_latlngs(lay.heat) if lay.heat else "",
+        "bounds": [list(p) for p in lay.bounds] if lay.bounds is not None else None,
+        "legend": lay.legend,
+        "summary": lay.summary,
+    }
+
+
+def field_day_script(fm: FieldMap, provider: TileProvider | None = None) -> str:
+    """The JavaScript that draws one day on the page of :func:`build_field_shell_html`."""
+    return f"window.sdDraw({js_json(field_day_payload(fm, provider))});"
 
 
 def _period(fm: FieldMap) -> str:

@@ -6,7 +6,10 @@ per rep, stops, visits (flagged ones red), stores, customers and a heat layer.
 
 Building a map never blocks the UI thread: the query runs on ``ctx.db``
 (:func:`core.trajectory.field_day.load_field_day`), cleaning/evidence/simplification
-and the folium HTML on ``ctx.cpu``; the page is then loaded from ``storedesk://map/``.
+and the day's drawing script on ``ctx.cpu``. The map page itself (folium/Leaflet, tiles,
+boundaries, layer control) is loaded from ``storedesk://map/`` once per tile source and
+kept; asking for a day only sends the day's data to it (``window.sdDraw``), which draws
+the layers and answers ``pageReady``. Export still builds the complete folium page.
 A click on a visit marker comes back over QWebChannel and selects the visit here.
 "Download this area" prefetches tiles of the visible area (count and size shown first;
 progress and cancel during) from a provider whose terms allow it; the tile source, its
@@ -99,14 +102,30 @@ def _pydate(q: QDate) -> dt.date:
     return dt.date(q.year(), q.month(), q.day())
 
 
-def build_page(raw: Any, provider: TileProvider | None) -> tuple[FieldMap, str, float]:
-    """CPU part of a map build (runs on ctx.cpu): prepare + folium HTML, with its duration."""
-    from core.maps.field_map import build_field_map_html  # folium: not on the start path
+def build_day(raw: Any, provider: TileProvider | None) -> tuple[FieldMap, str, float]:
+    """CPU part of asking for a day (runs on ctx.cpu): prepare + the script that draws it."""
+    from core.maps.field_map import field_day_script  # folium: not on the start path
 
     t0 = time.perf_counter()
     fm = prepare_field_map(raw)
-    html = build_field_map_html(fm, provider)
-    return fm, html, time.perf_counter() - t0
+    script = field_day_script(fm, provider)
+    return fm, script, time.perf_counter() - t0
+
+
+def build_shell(provider: TileProvider | None) -> str:
+    """The persistent map page for a tile source (runs on ctx.cpu, once per source)."""
+    from core.maps.field_map import build_field_shell_html
+
+    return build_field_shell_html(provider)
+
+
+def shell_key(provider: TileProvider | None) -> str:
+    """What the persistent page depends on: the tile layer it declares (not the day)."""
+    if provider is None:
+        return "none"
+    return json.dumps(
+        [provider.key, provider.name, provider.attribution, provider.datum, provider.max_zoom]
+    )
 
 
 def visit_details_text(v: VisitView, tz: str) -> str:
@@ -243,6 +262,11 @@ class FieldMapView(QWidget):
         self._token = 0
         self._t_request = 0.0
         self.last_timing: dict[str, float] = {}
+        #: shell pages already built, by shell_key (a page is rebuilt only for a new source)
+        self._shells: dict[str, str] = {}
+        self._shell_wanted: str | None = None
+        #: the last built day waiting for its shell: (token, script)
+        self._pending_draw: tuple[int, str] | None = None
         self._tiles: TileCache | None = None
         self._tile_worker = Worker("tiles", 1)
         self._download_state: TaskState | None = None
@@ -293,6 +317,7 @@ class FieldMapView(QWidget):
         self.map_view = MapView()
         self.map_view.sig_visit_clicked.connect(self._on_visit_clicked)
         self.map_view.sig_ready.connect(self._on_map_ready)
+        self.map_view.sig_shell_loaded.connect(lambda _key: self._draw_pending())
         self.status = QLabel("")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         #: results of actions (download, export, import); status keeps the map's state
@@ -518,7 +543,12 @@ class FieldMapView(QWidget):
     # ------------------------------------------------------------------ building
 
     def refresh(self) -> None:
-        """Query on the DB worker, then prepare + HTML on the CPU pool, then load the page."""
+        """Query on the DB worker, prepare on the CPU pool, then draw on the kept page.
+
+        The map page itself (tiles, boundaries, controls, drawing code) is loaded once per
+        tile source and kept (:meth:`ensure_shell`, concurrently with the query); a day
+        only sends its data to it (:meth:`MapView.draw`).
+        """
         rid = self.region_id()
         if rid is None:
             return
@@ -532,11 +562,13 @@ class FieldMapView(QWidget):
             return
         self._token += 1
         token = self._token
+        self._pending_draw = None
         self._t_request = time.perf_counter()
         self.status.setText(_("Building the map…"))
         rep_ids = self.selected_rep_ids() if self._reps else None
         self._apply_tile_config()
         provider = self.provider()
+        self.ensure_shell(provider)
         self.ctx.db.submit(
             load_field_day,
             rid,
@@ -547,12 +579,38 @@ class FieldMapView(QWidget):
             on_error=self._on_error,
         )
 
+    def ensure_shell(self, provider: TileProvider | None) -> None:
+        """Have the persistent page for ``provider`` loaded (or loading) in the map view."""
+        key = shell_key(provider)
+        if self.map_view.shell_key == key or self._shell_wanted == key:
+            return
+        self._shell_wanted = key
+        html = self._shells.get(key)
+        if html is not None:
+            self._show_shell(key, html)
+            return
+        self.ctx.cpu.submit(
+            build_shell,
+            provider,
+            on_result=lambda page: self._on_shell_built(key, page),
+            on_error=self._on_error,
+        )
+
+    def _on_shell_built(self, key: str, html: str) -> None:
+        self._shells[key] = html
+        if self._shell_wanted == key:
+            self._show_shell(key, html)
+
+    def _show_shell(self, key: str, html: str) -> None:
+        self._shell_wanted = None
+        self.map_view.show_shell(html, key)
+
     def _on_loaded(self, token: int, raw: Any, provider: TileProvider | None) -> None:
         if token != self._token:
             return
         self.last_timing = {"query_s": time.perf_counter() - self._t_request}
         self.ctx.cpu.submit(
-            build_page,
+            build_day,
             raw,
             provider,
             on_result=lambda res: self._on_built(token, res),
@@ -562,13 +620,26 @@ class FieldMapView(QWidget):
     def _on_built(self, token: int, result: tuple[FieldMap, str, float]) -> None:
         if token != self._token:
             return
-        fm, html, build_s = result
+        fm, script, build_s = result
         self.fm = fm
         self.last_timing["build_s"] = build_s
-        self.last_timing["html_bytes"] = len(html.encode("utf-8"))
+        self.last_timing["script_bytes"] = len(script.encode("utf-8"))
+        self._pending_draw = (token, script)
+        self._draw_pending()  # first: the page draws while the table fills here
         self._fill_table(fm)
         self.details.setText(_("Click a visit on the map or in the list."))
-        self.map_view.show_html(html)
+
+    def _draw_pending(self) -> None:
+        pending = self._pending_draw
+        if pending is None or pending[0] != self._token:
+            return
+        provider = self.provider()
+        if not self.map_view.shell_loaded or self.map_view.shell_key != shell_key(provider):
+            self.ensure_shell(provider)  # drawn when the page has loaded (sig_shell_loaded)
+            return
+        self._pending_draw = None
+        self.last_timing["draw_sent_s"] = time.perf_counter() - self._t_request
+        self.map_view.draw(pending[1])
 
     def _on_map_ready(self, summary: str) -> None:
         total = time.perf_counter() - self._t_request

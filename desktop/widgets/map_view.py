@@ -289,6 +289,8 @@ class MapView(QWidget):
     """The current page has drawn everything and wired its bridge (JSON summary)."""
     sig_load_failed = Signal()
     """The page itself failed to load (unknown page id, renderer crash)."""
+    sig_shell_loaded = Signal(str)
+    """A page given to :meth:`show_shell` finished loading (its key); days can be drawn."""
 
     _ids = itertools.count(1)
 
@@ -309,6 +311,9 @@ class MapView(QWidget):
         self.page.loadFinished.connect(self._on_load_finished)
         self.current_id: str | None = None
         self.ready = False
+        #: key of the persistent page shown (see show_shell), None for any other page
+        self.shell_key: str | None = None
+        self.shell_loaded = False
         self.last_summary = ""
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -324,6 +329,7 @@ class MapView(QWidget):
         if page is None:
             return
         self.page = None  # type: ignore[assignment]
+        self.shell_key, self.shell_loaded = None, False
         self.view.setPage(None)  # type: ignore[arg-type]
         page.deleteLater()
 
@@ -339,10 +345,29 @@ class MapView(QWidget):
         self.handler.pages[map_id] = html.encode("utf-8")
         self.current_id = map_id
         self.ready = False
+        self.shell_key, self.shell_loaded = None, False
         self.view.load(QUrl(f"{SCHEME}://map/{map_id}.html"))
         if old is not None:
             self.handler.pages.pop(old, None)
         return map_id
+
+    def show_shell(self, html: str, key: str) -> str:
+        """Load a persistent page that draws data sent by :meth:`draw` (field map shell).
+
+        ``key`` names what the page was built for (e.g. its tile source);
+        :attr:`shell_key` keeps it until another page replaces this one or the page is
+        released, so a caller knows whether the shell is still there to draw on.
+        """
+        map_id = self.show_html(html)
+        self.shell_key = key
+        return map_id
+
+    def draw(self, script: str) -> None:
+        """Run a drawing script on the loaded shell; it reports through ``sig_ready``."""
+        if self.page is None:  # released meanwhile
+            return
+        self.ready = False
+        self.run_js(script)
 
     def current_html(self) -> str:
         if self.current_id is None:
@@ -378,6 +403,9 @@ class MapView(QWidget):
     def _on_load_finished(self, ok: bool) -> None:
         if not ok:
             self.sig_load_failed.emit()
+        elif self.shell_key is not None and not self.shell_loaded:
+            self.shell_loaded = True
+            self.sig_shell_loaded.emit(self.shell_key)
 
     def closeEvent(self, event: Any) -> None:
         if self.current_id is not None:

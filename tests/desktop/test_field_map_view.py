@@ -211,3 +211,41 @@ def test_online_view_fills_the_cache_through_python_not_the_page(qtbot, view, fi
         finally:
             view.handler.configure_tiles(None, [], online=False)
             tiles.close()
+
+
+def test_kept_page_draws_days_sent_to_it(qtbot, view, field_map):
+    """The persistent page: loaded once, each day drawn by ``sdDraw`` (no new page)."""
+    from core.maps.field_map import build_field_shell_html, field_day_script
+
+    with qtbot.waitSignal(view.sig_shell_loaded, timeout=30_000):
+        view.show_shell(build_field_shell_html(None), "none")
+    assert view.shell_key == "none" and view.shell_loaded
+    page_id = view.current_id
+    for _round in range(2):  # a second day replaces the first's layers, not adds to them
+        with qtbot.waitSignal(view.sig_ready, timeout=30_000) as blocker:
+            view.draw(field_day_script(field_map, None))
+        assert json.loads(blocker.args[0]) == {"tracks": 3, "visits": 3, "flagged": 1}
+        assert view.ready and view.current_id == page_id
+        assert js(qtbot, view, "Object.keys(window.sdVisitLayers).length") == 3
+        n = "(function(){var n = 0; window.sdMap.eachLayer(function(l){ if (l.options && l.options.visitId) n++; }); return n;})()"
+        assert js(qtbot, view, n) == 3
+    qtbot.waitUntil(lambda: count_pixels(view, TRACK_RGB) > 150, timeout=10_000)
+    # names stay text here too
+    assert js(qtbot, view, "window.sdSelectVisit('v-xss')") is True
+    qtbot.waitUntil(
+        lambda: js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content').length") == 1,
+        timeout=5_000,
+    )
+    text = js(qtbot, view, "document.querySelector('.leaflet-popup-content').textContent")
+    assert XSS_NAME in text
+    assert js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content img').length") == 0
+    qtbot.wait(300)
+    assert js(qtbot, view, "typeof window.sdPwned") == "undefined"
+    assert view.page.dialogs == []
+    # the heat plugin is there (its layer is off until ticked)
+    assert js(qtbot, view, "typeof L.heatLayer") == "function"
+    assert not [m for m in view.page.console if "Error" in m], view.page.console
+    assert view.blocked == 0, view.interceptor.blocked_urls
+    # any other page replaces the shell: the caller must load it again
+    view.show_html(build_field_map_html(field_map, None))
+    assert view.shell_key is None and not view.shell_loaded
