@@ -19,8 +19,6 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from babel.messages.pofile import read_po
-
 from core.resources import resource_path
 
 SUPPORTED = ("zh_CN", "en")
@@ -45,6 +43,8 @@ def system_language() -> str:
 @cache
 def load_catalog(lang: str) -> dict[str, str]:
     """Merged msgid -> msgstr of every .po file for ``lang`` (empty for English)."""
+    from babel.messages.pofile import read_po  # only when a catalogue is read (not for English)
+
     messages: dict[str, str] = {}
     folder = Path(resource_path("i18n", lang))
     if not folder.is_dir():

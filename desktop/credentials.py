@@ -8,11 +8,19 @@ dialog says so, so the user knows they will be asked for the password next time.
 from __future__ import annotations
 
 import logging
-
-import keyring
-import keyring.errors
+from types import ModuleType
 
 log = logging.getLogger(__name__)
+
+
+def _keyring() -> ModuleType:
+    """keyring, imported on first use: its backend discovery (entry points) costs ~30 ms,
+    which a demo start, that never stores a token, should not pay."""
+    import keyring
+    import keyring.errors
+
+    return keyring
+
 
 SERVICE = "StoreDesk"
 
@@ -24,7 +32,7 @@ def _key(server_url: str, username: str) -> str:
 def keyring_usable() -> bool:
     """False for keyring's null/fail backends (no secret storage on this machine)."""
     try:
-        backend = keyring.get_keyring()
+        backend = _keyring().get_keyring()
     except Exception:
         return False
     name = f"{type(backend).__module__}.{type(backend).__name__}"
@@ -52,6 +60,7 @@ class TokenStore:
         if not keyring_usable():
             log.info("no OS keyring available: the sign-in token is kept in memory only")
             return False
+        keyring = _keyring()
         try:
             keyring.set_password(SERVICE, key, token)
             return True
@@ -65,6 +74,7 @@ class TokenStore:
             return self._memory[key]
         if not keyring_usable():
             return None
+        keyring = _keyring()
         try:
             return keyring.get_password(SERVICE, key)
         except keyring.errors.KeyringError:
@@ -74,6 +84,7 @@ class TokenStore:
         key = _key(server_url, username)
         self._memory.pop(key, None)
         if keyring_usable():
+            keyring = _keyring()
             try:
                 keyring.delete_password(SERVICE, key)
             except keyring.errors.PasswordDeleteError:

@@ -29,7 +29,6 @@ from desktop.formatting import count, money, percent
 from desktop.screens import ScreenSpec, register_screen
 from desktop.widgets.kpi_card import KpiCard
 from desktop.widgets.table import Column, DataTable
-from desktop.widgets.timeseries_chart import TimeSeriesChart
 
 KPI_TITLES = {
     "sales": N_("Sales, week to date"),
@@ -81,6 +80,9 @@ class HomeView(QWidget):
         self.ctx = ctx
         self.data: ManagerHome | SupervisorHome | None = None
         self._request = 0
+        # Ask first: the DB worker computes the figures while the widgets are built (the
+        # answer arrives through the event loop, so never before __init__ has finished).
+        self.reload()
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea()
@@ -115,9 +117,8 @@ class HomeView(QWidget):
         sp.setContentsMargins(0, 0, 0, 0)
         sp.setHorizontalSpacing(12)
         chart_card, chart_lay = _card(_("Today's traffic by hour"))
-        self.traffic_chart = TimeSeriesChart(x_format=lambda x: f"{int(x):02d}:00")
-        self.traffic_chart.setFixedHeight(280)
-        chart_lay.addWidget(self.traffic_chart)
+        self._chart_lay = chart_lay
+        self.traffic_chart = None  # built with the store panel (pyqtgraph; see _ensure_chart)
         self.today_line = QLabel("")
         chart_lay.addWidget(self.today_line)
         todo_card, todo_lay = _card(_("To do this week"))
@@ -207,7 +208,22 @@ class HomeView(QWidget):
 
         ctx.selection.sig_changed.connect(self.reload)
         ctx.sig_data_changed.connect(self._on_data_changed)
-        self.reload()
+        if ctx.selection.store_id is not None:
+            self._ensure_chart()  # a store's week is coming: build it while the query runs
+
+    def _ensure_chart(self):
+        """The hourly traffic chart, created the first time a store's week is shown.
+
+        A supervisor lands on the region, which has no chart: pyqtgraph (and numpy) are
+        then imported when they first drill into a store, not at start-up.
+        """
+        if self.traffic_chart is None:
+            from desktop.widgets.timeseries_chart import TimeSeriesChart
+
+            self.traffic_chart = TimeSeriesChart(x_format=lambda x: f"{int(x):02d}:00")
+            self.traffic_chart.setFixedHeight(280)
+            self._chart_lay.insertWidget(1, self.traffic_chart)  # under the card's title
+        return self.traffic_chart
 
     # ------------------------------------------------------------------ loading
 
@@ -298,10 +314,11 @@ class HomeView(QWidget):
         )
         self._set_kpis(d.kpis)
         hours = [h for h, _t, _l in d.hourly]
-        self.traffic_chart.set_series(
+        chart = self._ensure_chart()
+        chart.set_series(
             "today", hours, [t for _h, t, _l in d.hourly], name=_("Today"), color="#2f6fdf"
         )
-        self.traffic_chart.set_series(
+        chart.set_series(
             "last_week",
             hours,
             [lw for _h, _t, lw in d.hourly],
