@@ -106,12 +106,46 @@ def _coverage(fixes: Sequence[Fix], start: dt.datetime, end: dt.datetime) -> flo
     return max(0.0, min(1.0, covered / total))
 
 
+@dataclass(frozen=True)
+class TraceFacts:
+    """What the trace says around one visit (from a list of fixes or from arrays)."""
+
+    has_day_trace: bool
+    has_window: bool  # any fix within WINDOW of the visit
+    coverage: float | None  # _coverage of the window (None without a day trace)
+    dwell_s: float | None  # _longest_near_run of the window (None without a window)
+    #: speed jumps while checked in (± JUMP_SLACK): (ts_a, lat_a, lon_a, ts_b, lat_b, lon_b)
+    jumps: list[tuple[dt.datetime, float, float, dt.datetime, float, float]]
+
+
+def trace_facts(visit: RecordedVisit, day_fixes: Sequence[Fix]) -> TraceFacts:
+    """The reference computation over a list of fixes (see core.trajectory.arrays for arrays)."""
+    end = visit.check_out_at or visit.check_in_at
+    window = [f for f in day_fixes if visit.check_in_at - WINDOW <= f.ts <= end + WINDOW]
+    if not day_fixes:
+        return TraceFacts(False, bool(window), None, None, [])
+    cov = _coverage(window, visit.check_in_at, end)
+    dwell = _longest_near_run(window, visit.customer_lat, visit.customer_lon) if window else None
+    # Only jumps while the rep was checked in (a spoofed position jumps to the customer at
+    # check-in and back at check-out); a jump elsewhere in the window belongs to another visit.
+    jumps = [
+        (a.ts, a.lat, a.lon, b.ts, b.lat, b.lon)
+        for a, b in speed_jumps(window)
+        if a.ts <= end + JUMP_SLACK and b.ts >= visit.check_in_at - JUMP_SLACK
+    ]
+    return TraceFacts(True, bool(window), cov, dwell, jumps)
+
+
 def score_visit(visit: RecordedVisit, day_fixes: Sequence[Fix]) -> VisitEvidence:
     """Score one visit against the rep's cleaned fixes of that day (time-ordered)."""
+    return score_visit_facts(visit, trace_facts(visit, day_fixes))
+
+
+def score_visit_facts(visit: RecordedVisit, facts: TraceFacts) -> VisitEvidence:
+    """The score and its explanation from what the trace says around the visit."""
     end = visit.check_out_at or visit.check_in_at
     recorded_s = (end - visit.check_in_at).total_seconds() if visit.check_out_at else None
-    window = [f for f in day_fixes if visit.check_in_at - WINDOW <= f.ts <= end + WINDOW]
-    has_day_trace = bool(day_fixes)
+    has_day_trace = facts.has_day_trace
     ev = VisitEvidence(
         visit_id=visit.id,
         score=0,
@@ -121,7 +155,7 @@ def score_visit(visit: RecordedVisit, day_fixes: Sequence[Fix]) -> VisitEvidence
         recorded_s=recorded_s,
         speed_jumps=0,
         coverage=None,
-        has_trace=bool(window),
+        has_trace=facts.has_window,
     )
     score = 0.0
 
@@ -161,10 +195,11 @@ def score_visit(visit: RecordedVisit, day_fixes: Sequence[Fix]) -> VisitEvidence
         return ev
 
     # 4. coverage (10)
-    cov = _coverage(window, visit.check_in_at, end)
+    cov = facts.coverage
+    assert cov is not None
     ev.coverage = cov
     score += 10 * cov
-    if not window:
+    if not facts.has_window:
         ev.reasons.append(
             _(
                 "The phone sent no position between {start} and {end} although it was tracking that day."
@@ -176,8 +211,9 @@ def score_visit(visit: RecordedVisit, day_fixes: Sequence[Fix]) -> VisitEvidence
         )
 
     # 2. dwell from the trace (30)
-    if window:
-        dwell = _longest_near_run(window, visit.customer_lat, visit.customer_lon)
+    if facts.has_window:
+        dwell = facts.dwell_s
+        assert dwell is not None
         ev.dwell_s = dwell
         wanted = min(recorded_s, 20 * 60) if recorded_s else MIN_DWELL_FLAG_S * 2
         score += 30 * min(1.0, dwell / wanted) if wanted > 0 else 30
@@ -196,19 +232,13 @@ def score_visit(visit: RecordedVisit, day_fixes: Sequence[Fix]) -> VisitEvidence
                     )
                 )
 
-    # 3. speed jumps (20)
-    # Only jumps while the rep was checked in (a spoofed position jumps to the customer at
-    # check-in and back at check-out); a jump elsewhere in the window belongs to another visit.
-    jumps = [
-        (a, b)
-        for a, b in speed_jumps(window)
-        if a.ts <= end + JUMP_SLACK and b.ts >= visit.check_in_at - JUMP_SLACK
-    ]
+    # 3. speed jumps (20), only those while checked in (see trace_facts)
+    jumps = facts.jumps
     ev.speed_jumps = len(jumps)
     if jumps:
-        a, b = max(jumps, key=lambda p: haversine_m(p[0].lat, p[0].lon, p[1].lat, p[1].lon))
-        dist = haversine_m(a.lat, a.lon, b.lat, b.lon)
-        secs = max(1.0, (b.ts - a.ts).total_seconds())
+        ta, la, oa, tb, lb, ob = max(jumps, key=lambda p: haversine_m(p[1], p[2], p[4], p[5]))
+        dist = haversine_m(la, oa, lb, ob)
+        secs = max(1.0, (tb - ta).total_seconds())
         ev.reasons.append(
             _(
                 "The position jumps {distance} in {seconds} s around the visit ({speed} km/h): a faked or borrowed location is likely."

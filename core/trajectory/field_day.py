@@ -11,15 +11,27 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from core.models import Customer, GpsPoint, Region, Rep, Store, UserRole, Visit
 from core.mutations import Actor
 from core.timeutil import local_day_bounds, to_local
+from core.trajectory.arrays import (
+    DayTrace,
+    FixArrays,
+    PlaceArrays,
+    clean_arrays,
+    detect_stops_arrays,
+    match_stops_arrays,
+    to_us,
+    trace_facts_arrays,
+)
 from core.trajectory.cleaning import Fix, clean_fixes
-from core.trajectory.evidence import VisitEvidence, score_visit
+from core.trajectory.evidence import VisitEvidence, score_visit, score_visit_facts
 from core.trajectory.simplify import simplify_tracks
 from core.trajectory.stops import (
     Place,
@@ -90,11 +102,17 @@ class FieldDayRaw:
     day_from: dt.date
     day_to: dt.date
     reps: list[RepInfo]
-    fixes: dict[int, list[Fix]]
+    #: each rep's fixes of the period as arrays (time-ordered, as stored)
+    gps: dict[int, FixArrays]
     visits: list[VisitRow]
     customers: list[CustomerInfo]
     stores: list[StoreInfo]
     heat: list[tuple[float, float]]
+
+    @property
+    def fixes(self) -> dict[int, list[Fix]]:
+        """The fixes as :class:`Fix` objects (the reference functions' input)."""
+        return {rep_id: fa.to_fixes() for rep_id, fa in self.gps.items()}
 
 
 @dataclass
@@ -171,66 +189,88 @@ def load_field_day(
     start, _ = local_day_bounds(day_from, tz)
     _, end = local_day_bounds(day_to, tz)
 
-    rep_q = select(Rep).where(Rep.region_id == region_id).order_by(Rep.code)
+    # Plain column tuples on the connection (no ORM objects or ORM result processing); the
+    # GPS times stay text and are parsed by numpy.
+    conn = session.connection()
+    rep_q = (
+        select(Rep.id, Rep.code, Rep.name, Rep.region_id, Rep.store_id)
+        .where(Rep.region_id == region_id)
+        .order_by(Rep.code)
+    )
     if rep_ids is not None:
         rep_q = rep_q.where(Rep.id.in_(list(rep_ids)))
-    reps = [RepInfo(r.id, r.code, r.name, r.region_id, r.store_id) for r in session.scalars(rep_q)]
+    reps = [RepInfo(*r) for r in conn.execute(rep_q)]
     ids = [r.id for r in reps]
     names = {r.id: r.name for r in reps}
 
-    fixes: dict[int, list[Fix]] = defaultdict(list)
+    gps: dict[int, FixArrays] = {}
     if ids:
-        for rep_id, ts, lat, lon, acc in session.execute(
-            select(GpsPoint.rep_id, GpsPoint.ts, GpsPoint.lat, GpsPoint.lon, GpsPoint.accuracy_m)
+        rows = conn.execute(
+            select(
+                GpsPoint.rep_id,
+                type_coerce(GpsPoint.ts, String),
+                GpsPoint.lat,
+                GpsPoint.lon,
+                GpsPoint.accuracy_m,
+            )
             .where(GpsPoint.rep_id.in_(ids), GpsPoint.ts >= start, GpsPoint.ts < end)
             .order_by(GpsPoint.rep_id, GpsPoint.ts)
-        ):
-            fixes[rep_id].append(Fix(ts, lat, lon, acc))
+        ).all()
+        gps = _fix_arrays(rows)
 
     visits: list[VisitRow] = []
     if ids:
-        for v, c in session.execute(
-            select(Visit, Customer)
+        for row in conn.execute(
+            select(
+                Visit.id,
+                Visit.rep_id,
+                Visit.customer_id,
+                Visit.check_in_at,
+                Visit.check_out_at,
+                Visit.check_in_lat,
+                Visit.check_in_lon,
+                Customer.lat,
+                Customer.lon,
+                Customer.name,
+                Customer.tier,
+                Visit.purpose,
+                Visit.photo_ref,
+                Visit.voice_summary,
+            )
             .join(Customer, Customer.id == Visit.customer_id)
             .where(Visit.rep_id.in_(ids), Visit.check_in_at >= start, Visit.check_in_at < end)
             .order_by(Visit.check_in_at)
         ):
             visits.append(
                 VisitRow(
-                    visit=RecordedVisit(
-                        id=v.id,
-                        rep_id=v.rep_id,
-                        customer_id=v.customer_id,
-                        check_in_at=v.check_in_at,
-                        check_out_at=v.check_out_at,
-                        check_in_lat=v.check_in_lat,
-                        check_in_lon=v.check_in_lon,
-                        customer_lat=c.lat,
-                        customer_lon=c.lon,
-                    ),
-                    rep_name=names[v.rep_id],
-                    customer_name=c.name,
-                    customer_tier=c.tier,
-                    purpose=v.purpose,
-                    photo_ref=v.photo_ref,
-                    voice_summary=v.voice_summary,
+                    visit=RecordedVisit(*row[:9]),
+                    rep_name=names[row.rep_id],
+                    customer_name=row.name,
+                    customer_tier=row.tier,
+                    purpose=row.purpose,
+                    photo_ref=row.photo_ref,
+                    voice_summary=row.voice_summary,
                 )
             )
 
-    cust_q = select(Customer).where(Customer.region_id == region_id)
+    cust_q = select(
+        Customer.id, Customer.name, Customer.tier, Customer.lat, Customer.lon, Customer.rep_id
+    ).where(Customer.region_id == region_id)
     if rep_ids is not None:
         cust_q = cust_q.where(Customer.rep_id.in_(ids))
-    customers = [
-        CustomerInfo(c.id, c.name, c.tier, c.lat, c.lon, c.rep_id) for c in session.scalars(cust_q)
-    ]
+    customers = [CustomerInfo(*c) for c in conn.execute(cust_q)]
     stores = [
-        StoreInfo(s.id, s.code, s.name, s.lat, s.lon)
-        for s in session.scalars(select(Store).where(Store.region_id == region_id))
+        StoreInfo(*st)
+        for st in conn.execute(
+            select(Store.id, Store.code, Store.name, Store.lat, Store.lon).where(
+                Store.region_id == region_id
+            )
+        )
     ]
     heat_start, _ = local_day_bounds(day_to - dt.timedelta(days=HEAT_DAYS - 1), tz)
     heat = [
-        (lat, lon)
-        for lat, lon in session.execute(
+        tuple(p)
+        for p in conn.execute(
             select(Customer.lat, Customer.lon)
             .join(Visit, Visit.customer_id == Customer.id)
             .join(Rep, Rep.id == Visit.rep_id)
@@ -248,7 +288,7 @@ def load_field_day(
         day_from=day_from,
         day_to=day_to,
         reps=reps,
-        fixes=dict(fixes),
+        gps=gps,
         visits=visits,
         customers=customers,
         stores=stores,
@@ -256,8 +296,118 @@ def load_field_day(
     )
 
 
+def _fix_arrays(rows: Sequence[Any]) -> dict[int, FixArrays]:
+    """(rep_id, ts text, lat, lon, accuracy) rows ordered by rep -> arrays per rep."""
+    if not rows:
+        return {}
+    rep_col, ts_col, lat_col, lon_col, acc_col = zip(*rows, strict=True)
+    try:  # SQLAlchemy's SQLite text: 'YYYY-MM-DD HH:MM:SS.ffffff', naive UTC
+        t = np.array(ts_col, dtype="datetime64[us]").astype(np.int64)
+    except ValueError:  # any other stored form: as the column type reads it
+        t = np.array([to_us(_utc(v)) for v in ts_col], dtype=np.int64)
+    rep = np.array(rep_col, dtype=np.int64)
+    lat = np.array(lat_col, dtype=np.float64)
+    lon = np.array(lon_col, dtype=np.float64)
+    acc = np.array(acc_col, dtype=np.float64)
+    cuts = np.flatnonzero(np.diff(rep)) + 1
+    out: dict[int, FixArrays] = {}
+    for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(rep)], strict=True):
+        out[int(rep[lo])] = FixArrays(t[lo:hi], lat[lo:hi], lon[lo:hi], acc[lo:hi])
+    return out
+
+
+def _utc(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _by_local_day(fa: FixArrays, tz: str) -> dict[dt.date, FixArrays]:
+    """Time-ordered fixes split by local day (as ``to_local(ts, tz).date()`` would)."""
+    if len(fa) == 0:
+        return {}
+    first = to_local(_utc_us(int(fa.t_us[0])), tz).date()
+    last = to_local(_utc_us(int(fa.t_us[-1])), tz).date()
+    out: dict[dt.date, FixArrays] = {}
+    day = first
+    while day <= last:
+        a, b = local_day_bounds(day, tz)
+        lo = int(np.searchsorted(fa.t_us, to_us(a), "left"))
+        hi = int(np.searchsorted(fa.t_us, to_us(b), "left"))
+        if hi > lo:
+            out[day] = fa.take(slice(lo, hi))
+        day += dt.timedelta(days=1)
+    return out
+
+
+def _utc_us(us: int) -> dt.datetime:
+    from core.trajectory.arrays import from_us
+
+    return from_us(us)
+
+
 def prepare_field_map(raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGET) -> FieldMap:
-    """Clean, detect stops, score evidence and simplify (CPU pool; no database)."""
+    """Clean, detect stops, score evidence and simplify (CPU pool; no database).
+
+    Runs over numpy arrays (:mod:`core.trajectory.arrays`); the results are those of
+    :func:`prepare_field_map_reference`, the same steps over lists of fixes.
+    """
+    places = [Place(c.id, c.name, c.lat, c.lon) for c in raw.customers]
+    places += [
+        Place(v.visit.customer_id, v.customer_name, v.visit.customer_lat, v.visit.customer_lon)
+        for v in raw.visits
+    ]
+    place_arrays = PlaceArrays.of(places)
+    cleaned: dict[int, FixArrays] = {}
+    stops: dict[int, list[StopMatch]] = {}
+    empty = FixArrays.empty()
+    for rep in raw.reps:
+        fa = clean_arrays(raw.gps.get(rep.id, empty))
+        cleaned[rep.id] = fa
+        stops[rep.id] = match_stops_arrays(detect_stops_arrays(fa), place_arrays)
+
+    visits_by_rep: dict[int, list[VisitRow]] = defaultdict(list)
+    for v in raw.visits:
+        visits_by_rep[v.visit.rep_id].append(v)
+
+    views: list[VisitView] = []
+    unrecorded: list[tuple[int, StopMatch]] = []
+    no_trace = DayTrace(empty)
+    for rep in raw.reps:
+        rows = visits_by_rep.get(rep.id, [])
+        cmp = compare_with_visits(stops[rep.id], [r.visit for r in rows])
+        if rows:
+            days = {d: DayTrace(f) for d, f in _by_local_day(cleaned[rep.id], raw.timezone).items()}
+            for r in rows:
+                day = to_local(r.visit.check_in_at, raw.timezone).date()
+                facts = trace_facts_arrays(r.visit, days.get(day, no_trace))
+                views.append(
+                    VisitView(r, score_visit_facts(r.visit, facts), cmp.visit_stop.get(r.visit.id))
+                )
+        unrecorded += [(rep.id, stops[rep.id][i]) for i in cmp.unrecorded_stops]
+
+    simplified = simplify_tracks(
+        [cleaned[r.id].points() for r in raw.reps], total_max_points=point_budget
+    )
+    tracks = [
+        RepTrack(
+            rep=rep,
+            colour=REP_COLOURS[i % len(REP_COLOURS)],
+            points=simplified[i],
+            n_raw=len(raw.gps.get(rep.id, empty)),
+            n_clean=len(cleaned[rep.id]),
+            stops=stops[rep.id],
+        )
+        for i, rep in enumerate(raw.reps)
+    ]
+    views.sort(key=lambda v: v.row.visit.check_in_at)
+    return FieldMap(raw=raw, tracks=tracks, visits=views, unrecorded=unrecorded)
+
+
+def prepare_field_map_reference(
+    raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGET
+) -> FieldMap:
+    """The definition of :func:`prepare_field_map`: the same steps over lists of fixes."""
     places = [Place(c.id, c.name, c.lat, c.lon) for c in raw.customers]
     places += [
         Place(v.visit.customer_id, v.customer_name, v.visit.customer_lat, v.visit.customer_lon)
@@ -265,8 +415,9 @@ def prepare_field_map(raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGE
     ]
     cleaned: dict[int, list[Fix]] = {}
     stops: dict[int, list[StopMatch]] = {}
+    raw_fixes = raw.fixes
     for rep in raw.reps:
-        fx = clean_fixes(raw.fixes.get(rep.id, [])).fixes
+        fx = clean_fixes(raw_fixes.get(rep.id, [])).fixes
         cleaned[rep.id] = fx
         stops[rep.id] = match_stops(detect_stops(fx), places)
 
@@ -297,7 +448,7 @@ def prepare_field_map(raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGE
             rep=rep,
             colour=REP_COLOURS[i % len(REP_COLOURS)],
             points=simplified[i],
-            n_raw=len(raw.fixes.get(rep.id, [])),
+            n_raw=len(raw_fixes.get(rep.id, [])),
             n_clean=len(cleaned[rep.id]),
             stops=stops[rep.id],
         )

@@ -55,3 +55,92 @@ def test_reps_in_scope_follow_the_users_scope(demo_cache):
         mgr = actor("mgr_sh001")
         mine = reps_in_scope(s, mgr, sh)
         assert all(r.store_id in mgr.store_ids for r in mine)
+
+
+def _same_field_map(new, ref) -> None:
+    assert [t.rep for t in new.tracks] == [t.rep for t in ref.tracks]
+    for a, b in zip(new.tracks, ref.tracks, strict=True):
+        assert (a.n_raw, a.n_clean) == (b.n_raw, b.n_clean)
+        assert a.stops == b.stops  # times, centroids, customers and distances, exactly
+        assert a.points == b.points
+    assert [v.id for v in new.visits] == [v.id for v in ref.visits]
+    for a, b in zip(new.visits, ref.visits, strict=True):
+        assert a.evidence == b.evidence  # score, flag, every measure and sentence
+        assert a.stop_index == b.stop_index
+    assert new.unrecorded == ref.unrecorded
+
+
+def test_array_pipeline_equals_the_reference_on_the_demo(demo_cache):
+    """prepare_field_map (numpy) gives exactly what the list-of-fixes reference gives."""
+    from core.trajectory.field_day import prepare_field_map_reference
+
+    with demo_cache.session() as s:
+        region_ids = list(s.scalars(select(Region.id)))
+    checked = 0
+    for rid in region_ids:
+        for day_from, day_to in (
+            (DEMO_TODAY - dt.timedelta(days=1), None),
+            (DEMO_TODAY - dt.timedelta(days=4), DEMO_TODAY),  # a range: several local days
+        ):
+            with demo_cache.session() as s:
+                raw = load_field_day(s, rid, None, day_from, day_to)
+            new, ref = prepare_field_map(raw), prepare_field_map_reference(raw)
+            _same_field_map(new, ref)
+            checked += len(ref.visits)
+    assert checked > 1000
+
+
+def test_array_steps_equal_the_reference_on_awkward_traces():
+    """Spikes, duplicates, inaccurate fixes, gaps and jumps: each array step as the list one."""
+    import random
+
+    from core.trajectory.arrays import (
+        DayTrace,
+        FixArrays,
+        PlaceArrays,
+        clean_arrays,
+        detect_stops_arrays,
+        match_stops_arrays,
+        trace_facts_arrays,
+    )
+    from core.trajectory.cleaning import Fix, clean_fixes
+    from core.trajectory.evidence import trace_facts
+    from core.trajectory.stops import Place, RecordedVisit, detect_stops, match_stops
+
+    rng = random.Random(7)
+    t0 = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
+    for _case in range(40):
+        fixes, t, lat, lon = [], t0, 31.2, 121.45
+        for _i in range(rng.randint(0, 400)):
+            r = rng.random()
+            t += dt.timedelta(seconds=rng.choice([0, 1, 15, 30, 30, 30, 60, 1200]))
+            if r < 0.55:  # stay, with GPS jitter
+                fixes.append(Fix(t, lat + rng.gauss(0, 1e-4), lon + rng.gauss(0, 1e-4), 10.0))
+            elif r < 0.8:  # walk/drive
+                lat += rng.gauss(0, 1e-3)
+                lon += rng.gauss(0, 1e-3)
+                fixes.append(Fix(t, lat, lon, rng.choice([5.0, 20.0, 150.0])))
+            elif r < 0.9:  # spike
+                fixes.append(Fix(t, lat + 0.05, lon, 10.0))
+            else:  # sustained jump (teleport)
+                lat += 0.03
+                fixes.append(Fix(t, lat, lon, 10.0))
+        rng.shuffle(fixes)
+        ref = clean_fixes(fixes).fixes
+        fa = clean_arrays(FixArrays.from_fixes(fixes))
+        assert fa.to_fixes() == ref
+        stops = detect_stops(ref)
+        assert detect_stops_arrays(fa) == stops
+        places = [
+            Place(i, "", s.lat + rng.gauss(0, 5e-4), s.lon + rng.gauss(0, 5e-4))
+            for i, s in enumerate(stops)
+        ]
+        assert match_stops_arrays(stops, PlaceArrays.of(places)) == match_stops(stops, places)
+        day = DayTrace(fa)
+        for k in range(10):
+            cin = t0 + dt.timedelta(minutes=rng.randint(0, 600))
+            out = cin + dt.timedelta(minutes=rng.choice([0, 3, 20, 45])) if k % 3 else None
+            v = RecordedVisit(
+                f"v{k}", 1, 1, cin, out, None, None, 31.2 + rng.gauss(0, 1e-3), 121.45
+            )
+            assert trace_facts_arrays(v, day) == trace_facts(v, ref)
