@@ -330,14 +330,19 @@ def stores_week_kpis(
     out: dict[int, tuple[Kpis, Kpis]] = {}
     for info in infos:
         recs = records[info.id]
+        # Staff-hours of the two weeks at once: a shift's share of an hour does not depend
+        # on where the range is clipped, and only the weeks' own hours are looked up.
+        staff = staff_hours_of(
+            shifts[info.id],
+            info.timezone,
+            local_day_bounds(windows[-1][0], info.timezone)[0],
+            local_day_bounds(end, info.timezone)[1],
+        )
         got = []
         for start, stop in windows:
             ref_start = start - dt.timedelta(weeks=REFERENCE_WEEKS)
             history = [r for r in recs if ref_start <= r.day <= stop]
             outages = detect_outages(history, info, hols, judge=(start, stop))
-            lo = local_day_bounds(start, info.timezone)[0]
-            hi = local_day_bounds(stop, info.timezone)[1]
-            staff = staff_hours_of(shifts[info.id], info.timezone, lo, hi)
             in_range = [r for r in history if start <= r.day <= stop]
             got.append(compute_kpis(in_range, outages.keys(), staff))
         out[info.id] = (got[0], got[1])

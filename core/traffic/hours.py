@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import Select, String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from core.models import Holiday, HourlyTraffic, Shift, ShiftStatus, StaffRole, Store
@@ -121,6 +121,27 @@ def load_hours(
     return out
 
 
+def _driver_rows(session: Session, stmt: Select) -> list[tuple]:
+    """``stmt``'s rows as the driver returns them, skipping SQLAlchemy's per-row work.
+
+    For bulk reads of tens of thousands of rows (~4× faster than ORM rows); columns that
+    need a type's result processing must be read raw (``type_coerce(col, String)``) and
+    converted by the caller. A Core execute does not autoflush, so this flushes first.
+    """
+    session.flush()
+    result = session.connection().execute(stmt)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+def _as_utc(raw: str | dt.datetime) -> dt.datetime:
+    """An instant column read raw: what :class:`core.models.UTCDateTime` returns for it."""
+    instant = dt.datetime.fromisoformat(raw) if isinstance(raw, str) else raw
+    return instant.replace(tzinfo=dt.UTC) if instant.tzinfo is None else instant
+
+
 def load_hours_many(
     session: Session, stores: Iterable[StoreInfo], start: dt.date, end: dt.date
 ) -> dict[int, list[HourRecord]]:
@@ -142,12 +163,11 @@ def load_hours_many(
     }
     lo = min(b[0] for b in bounds.values())
     hi = max(b[1] for b in bounds.values())
-    raw_hour = type_coerce(HourlyTraffic.hour_start, String)
-    session.flush()  # a Core execute does not autoflush; pending rows must count too
-    result = session.connection().execute(
+    rows = _driver_rows(
+        session,
         select(
             HourlyTraffic.store_id,
-            raw_hour,
+            type_coerce(HourlyTraffic.hour_start, String),
             HourlyTraffic.visitors,
             HourlyTraffic.transactions,
             HourlyTraffic.sales_fen,
@@ -158,19 +178,15 @@ def load_hours_many(
             HourlyTraffic.hour_start >= lo,
             HourlyTraffic.hour_start < hi,
         )
-        .order_by(HourlyTraffic.store_id, HourlyTraffic.hour_start)
+        .order_by(HourlyTraffic.store_id, HourlyTraffic.hour_start),
     )
-    rows = result.cursor.fetchall()  # plain driver tuples: no per-row result processing
-    result.close()
     local_of: dict[tuple[object, str], tuple[dt.datetime, dt.date, int]] = {}
     for sid, raw, visitors, transactions, sales_fen, units in rows:
         info = infos[sid]
         key = (raw, info.timezone)
         hit = local_of.get(key)
         if hit is None:
-            instant = dt.datetime.fromisoformat(raw) if isinstance(raw, str) else raw
-            if instant.tzinfo is None:  # stored as naive UTC
-                instant = instant.replace(tzinfo=dt.UTC)
+            instant = _as_utc(raw)
             local = instant.astimezone(tz(info.timezone))
             hit = local_of[key] = (instant, local.date(), local.hour)
         instant, day, hour = hit
@@ -218,8 +234,13 @@ def floor_shifts_many(
         return out
     lo = min(local_day_bounds(start, s.timezone)[0] for s in infos.values())
     hi = max(local_day_bounds(end, s.timezone)[1] for s in infos.values())
-    rows = session.execute(
-        select(Shift.store_id, Shift.start_at, Shift.end_at)
+    rows = _driver_rows(
+        session,
+        select(
+            Shift.store_id,
+            type_coerce(Shift.start_at, String),
+            type_coerce(Shift.end_at, String),
+        )
         .where(
             Shift.store_id.in_(list(infos)),
             Shift.status == ShiftStatus.PUBLISHED.value,
@@ -227,10 +248,10 @@ def floor_shifts_many(
             Shift.end_at > lo,
             Shift.start_at < hi,
         )
-        .order_by(Shift.store_id, Shift.start_at, Shift.id)
-    ).tuples()
+        .order_by(Shift.store_id, Shift.start_at, Shift.id),
+    )
     for sid, s_start, s_end in rows:
-        out[sid].append((s_start, s_end))
+        out[sid].append((_as_utc(s_start), _as_utc(s_end)))
     return out
 
 
