@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import Customer, GpsPoint, Region, Rep, Store, UserRole, Visit
@@ -205,17 +205,12 @@ def load_field_day(
 
     gps: dict[int, FixArrays] = {}
     if ids:
-        rows = conn.execute(
-            select(
-                GpsPoint.rep_id,
-                type_coerce(GpsPoint.ts, String),
-                GpsPoint.lat,
-                GpsPoint.lon,
-                GpsPoint.accuracy_m,
-            )
+        rows = _plain_rows(
+            conn,
+            select(GpsPoint.rep_id, GpsPoint.ts, GpsPoint.lat, GpsPoint.lon, GpsPoint.accuracy_m)
             .where(GpsPoint.rep_id.in_(ids), GpsPoint.ts >= start, GpsPoint.ts < end)
-            .order_by(GpsPoint.rep_id, GpsPoint.ts)
-        ).all()
+            .order_by(GpsPoint.rep_id, GpsPoint.ts),
+        )
         gps = _fix_arrays(rows)
 
     visits: list[VisitRow] = []
@@ -258,7 +253,7 @@ def load_field_day(
     ).where(Customer.region_id == region_id)
     if rep_ids is not None:
         cust_q = cust_q.where(Customer.rep_id.in_(ids))
-    customers = [CustomerInfo(*c) for c in conn.execute(cust_q)]
+    customers = [CustomerInfo(*c) for c in _plain_rows(conn, cust_q)]
     stores = [
         StoreInfo(*st)
         for st in conn.execute(
@@ -268,19 +263,17 @@ def load_field_day(
         )
     ]
     heat_start, _ = local_day_bounds(day_to - dt.timedelta(days=HEAT_DAYS - 1), tz)
-    heat = [
-        tuple(p)
-        for p in conn.execute(
-            select(Customer.lat, Customer.lon)
-            .join(Visit, Visit.customer_id == Customer.id)
-            .join(Rep, Rep.id == Visit.rep_id)
-            .where(
-                Rep.region_id == region_id,
-                Visit.check_in_at >= heat_start,
-                Visit.check_in_at < end,
-            )
-        )
-    ]
+    heat = _plain_rows(
+        conn,
+        select(Customer.lat, Customer.lon)
+        .join(Visit, Visit.customer_id == Customer.id)
+        .join(Rep, Rep.id == Visit.rep_id)
+        .where(
+            Rep.region_id == region_id,
+            Visit.check_in_at >= heat_start,
+            Visit.check_in_at < end,
+        ),
+    )
     return FieldDayRaw(
         region_id=region_id,
         region_name=region.name,
@@ -294,6 +287,19 @@ def load_field_day(
         stores=stores,
         heat=heat,
     )
+
+
+def _plain_rows(conn: Any, stmt: Any) -> list[tuple[Any, ...]]:
+    """The DBAPI's own tuples (raw column values: no Row objects, no type processing).
+
+    Only for columns whose stored value is what the caller wants (numbers, text); the
+    statement's parameters are still bound by SQLAlchemy (e.g. UTC instants as stored).
+    """
+    res = conn.execute(stmt)
+    try:
+        return res.cursor.fetchall()
+    finally:
+        res.close()
 
 
 def _fix_arrays(rows: Sequence[Any]) -> dict[int, FixArrays]:
@@ -387,7 +393,8 @@ def prepare_field_map(raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGE
         unrecorded += [(rep.id, stops[rep.id][i]) for i in cmp.unrecorded_stops]
 
     simplified = simplify_tracks(
-        [cleaned[r.id].points() for r in raw.reps], total_max_points=point_budget
+        [np.column_stack((cleaned[r.id].lat, cleaned[r.id].lon)) for r in raw.reps],
+        total_max_points=point_budget,
     )
     tracks = [
         RepTrack(

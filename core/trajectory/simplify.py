@@ -21,7 +21,7 @@ START_TOLERANCE_M = 3.0
 
 
 def simplify_track(
-    points: Sequence[tuple[float, float]],
+    points: Sequence[tuple[float, float]] | np.ndarray,
     max_points: int = 400,
     start_tolerance_m: float = START_TOLERANCE_M,
 ) -> list[tuple[float, float]]:
@@ -30,7 +30,7 @@ def simplify_track(
         raise ValueError("max_points must be at least 2")
     n = len(points)
     if n <= 2:
-        return [tuple(p) for p in points]  # type: ignore[misc]
+        return [(float(p[0]), float(p[1])) for p in points]
     arr = np.asarray(points, dtype=float)
     lat0 = math.radians(float(arr[:, 0].mean()))
     # Equirectangular metres around the track's mean latitude: exact enough for a city day.
@@ -49,11 +49,11 @@ def simplify_track(
     kept = np.asarray(simplified.coords)
     lats = np.degrees(kept[:, 1] / EARTH_RADIUS_M)
     lons = np.degrees(kept[:, 0] / (math.cos(lat0) * EARTH_RADIUS_M))
-    return [(float(a), float(b)) for a, b in zip(lats, lons, strict=True)]
+    return list(zip(lats.tolist(), lons.tolist(), strict=True))
 
 
 def simplify_tracks(
-    tracks: Sequence[Sequence[tuple[float, float]]], total_max_points: int = 20_000
+    tracks: Sequence[Sequence[tuple[float, float]] | np.ndarray], total_max_points: int = 20_000
 ) -> list[list[tuple[float, float]]]:
     """Share one point budget between several tracks, in proportion to their size."""
     total = sum(len(t) for t in tracks)
@@ -62,5 +62,9 @@ def simplify_tracks(
     out = []
     for t in tracks:
         budget = max(2, int(total_max_points * len(t) / max(total, total_max_points)))
-        out.append(simplify_track(t, max_points=budget) if len(t) > 2 else list(t))
+        out.append(
+            simplify_track(t, max_points=budget)
+            if len(t) > 2
+            else [(float(p[0]), float(p[1])) for p in t]
+        )
     return out
