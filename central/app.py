@@ -16,10 +16,13 @@ import datetime as dt
 import json
 import logging
 import random
+import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -49,6 +52,8 @@ from core.mutations import Actor, Conflict, Rejected, ScopeDenied
 from sync.protocol import (
     MAX_PAGE_ROWS,
     MIN_PROTOCOL_VERSION,
+    PAGE_MEDIA_TYPE,
+    PAGE_TABLE,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
     SYNCED_TABLE_NAMES,
@@ -64,12 +69,16 @@ from sync.protocol import (
     RowsRequest,
     RowsResponse,
     SnapshotPage,
+    SnapshotPageInfo,
     SnapshotStart,
     SnapshotTableInfo,
     TableSum,
     UserInfo,
     VerifyResponse,
+    encode_page,
     from_wire,
+    page_connection,
+    page_from_rows,
     pk_columns,
     row_checksum_terms,
     table,
@@ -186,6 +195,96 @@ Auth = Annotated[Principal, Depends(principal)]
 StoreFilter = Annotated[list[int] | None, Query(alias="store_id")]
 
 
+def _scope_sums(
+    factory: sessionmaker[Session], is_sqlite: bool, actor: Actor
+) -> tuple[int, dict[str, TableSum]]:
+    """(head, per-table counts and checksums of ``actor``'s scope), in one read snapshot."""
+    sums: dict[str, TableSum] = {}
+    with factory() as s, s.begin():
+        if not is_sqlite:  # one snapshot for the head and every table
+            s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        head, _floor = changelog.head_and_floor(s)
+        for name in SYNCED_TABLE_NAMES:
+            tbl = table(name)
+            cols = wire_columns(tbl)
+            if is_sqlite:
+                where = row_filter(name, actor).compile(
+                    dialect=s.get_bind().dialect, compile_kwargs={"literal_binds": True}
+                )
+                raw = s.connection().connection.driver_connection
+                rows = raw.execute(  # type: ignore[union-attr]
+                    f"SELECT {', '.join(_qi(c) for c in cols)} FROM {_qi(name)} WHERE ({where})"
+                )
+            else:
+                q = select(*[type_coerce(tbl.c[c], NullType()).label(c) for c in cols]).where(
+                    row_filter(name, actor, tbl)
+                )
+                result = s.execute(q.execution_options(yield_per=20_000))
+                rows = (tuple(to_wire(v) for v in r) for r in result)
+            n, crc = row_checksum_terms(rows)
+            sums[name] = TableSum(count=n, checksum=table_checksum(n, crc))
+    return head, sums
+
+
+class _SumsCache:
+    """Scope checksums by (scope, head), computed at most once each, in this process.
+
+    The change sequence moves with every committed change to a synced table (see
+    :mod:`central.changelog`), so sums taken at a head are valid for as long as the head
+    has not moved. A few recent entries are kept; anything else is computed on demand.
+    """
+
+    KEEP = 16
+
+    def __init__(self, compute: Any) -> None:
+        self._compute = compute
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scope-sums")
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[Any, ...], Future[tuple[int, dict[str, TableSum]]]] = {}
+
+    @staticmethod
+    def _scope(actor: Actor) -> tuple[Any, ...]:
+        return (actor.user_id, actor.role, actor.store_ids, actor.region_ids)
+
+    def prefetch(self, actor: Actor, head: int) -> None:
+        key = (*self._scope(actor), head)
+        with self._lock:
+            if key in self._entries:
+                return
+            try:
+                fut = self._pool.submit(self._compute, actor)
+            except RuntimeError:  # shutting down
+                return
+            self._remember(key, fut)
+
+    def get(self, actor: Actor, head: int) -> tuple[int, dict[str, TableSum]]:
+        key = (*self._scope(actor), head)
+        with self._lock:
+            fut = self._entries.get(key)
+        if fut is not None:
+            try:
+                seq, tables = fut.result()
+                if seq == head:
+                    return seq, tables
+            except Exception:
+                log.exception("precomputed checksums failed; computing them again")
+        seq, tables = self._compute(actor)
+        done: Future[tuple[int, dict[str, TableSum]]] = Future()
+        done.set_result((seq, tables))
+        with self._lock:
+            self._remember((*self._scope(actor), seq), done)
+        return seq, tables
+
+    def _remember(self, key: tuple[Any, ...], fut: Future[Any]) -> None:
+        self._entries.pop(key, None)
+        self._entries[key] = fut
+        while len(self._entries) > self.KEEP:
+            self._entries.pop(next(iter(self._entries)))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 def create_app(
     db: str | Engine,
     *,
@@ -211,6 +310,11 @@ def create_app(
     is_sqlite = engine.dialect.name == "sqlite"
 
     timer = ProposalTimer(factory, generate_every) if generate_every else None
+    sums = _SumsCache(lambda actor: _scope_sums(factory, is_sqlite, actor))
+    # A file database: snapshot pages are built by SQLite itself from the file.
+    db_file = engine.url.database if is_sqlite else None
+    if db_file in (None, "", ":memory:") or "mode=memory" in str(engine.url):
+        db_file = None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -219,6 +323,7 @@ def create_app(
         try:
             yield
         finally:
+            sums.close()
             if timer is not None:
                 await timer.stop()
 
@@ -232,6 +337,7 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.proposal_timer = timer
+    app.state.scope_sums = sums
 
     @app.middleware("http")
     async def protocol_and_log(request: Request, call_next: Any) -> Response:
@@ -522,6 +628,9 @@ def create_app(
                         name=n, columns=wire_columns(tbl), pk=pk_columns(tbl), count=int(count or 0)
                     )
                 )
+        # The verify that ends this snapshot needs the scope's checksums at this head:
+        # computed now, in the background, while the client downloads the pages.
+        sums.prefetch(actor, head)
         return SnapshotStart(token=head, tables=infos)
 
     def _raw_select(name: str, actor: Actor) -> Any:
@@ -568,6 +677,61 @@ def create_app(
         raw = s.connection().connection.driver_connection
         return raw.execute(sql, params).fetchall()  # type: ignore[union-attr]
 
+    def _sqlite_page_db(
+        name: str,
+        actor: Actor,
+        cols: list[str],
+        pkc: list[str],
+        key: list[Any] | None,
+        limit: int,
+    ) -> sqlite3.Connection:
+        """The page built by SQLite from the database file: one CREATE TABLE … AS SELECT.
+
+        The stored form is the wire form, so values are copied untouched and never pass
+        through Python. The scope filter's unqualified table names resolve to the attached
+        file (the page database holds no synced table).
+        """
+        con = page_connection()
+        con.execute("PRAGMA busy_timeout=30000")
+        con.execute("ATTACH DATABASE ? AS src", (db_file,))
+        sql = _sqlite_sql(name, actor, cols).replace(
+            f" FROM {_qi(name)} WHERE ", f" FROM src.{_qi(name)} WHERE ", 1
+        )
+        params: list[Any] = []
+        if key is not None:
+            sql += f" AND ({', '.join(map(_qi, pkc))}) > ({', '.join('?' * len(pkc))})"
+            params.extend(key)
+        sql += f" ORDER BY {', '.join(map(_qi, pkc))} LIMIT ?"
+        params.append(limit)
+        con.execute(f"CREATE TABLE main.{PAGE_TABLE} AS {sql}", params)
+        con.execute("DETACH DATABASE src")
+        return con
+
+    def _page_response(
+        token: int,
+        name: str,
+        cols: list[str],
+        pkc: list[str],
+        page_db: sqlite3.Connection,
+        limit: int,
+    ) -> Response:
+        try:
+            count = page_db.execute(f"SELECT count(*) FROM {PAGE_TABLE}").fetchone()[0]
+            next_after = None
+            if count == limit:
+                last = page_db.execute(
+                    f"SELECT {', '.join(map(_qi, pkc))} FROM {PAGE_TABLE} "
+                    "ORDER BY rowid DESC LIMIT 1"
+                ).fetchone()
+                next_after = list(last)
+            info = SnapshotPageInfo(
+                token=token, table=name, columns=cols, count=count, next_after=next_after
+            )
+            body = encode_page(info, page_db)
+        finally:
+            page_db.close()
+        return Response(content=body, media_type=PAGE_MEDIA_TYPE)
+
     @app.get(
         "/v1/sync/snapshot",
         response_model=SnapshotPage,
@@ -581,6 +745,7 @@ def create_app(
         after: str | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE_ROWS)] = DEFAULT_SNAPSHOT_LIMIT,
         store_ids: StoreFilter = None,
+        page_format: Annotated[Literal["json", "sqlite"], Query(alias="format")] = "json",
     ) -> Response:
         actor = narrowed(p, store_ids)
         if table_name not in SYNCED_TABLE_NAMES:
@@ -605,10 +770,19 @@ def create_app(
             _head, floor = changelog.head_and_floor(s)
             if token < floor:
                 raise HTTPException(410, "snapshot expired: start again")
-            if is_sqlite:
+            if page_format == "sqlite":
+                if db_file is not None:
+                    page_db = _sqlite_page_db(table_name, actor, cols, pkc, key, limit)
+                else:
+                    page_db = page_from_rows(
+                        cols, ([to_wire(v) for v in r] for r in s.execute(q).all())
+                    )
+            elif is_sqlite:
                 rows = _sqlite_page(s, table_name, actor, cols, pkc, key, limit)
             else:
                 rows = [[to_wire(v) for v in r] for r in s.execute(q).all()]
+        if page_format == "sqlite":
+            return _page_response(token, table_name, cols, pkc, page_db, limit)
         idx = [cols.index(c) for c in pkc]
         next_after = [rows[-1][i] for i in idx] if len(rows) == limit else None
         return _json(
@@ -623,24 +797,16 @@ def create_app(
 
     @app.get("/v1/sync/verify", response_model=VerifyResponse, tags=["sync"])
     def verify(p: Auth, store_ids: StoreFilter = None) -> VerifyResponse:
-        """Counts and checksums of everything in scope, with the sequence they reflect."""
+        """Counts and checksums of everything in scope, with the sequence they reflect.
+
+        Computed once per (head, scope): the snapshot start computes them in the
+        background, so the verify that ends an initial sync does not read everything again.
+        """
         actor = narrowed(p, store_ids)
-        sums: dict[str, TableSum] = {}
-        with factory() as s, s.begin():
-            if not is_sqlite:  # one snapshot for the head and every table
-                s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        with factory() as s:
             head, _floor = changelog.head_and_floor(s)
-            for name in SYNCED_TABLE_NAMES:
-                _tbl, cols, q = _raw_select(name, actor)
-                if is_sqlite:
-                    raw = s.connection().connection.driver_connection
-                    rows = raw.execute(_sqlite_sql(name, actor, cols))  # type: ignore[union-attr]
-                else:
-                    result = s.execute(q.execution_options(yield_per=20_000))
-                    rows = (tuple(to_wire(v) for v in r) for r in result)
-                n, crc = row_checksum_terms(rows)
-                sums[name] = TableSum(count=n, checksum=table_checksum(n, crc))
-        return VerifyResponse(seq=head, tables=sums)
+        seq, tables = sums.get(actor, head)
+        return VerifyResponse(seq=seq, tables=tables)
 
     @app.post("/v1/sync/rows", response_model=RowsResponse, tags=["sync"])
     def rows(body: RowsRequest, p: Auth) -> RowsResponse:

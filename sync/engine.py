@@ -60,10 +60,11 @@ from sync.protocol import (
     PushResponse,
     RowsRequest,
     RowsResponse,
-    SnapshotPage,
+    SnapshotPageInfo,
     SnapshotStart,
     UserInfo,
     VerifyResponse,
+    decode_page,
 )
 
 log = logging.getLogger(__name__)
@@ -680,33 +681,55 @@ class SyncEngine:
             done, total = st.snapshot_done, st.snapshot_total
         self._progress("snapshot", done / total if total else 0.0, _("Downloading data…"))
 
-        def fetch(i: int, key: list[Any] | None) -> asyncio.Task[SnapshotPage]:
-            return asyncio.ensure_future(self._snapshot_page(token, i, tables[i], key))
+        # Three stages run at once: the pages are downloaded one after the other (each
+        # names the next), each page's checksum is computed on a worker thread as soon
+        # as it arrives, and the DB worker loads the pages in order. The queue bounds the
+        # pages held in memory.
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=2)
 
-        # The next page is requested while the current one is written (pipelining).
-        pending = fetch(index, after) if index < len(tables) else None
+        async def download() -> None:
+            i, key = index, after
+            try:
+                while i < len(tables):
+                    page, data = await self._snapshot_page(token, i, tables[i], key)
+                    sums = asyncio.ensure_future(
+                        asyncio.to_thread(local.page_checksum, data, tables[i][1])
+                    )
+                    await queue.put((i, page, data, sums))
+                    i, key = (i + 1, None) if page.next_after is None else (i, page.next_after)
+                await queue.put(None)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as e:  # handed to the loader, which raises it
+                await queue.put(e)
+
+        downloader = asyncio.ensure_future(download()) if index < len(tables) else None
         try:
-            while pending is not None:
-                page = await pending
-                pending = None
-                if page.next_after is None:
-                    nxt_index, nxt_after = index + 1, None
-                else:
-                    nxt_index, nxt_after = index, page.next_after
-                if nxt_index < len(tables):
-                    pending = fetch(nxt_index, nxt_after)
+            while downloader is not None:
+                item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                i, page, data, sums_future = item
+                sums = await sums_future
+                if sums.count != page.count:
+                    raise ProtocolError(
+                        _("The server sent an invalid reply (row count); nothing was changed.")
+                    )
                 await self.run_db(
                     local.apply_snapshot_page,
                     self.cache,
                     token,
-                    index,
-                    tables[index][1],
-                    page.rows,
+                    i,
+                    tables[i][1],
+                    data,
+                    sums,
                     page.next_after,
                 )
-                done += len(page.rows)
-                result.snapshot_rows += len(page.rows)
-                index = nxt_index
+                done += page.count
+                result.snapshot_rows += page.count
+                index = i + 1 if page.next_after is None else i
                 frac = done / total if total else index / len(tables)
                 self._progress(
                     "snapshot",
@@ -714,17 +737,35 @@ class SyncEngine:
                     _("Downloading data… {n} rows").format(n=f"{done:,}"),
                 )
         finally:
-            if pending is not None and not pending.done():
-                pending.cancel()
+            if downloader is not None and not downloader.done():
+                downloader.cancel()
                 with contextlib.suppress(BaseException):
-                    await pending
+                    await downloader
+            while not queue.empty():
+                left = queue.get_nowait()
+                if isinstance(left, tuple):
+                    left[3].cancel()
+                    with contextlib.suppress(BaseException):
+                        await left[3]
         await self.run_db(local.finish_snapshot, self.cache, token, self._actor(), self.now())
 
     async def _snapshot_page(
         self, token: int, index: int, plan: tuple[str, list[str]], after: list[Any] | None
-    ) -> SnapshotPage:
+    ) -> tuple[SnapshotPageInfo, bytes]:
+        """One page as a SQLite page file (protocol 2): its envelope and the file's bytes.
+
+        Only the small envelope is parsed here, on the event loop. The file is checked and
+        its rows' checksum terms computed on a worker thread
+        (:func:`sync.local.page_checksum`); the DB worker then loads it with one
+        ``INSERT … SELECT`` (:func:`sync.local.apply_snapshot_page`).
+        """
         name, columns = plan
-        params: dict[str, Any] = {"token": token, "table": name, "limit": self.snapshot_limit}
+        params: dict[str, Any] = {
+            "token": token,
+            "table": name,
+            "limit": self.snapshot_limit,
+            "format": "sqlite",
+        }
         if after is not None:
             params["after"] = json.dumps(after)
         try:
@@ -732,12 +773,17 @@ class SyncEngine:
         except CursorExpired:
             await self.run_db(local.forget_cursor, self.cache)
             raise
-        page = parse_snapshot_page(body, len(columns))
+        try:
+            page, data = decode_page(body)
+        except (ValueError, ValidationError):
+            raise ProtocolError(
+                _("The server sent an invalid reply (snapshot page); nothing was changed.")
+            ) from None
         if page.table != name or page.token != token or page.columns != columns:
             raise ProtocolError(_("The server sent a page of another table or snapshot."))
-        if page.next_after is not None and not page.rows:
+        if page.next_after is not None and not page.count:
             raise ProtocolError(_("The server sent an empty page that is not the last."))
-        return page
+        return page, data
 
     async def _verify(self, result: SyncResult) -> None:
         """Compare per-table counts and checksums with the server (pulling to its position)."""
@@ -745,11 +791,16 @@ class SyncEngine:
         for _attempt in range(3):
             st = await self.run_db(local.read_state, self.cache)
             plan = list(st.snapshot_tables or [])
-            # The server's sums and ours are computed at the same time.
-            ver_body, mine = await asyncio.gather(
-                self._call("GET", "/v1/sync/verify"),
-                self.run_db(local.local_checksums, self.cache, plan),
-            )
+            # Ours come from the sums kept while the pages were loaded; after pulled
+            # changes, from reading every row again, at the same time as the server's.
+            mine = await self.run_db(local.snapshot_checksums, self.cache, plan)
+            if mine is None:
+                ver_body, mine = await asyncio.gather(
+                    self._call("GET", "/v1/sync/verify"),
+                    self.run_db(local.local_checksums, self.cache, plan),
+                )
+            else:
+                ver_body = await self._call("GET", "/v1/sync/verify")
             ver = _parse(VerifyResponse, ver_body)
             if st.cursor is not None and st.cursor < ver.seq:
                 await self._pull(result)
@@ -771,37 +822,6 @@ class SyncEngine:
                     ).format(tables=", ".join(bad))
                 )
         result.verified = None  # the server kept changing; the next sync checks again
-
-
-def parse_snapshot_page(body: bytes, width: int) -> SnapshotPage:
-    """Validate a snapshot page: pydantic for the envelope, a C-speed check for the rows.
-
-    Validating hundreds of thousands of row values one by one through pydantic would cost
-    more than loading them; rows are plain JSON arrays of ``width`` scalars, and the
-    SQLite driver refuses any non-scalar when it binds them (the page then applies
-    nothing), so checking type and length of each row is enough here.
-    """
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise ProtocolError(
-            _("The server sent an invalid reply (not JSON); nothing was changed.")
-        ) from None
-    rows = data.get("rows") if isinstance(data, dict) else None
-    if not isinstance(rows, list) or len(rows) > MAX_PAGE_ROWS:
-        raise ProtocolError(_("The server sent an invalid reply (rows); nothing was changed."))
-    try:
-        page = SnapshotPage.model_validate({**data, "rows": []})
-    except ValidationError as e:
-        raise ProtocolError(
-            _("The server sent an invalid reply ({what}); nothing was changed.").format(
-                what=str(e.errors()[0].get("loc", ""))
-            )
-        ) from None
-    if not all(type(r) is list and len(r) == width for r in rows):
-        raise ProtocolError(_("The server sent an invalid reply (row shape); nothing was changed."))
-    page.rows = rows
-    return page
 
 
 class _Status(Exception):

@@ -31,15 +31,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Index, delete, select
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateIndex
 
 from core.cache import Cache
 from core.i18n import _
 from core.models import Base, Outbox, SyncConflict, SyncState
 from core.mutations import Actor, MutationError, get
 from sync.protocol import (
+    PAGE_TABLE,
     SYNCED_TABLE_NAMES,
     Change,
     MutationOutcome,
@@ -56,6 +59,10 @@ K_SERVER = "server_url"
 K_USER = "server_user_id"
 K_LAST_SYNC = "last_sync_at"
 K_SCOPE = "server_scope"  # JSON of the user's role, stores and regions at the last sync
+# JSON {"token": t, "tables": {name: [rows, crc sum]}}: checksum terms of every snapshot row
+# received, kept with the snapshot position; dropped as soon as anything else is written.
+K_SNAP_SUMS = "snapshot_sums"
+_CRC_MASK = 0xFFFFFFFFFFFFFFFF
 
 
 @dataclass(frozen=True)
@@ -229,6 +236,25 @@ def record_push_results(
 
 
 @contextmanager
+def _raw_tx(raw: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One IMMEDIATE transaction on ``raw`` with FK enforcement off."""
+    if raw.in_transaction:
+        raw.rollback()
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            yield raw
+            raw.execute("COMMIT")
+        except BaseException:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            raise
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+
+
+@contextmanager
 def _sync_tx(cache: Cache) -> Iterator[tuple[sqlite3.Connection, Session]]:
     """One IMMEDIATE transaction with FK enforcement off, plus a Session on it."""
     with cache.engine.connect() as conn:
@@ -242,7 +268,7 @@ def _sync_tx(cache: Cache) -> Iterator[tuple[sqlite3.Connection, Session]]:
             try:
                 yield raw, session
                 session.flush()
-                raw.execute("COMMIT")
+                raw.execute("COMMIT")  # before the session closes (closing rolls back)
             except BaseException:
                 if raw.in_transaction:
                     raw.execute("ROLLBACK")
@@ -261,15 +287,19 @@ def _q(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
 
 
-def _insert_rows(raw: sqlite3.Connection, name: str, columns: list[str], rows: list[Any]) -> int:
+def _check_columns(name: str, columns: list[str]) -> None:
     if name not in SYNCED_TABLE_NAMES:
         raise ValueError(f"the server sent rows for an unknown table {name!r}")
-    local = _local_columns(name)
     missing_pk = [
         c.name for c in Base.metadata.tables[name].primary_key.columns if c.name not in columns
     ]
     if missing_pk or len(set(columns)) != len(columns):
         raise ValueError(f"the server sent rows of {name} without a proper key")
+
+
+def _insert_rows(raw: sqlite3.Connection, name: str, columns: list[str], rows: list[Any]) -> int:
+    _check_columns(name, columns)
+    local = _local_columns(name)
     keep = [i for i, c in enumerate(columns) if c in local]
     if len(keep) != len(columns):
         rows = [[r[i] for i in keep] for r in rows]
@@ -314,22 +344,49 @@ def _rebase(session: Session, actor: Actor | None, now: dt.datetime) -> int:
 # --------------------------------------------------------------------------- snapshot
 
 
+def _deferred_indexes() -> list[Index]:
+    """The synced tables' non-unique indexes: dropped while a snapshot loads, built after.
+
+    Unique indexes stay: ``INSERT OR REPLACE`` relies on them. Building an index once over
+    the loaded rows (a sort) costs far less than updating it row by row.
+    """
+    return [
+        ix
+        for name in SYNCED_TABLE_NAMES
+        for ix in sorted(Base.metadata.tables[name].indexes, key=lambda i: str(i.name))
+        if not ix.unique
+    ]
+
+
+def _create_deferred_indexes(raw: sqlite3.Connection) -> None:
+    dialect = sqlite_dialect.dialect()
+    for ix in _deferred_indexes():
+        raw.execute(str(CreateIndex(ix, if_not_exists=True).compile(dialect=dialect)))
+
+
 def begin_snapshot(
     cache: Cache, token: int, tables: list[tuple[str, list[str]]], total: int = 0
 ) -> None:
-    """Start a fresh snapshot: wipe every synced table and remember the plan."""
+    """Start a fresh snapshot: wipe every synced table and remember the plan.
+
+    The synced tables' non-unique indexes are dropped until :func:`finish_snapshot`
+    builds them again (in its transaction, before the cursor is set).
+    """
     for name, _cols in tables:
         if name not in SYNCED_TABLE_NAMES:
             raise ValueError(f"the server announced an unknown table {name!r}")
     with _sync_tx(cache) as (raw, _s):
         for name in reversed(SYNCED_TABLE_NAMES):
             raw.execute(f"DELETE FROM {_q(name)}")
+        for ix in _deferred_indexes():
+            raw.execute(f"DROP INDEX IF EXISTS {_q(str(ix.name))}")
         _set_raw(raw, K_CURSOR, None)
         _set_raw(raw, K_SNAP_TOKEN, str(token))
         _set_raw(raw, K_SNAP_TABLES, json.dumps(tables))
         _set_raw(
             raw, K_SNAP_POS, json.dumps({"table": 0, "after": None, "done": 0, "total": total})
         )
+        _set_raw(raw, K_SNAP_SUMS, json.dumps({"token": token, "tables": {}}))
 
 
 def _set_raw(raw: sqlite3.Connection, key: str, value: str | None) -> None:
@@ -352,31 +409,123 @@ class StaleWrite(Exception):
     """The local sync position moved since this page was requested (another sync ran)."""
 
 
+_PAGE_SCHEMA = "sd_incoming"
+
+
+@dataclass(frozen=True)
+class PageSums:
+    """A checked snapshot page file: its row count and the sum of its rows' CRC-32s."""
+
+    count: int
+    crc_sum: int
+
+
+def _page_objects_ok(raw: sqlite3.Connection, schema: str, columns: list[str]) -> None:
+    objects = raw.execute(f"SELECT type, name FROM {schema}.sqlite_master").fetchall()
+    if objects != [("table", PAGE_TABLE)]:
+        raise ValueError("the page file holds other objects than its table")
+    info = raw.execute(f"PRAGMA {schema}.table_xinfo({PAGE_TABLE})").fetchall()
+    if [r[1] for r in info] != columns or any(r[6] for r in info):
+        raise ValueError("the page file's columns are not the table's")
+
+
+def page_checksum(data: bytes, columns: list[str]) -> PageSums:
+    """Check a page file from the server and compute its rows' checksum terms.
+
+    Runs on any thread (its own in-memory connection), so the engine does it for the next
+    page while the DB worker loads the current one. Anything but one plain table with
+    exactly ``columns`` (no views, triggers, indexes, generated columns), a file that fails
+    ``quick_check``, more rows than a page may hold or a BLOB value (the wire has none)
+    raises ``ValueError``.
+    """
+    from sync.protocol import MAX_PAGE_ROWS
+
+    con = sqlite3.connect(":memory:", check_same_thread=False)
+    try:
+        try:
+            con.deserialize(data)
+            _page_objects_ok(con, "main", columns)
+            if con.execute("PRAGMA quick_check").fetchone() != ("ok",):
+                raise ValueError("the page file is damaged")
+            blob = " OR ".join(f"typeof({_q(c)}) = 'blob'" for c in columns)
+            n, blobs = con.execute(
+                f"SELECT count(*), count(CASE WHEN {blob} THEN 1 END) FROM {PAGE_TABLE}"
+            ).fetchone()
+            if n > MAX_PAGE_ROWS or blobs:
+                raise ValueError("the page file holds too many rows or binary values")
+            count, crc = row_checksum_terms(
+                con.execute(f"SELECT {', '.join(map(_q, columns))} FROM {PAGE_TABLE}")
+            )
+        except sqlite3.DatabaseError as e:
+            raise ValueError(f"the page file cannot be read: {e}") from None
+    finally:
+        con.close()
+    return PageSums(count, crc)
+
+
 def apply_snapshot_page(
     cache: Cache,
     token: int,
     table_index: int,
     columns: list[str],
-    rows: list[list[Any]],
+    data: bytes,
+    sums: PageSums,
     next_after: list[Any] | None,
 ) -> None:
-    """Insert one page and advance the snapshot position, in one transaction."""
-    with _sync_tx(cache) as (raw, _s):
-        if _get_raw(raw, K_SNAP_TOKEN) != str(token):
-            raise StaleWrite("snapshot token changed")
-        pos = json.loads(_get_raw(raw, K_SNAP_POS) or "{}")
-        if pos.get("table") != table_index:
-            raise StaleWrite("snapshot position changed")
-        tables = json.loads(_get_raw(raw, K_SNAP_TABLES) or "[]")
-        name = tables[table_index][0]
-        _insert_rows(raw, name, columns, rows)
-        nxt = {
-            "table": table_index if next_after is not None else table_index + 1,
-            "after": next_after,
-            "done": int(pos.get("done", 0)) + len(rows),
-            "total": int(pos.get("total", 0)),
-        }
-        _set_raw(raw, K_SNAP_POS, json.dumps(nxt))
+    """Load one page file (checked by :func:`page_checksum`) and advance the snapshot
+    position, in one transaction.
+
+    The rows go from the page file to the table with one ``INSERT … SELECT`` (no Python
+    per value); the page's checksum terms are added to the snapshot's running sums in the
+    same transaction, so the verify at the end need not read the whole cache again.
+    """
+    with cache.engine.connect() as conn:
+        raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        if raw.in_transaction:
+            raw.rollback()
+        raw.execute(f"ATTACH DATABASE ':memory:' AS {_PAGE_SCHEMA}")
+        try:
+            try:
+                raw.deserialize(data, name=_PAGE_SCHEMA)
+                _page_objects_ok(raw, _PAGE_SCHEMA, columns)
+            except sqlite3.DatabaseError as e:
+                raise ValueError(f"the page file cannot be read: {e}") from None
+            src = f"{_PAGE_SCHEMA}.{PAGE_TABLE}"
+            with _raw_tx(raw):
+                if _get_raw(raw, K_SNAP_TOKEN) != str(token):
+                    raise StaleWrite("snapshot token changed")
+                pos = json.loads(_get_raw(raw, K_SNAP_POS) or "{}")
+                if pos.get("table") != table_index:
+                    raise StaleWrite("snapshot position changed")
+                tables = json.loads(_get_raw(raw, K_SNAP_TABLES) or "[]")
+                name = tables[table_index][0]
+                _check_columns(name, columns)
+                local = _local_columns(name)
+                cols = ", ".join(_q(c) for c in columns if c in local)
+                cur = raw.execute(
+                    f"INSERT OR REPLACE INTO {_q(name)} ({cols}) SELECT {cols} FROM {src}"
+                )
+                if cur.rowcount != sums.count:
+                    raise ValueError("the page file changed while it was loaded")
+                snap = json.loads(_get_raw(raw, K_SNAP_SUMS) or "null")
+                if snap is not None and snap.get("token") == token:
+                    have = snap["tables"].get(name, [0, 0])
+                    snap["tables"][name] = [
+                        have[0] + sums.count,
+                        (have[1] + sums.crc_sum) & _CRC_MASK,
+                    ]
+                    _set_raw(raw, K_SNAP_SUMS, json.dumps(snap))
+                nxt = {
+                    "table": table_index if next_after is not None else table_index + 1,
+                    "after": next_after,
+                    "done": int(pos.get("done", 0)) + sums.count,
+                    "total": int(pos.get("total", 0)),
+                }
+                _set_raw(raw, K_SNAP_POS, json.dumps(nxt))
+        finally:
+            if raw.in_transaction:
+                raw.rollback()
+            raw.execute(f"DETACH DATABASE {_PAGE_SCHEMA}")
 
 
 def finish_snapshot(cache: Cache, token: int, actor: Actor | None, now: dt.datetime) -> None:
@@ -384,6 +533,7 @@ def finish_snapshot(cache: Cache, token: int, actor: Actor | None, now: dt.datet
     with _sync_tx(cache) as (raw, session):
         if _get_raw(raw, K_SNAP_TOKEN) != str(token):
             raise StaleWrite("snapshot token changed")
+        _create_deferred_indexes(raw)
         _set_raw(raw, K_CURSOR, str(token))
         for k in (K_SNAP_TOKEN, K_SNAP_POS):
             _set_raw(raw, k, None)
@@ -393,7 +543,7 @@ def finish_snapshot(cache: Cache, token: int, actor: Actor | None, now: dt.datet
 def forget_cursor(cache: Cache) -> None:
     """Make the next sync start a fresh snapshot (410, failed verification)."""
     with cache.session() as s:
-        for k in (K_CURSOR, K_SNAP_TOKEN, K_SNAP_POS):
+        for k in (K_CURSOR, K_SNAP_TOKEN, K_SNAP_POS, K_SNAP_SUMS):
             _put(s, k, None)
 
 
@@ -444,6 +594,7 @@ def apply_pull_page(
             i = j
         _set_raw(raw, K_CURSOR, str(next_cursor))
         if changes:
+            _set_raw(raw, K_SNAP_SUMS, None)  # the snapshot's sums no longer describe the cache
             _rebase(session, actor, now)
     return len(changes)
 
@@ -459,6 +610,7 @@ def apply_server_rows(
 ) -> None:
     """Overwrite local rows with the server's (and drop rows the server does not have)."""
     with _sync_tx(cache) as (raw, session):
+        _set_raw(raw, K_SNAP_SUMS, None)
         if missing:
             _delete_rows(raw, name, missing)
         _insert_rows(raw, name, columns, rows)
@@ -480,9 +632,32 @@ def local_checksums(cache: Cache, tables: list[tuple[str, list[str]]]) -> dict[s
     return out
 
 
+def snapshot_checksums(cache: Cache, tables: list[tuple[str, list[str]]]) -> dict[str, str] | None:
+    """Per-table checksums of the snapshot just loaded, from the sums kept while loading.
+
+    ``None`` when they no longer describe the cache (a change was pulled or repaired since,
+    or another snapshot began): the caller then reads everything (:func:`local_checksums`).
+    Each table's stored row count is checked against the rows received: a row lost to a
+    key collision on load makes the checksum differ from the server's.
+    """
+    with cache.engine.connect() as conn:
+        raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        sums = json.loads(_get_raw(raw, K_SNAP_SUMS) or "null")
+        cursor = _get_raw(raw, K_CURSOR)
+        if sums is None or cursor is None or _get_raw(raw, K_SNAP_TOKEN) is not None:
+            return None
+        out: dict[str, str] = {}
+        for name, _columns in tables:
+            n, crc = sums["tables"].get(name, [0, 0])
+            stored = raw.execute(f"SELECT count(*) FROM {_q(name)}").fetchone()[0]
+            out[name] = table_checksum(stored, crc) if stored == n else f"{stored}:stored"
+        return out
+
+
 def mark_success(cache: Cache, now: dt.datetime) -> None:
     with cache.session() as s:
         _put(s, K_LAST_SYNC, now.isoformat())
+        _put(s, K_SNAP_SUMS, None)  # only the verify that ends a snapshot may use them
         s.execute(
             delete(Outbox).where(
                 Outbox.status == "sent", Outbox.created_at < now - dt.timedelta(days=30)

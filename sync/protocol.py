@@ -1,4 +1,4 @@
-"""The StoreDesk sync wire protocol (version 1): pydantic models and the row encoding.
+"""The StoreDesk sync wire protocol (version 2): pydantic models and the row encoding.
 
 Both ends import this module (the central server through ``central → sync.protocol``), so
 the message shapes, the list of synced tables, the wire form of values and the checksum
@@ -12,6 +12,13 @@ SQLAlchemy itself writes, so a client bulk-loads them without any per-value conv
 * instants: UTC ``"YYYY-MM-DD HH:MM:SS.ffffff"``; dates ``"YYYY-MM-DD"``; times
   ``"HH:MM:SS.ffffff"``; JSON columns: the JSON text; booleans: 0/1; numbers as numbers.
 
+Snapshot pages (version 2). A client that asks ``/v1/sync/snapshot`` with
+``format=sqlite`` receives the page as a small SQLite database instead of JSON (see
+:func:`encode_page` / :func:`decode_page`): the server builds it with one
+``CREATE TABLE … AS SELECT`` and the client loads it with one ``INSERT … SELECT``, so no
+row value passes through Python on either side except for the checksum. Version 1 clients
+(JSON pages) are still served; the other messages are unchanged.
+
 Checksums (:func:`table_checksum`) are order-independent (sum of CRC-32 of each row's
 canonical ``repr``), so the server and the client can compute them in any row order.
 """
@@ -21,6 +28,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import sqlite3
+import struct
 import zlib
 from collections.abc import Iterable, Sequence
 from itertools import islice
@@ -33,7 +42,8 @@ from sqlalchemy import Date, DateTime, Table, Time
 from core.models import CLIENT_ONLY_TABLES, Base
 
 #: Bumped when a message shape or the meaning of a field changes.
-PROTOCOL_VERSION = 1
+#: 2: snapshot pages as SQLite page files (``format=sqlite``).
+PROTOCOL_VERSION = 2
 #: The oldest client protocol the server still serves; older clients get 426.
 MIN_PROTOCOL_VERSION = 1
 PROTOCOL_HEADER = "X-StoreDesk-Protocol"
@@ -245,6 +255,65 @@ class SnapshotPage(_Msg):
     rows: list[list[Any]] = Field(max_length=MAX_PAGE_ROWS)
     #: keyset position to ask for next; ``None`` when the table is complete.
     next_after: list[Scalar] | None
+
+
+class SnapshotPageInfo(_Msg):
+    """The envelope of a SQLite snapshot page (version 2): everything but the rows."""
+
+    token: int
+    table: str
+    columns: list[str]
+    count: int = Field(ge=0, le=MAX_PAGE_ROWS)
+    next_after: list[Scalar] | None
+
+
+# --------------------------------------------------------------------------- page files
+
+#: Media type of a SQLite snapshot page.
+PAGE_MEDIA_TYPE = "application/vnd.storedesk.snapshot-page"
+#: The one table of a page file.
+PAGE_TABLE = "sd_page"
+_PAGE_MAGIC = b"SDPG"
+_PAGE_HEAD = struct.Struct(">4sI")
+
+
+def page_connection() -> sqlite3.Connection:
+    """An empty in-memory database to build a page file in."""
+    con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    con.execute("PRAGMA journal_mode=OFF")
+    return con
+
+
+def page_from_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> sqlite3.Connection:
+    """A page database holding ``rows`` (wire form, columns without declared types)."""
+    con = page_connection()
+    cols = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+    con.execute(f"CREATE TABLE {PAGE_TABLE} ({cols})")
+    con.executemany(f"INSERT INTO {PAGE_TABLE} VALUES ({', '.join('?' * len(columns))})", rows)
+    return con
+
+
+def encode_page(info: SnapshotPageInfo, page_db: sqlite3.Connection) -> bytes:
+    """``SDPG`` + length + JSON envelope + the serialized page database."""
+    head = info.model_dump_json().encode()
+    return _PAGE_HEAD.pack(_PAGE_MAGIC, len(head)) + head + page_db.serialize()
+
+
+def decode_page(body: bytes) -> tuple[SnapshotPageInfo, bytes]:
+    """Split a page into its validated envelope and the database bytes (not yet opened).
+
+    Raises ``ValueError`` (or pydantic's ``ValidationError``) for anything malformed.
+    """
+    if len(body) < _PAGE_HEAD.size:
+        raise ValueError("short page")
+    magic, n = _PAGE_HEAD.unpack_from(body)
+    if magic != _PAGE_MAGIC or n > 1 << 20 or _PAGE_HEAD.size + n > len(body):
+        raise ValueError("not a snapshot page")
+    info = SnapshotPageInfo.model_validate_json(body[_PAGE_HEAD.size : _PAGE_HEAD.size + n])
+    data = body[_PAGE_HEAD.size + n :]
+    if not data.startswith(b"SQLite format 3\x00"):
+        raise ValueError("the page holds no SQLite database")
+    return info, data
 
 
 class TableSum(_Msg):

@@ -27,7 +27,7 @@ from core.models import (
 from core.mutations import apply_local
 from sync import local
 from sync.engine import CursorExpired, OfflineError, ProtocolError, ServerError, SyncEngine
-from sync.protocol import PROTOCOL_HEADER
+from sync.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION
 from tests.sync.harness import PASSWORD, engine_for, new_client, run
 
 
@@ -476,8 +476,13 @@ def test_hostile_replies_abort_the_step_and_apply_nothing(server, tmp_path):
 def test_old_client_gets_426_with_update_message(server):
     r = httpx.get(server.url + "/v1/health", headers={PROTOCOL_HEADER: "0"})
     assert r.status_code == 426 and "please update StoreDesk" in r.json()["detail"]
+    # protocol 1 (JSON snapshot pages) is still served; the server says which it speaks
     ok = httpx.get(server.url + "/v1/health", headers={PROTOCOL_HEADER: "1"})
-    assert ok.status_code == 200 and ok.headers[PROTOCOL_HEADER] == "1"
+    assert ok.status_code == 200 and ok.headers[PROTOCOL_HEADER] == str(PROTOCOL_VERSION)
+    newer = httpx.get(
+        server.url + "/v1/health", headers={PROTOCOL_HEADER: str(PROTOCOL_VERSION + 1)}
+    )
+    assert newer.status_code == 426 and "older than your StoreDesk" in newer.json()["detail"]
 
 
 def test_pending_local_edits_are_reapplied_over_pulled_rows(server, tmp_path):
