@@ -14,7 +14,7 @@ import gc
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QLibraryInfo, QLocale, QObject, QTimer, QTranslator, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
@@ -28,9 +28,11 @@ from desktop.context import AppContext, DbWorker, Selection, Worker
 from desktop.credentials import TokenStore, keyring_usable
 from desktop.errors import install_excepthook, user_message
 from desktop.settings import Settings, SettingsStore
-from desktop.signin import SignInDialog
 from desktop.sync_controller import SyncController
 from desktop.theme import install_fonts, install_theme
+
+if TYPE_CHECKING:
+    from desktop.signin import SignInDialog
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +190,8 @@ class Shell(QObject):
     # ------------------------------------------------------------------ sign-in dialog
 
     def show_sign_in(self) -> SignInDialog:
+        from desktop.signin import SignInDialog  # not needed by a remembered sign-in
+
         dlg = SignInDialog(self.settings, keyring_ok=keyring_usable())
         dlg.sig_demo_requested.connect(self.sign_in_demo)
         dlg.sig_server_requested.connect(self.sign_in_server)
