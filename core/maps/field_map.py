@@ -429,6 +429,7 @@ class _Shell(MacroElement):
     if (!l) return false;
     if (!map.hasLayer(l)) return false;
     map.panTo(l.getLatLng());
+    popupOf(l);
     l.openPopup();
     return true;
   };
@@ -439,16 +440,32 @@ class _Shell(MacroElement):
     for (var j = 0; j < out.length; j++) out[j] = [a[2 * j] / 1e6, a[2 * j + 1] / 1e6];
     return out;
   }
+  // Tooltips and popups are bound when first needed (hover, click, sdSelectVisit):
+  // binding ~2,000 of them up front was a good part of drawing a day.
   function points(g, list, styles) {
-    list.forEach(function (p) {
-      var o = Object.assign({}, styles[p[2]]);
-      if (p[5]) o.visitId = p[5];
+    for (var i = 0; i < list.length; i++) {
+      var p = list[i], o = styles[p[2]];
+      if (p[5]) o = Object.assign({visitId: p[5]}, o);
       var m = L.circleMarker([p[0], p[1]], o);
-      if (p[3]) m.bindTooltip(p[3]);
-      if (p[4]) m.bindPopup(p[4], { maxWidth: 360 });
-      m.addTo(g);
-    });
+      m.sdTip = p[3];
+      m.sdPopup = p[4];
+      g.addLayer(m);
+    }
   }
+  function popupOf(l) {
+    if (l.sdPopup && !l.getPopup()) l.bindPopup(l.sdPopup, { maxWidth: 360 });
+    return l.getPopup();
+  }
+  ["customers", "stops", "visits"].forEach(function (k) {
+    G[k].on("mouseover", function (e) {
+      var l = e.layer;
+      if (l && l.sdTip && !l.getTooltip()) { l.bindTooltip(l.sdTip); l.openTooltip(); }
+    });
+    G[k].on("click", function (e) {
+      var l = e.layer;
+      if (l && l.sdPopup && !l.getPopup()) { popupOf(l); l.openPopup(); }
+    });
+  });
   function draw(d, bridge) {
     map.closePopup();
     // Off the map while they change: clearing or filling a group that is on a canvas map
@@ -577,7 +594,7 @@ def field_day_payload(fm: FieldMap, provider: TileProvider | None = None) -> dic
         for lat, lon, style, tip, popup in points:
             style = dict(style)
             visit_id = style.pop("visitId", "")
-            key = json.dumps(style, sort_keys=True)
+            key = repr(sorted(style.items()))
             if key not in index:
                 index[key] = len(styles)
                 styles.append(style)

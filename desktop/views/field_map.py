@@ -304,6 +304,9 @@ class FieldMapView(QWidget):
             title="visits",
         )
         self.table.view.selectionModel().currentRowChanged.connect(self._on_row_changed)
+        # column widths from the first rows only: measuring every visit's texts (CJK
+        # shaping) on each new day was most of the UI thread's time in a rebuild
+        self.table.view.horizontalHeader().setResizeContentsPrecision(40)
         self.details = QLabel(_("Click a visit on the map or in the list."))
         self.details.setTextFormat(Qt.TextFormat.PlainText)
         self.details.setWordWrap(True)
