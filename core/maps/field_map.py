@@ -587,17 +587,16 @@ def field_day_payload(fm: FieldMap, provider: TileProvider | None = None) -> dic
     datum = provider.datum if provider is not None else WGS84
     lay = _day_layers(fm, datum)
     styles: list[dict[str, Any]] = []
-    index: dict[str, int] = {}
+    index: dict[tuple[Any, ...], int] = {}
 
     def compact(points: list[list[Any]]) -> list[list[Any]]:
         out = []
         for lat, lon, style, tip, popup in points:
-            style = dict(style)
-            visit_id = style.pop("visitId", "")
-            key = repr(sorted(style.items()))
+            visit_id = style.get("visitId", "")
+            key = tuple(v for k, v in style.items() if k != "visitId")
             if key not in index:
                 index[key] = len(styles)
-                styles.append(style)
+                styles.append({k: v for k, v in style.items() if k != "visitId"})
             row: list[Any] = [round(lat, 7), round(lon, 7), index[key], tip, popup]
             if visit_id:
                 row.append(visit_id)

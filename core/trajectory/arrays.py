@@ -333,3 +333,66 @@ def trace_facts_arrays(
         if to_us(a.ts) <= end_us + slack_us and to_us(b.ts) >= cin_us - slack_us:
             jumps.append((a.ts, a.lat, a.lon, b.ts, b.lat, b.lon))
     return TraceFacts(True, True, cov, dwell, jumps)
+
+
+def trace_facts_many(
+    visits: Sequence[RecordedVisit], day: DayTrace, *, max_speed_kmh: float = MAX_SPEED_KMH
+) -> list[TraceFacts]:
+    """:func:`trace_facts_arrays` for several visits on one day, distances in one pass."""
+    fa = day.fa
+    n = len(visits)
+    if len(fa) == 0 or n == 0:
+        return [TraceFacts(False, False, None, None, []) for _ in visits]
+    win_us = WINDOW // _US
+    cin = np.array([to_us(v.check_in_at) for v in visits], dtype=np.int64)
+    end = np.array([to_us(v.check_out_at or v.check_in_at) for v in visits], dtype=np.int64)
+    lo = np.searchsorted(fa.t_us, cin - win_us, "left")
+    hi = np.searchsorted(fa.t_us, end + win_us, "right")
+    lens = np.maximum(hi - lo, 0)
+    dwell = [None] * n
+    total = int(lens.sum())
+    if total:
+        # every visit's window, one after the other
+        offs = np.cumsum(lens) - lens
+        idx = np.arange(total) - np.repeat(offs, lens) + np.repeat(lo, lens)
+        seg = np.repeat(np.arange(n), lens)
+        clat = np.array([v.customer_lat for v in visits])[seg]
+        clon = np.array([v.customer_lon for v in visits])[seg]
+        lat, lon, t = fa.lat[idx], fa.lon[idx], fa.t_us[idx]
+        d = haversine_np(lat, lon, clat, clon)
+        near = d <= NEAR_CUSTOMER_M
+        for i in np.flatnonzero(np.abs(d - NEAR_CUSTOMER_M) <= _EDGE_M).tolist():
+            near[i] = (
+                haversine_m(float(lat[i]), float(lon[i]), float(clat[i]), float(clon[i]))
+                <= NEAR_CUSTOMER_M
+            )
+        first_in_window = np.zeros(total, dtype=bool)
+        nonempty = offs[lens > 0]
+        first_in_window[nonempty] = True
+        starts = near.copy()
+        if total > 1:
+            long_gap = np.diff(t) / 1_000_000 > GAP_S * 5
+            starts[1:] = near[1:] & (first_in_window[1:] | ~near[:-1] | long_gap)
+        first = np.maximum.accumulate(np.where(starts, np.arange(total), 0))
+        runs = np.where(near, t - t[first], -1)
+        longest = np.maximum.reduceat(runs, nonempty).tolist()
+        for k, best in zip(np.flatnonzero(lens > 0).tolist(), longest, strict=True):
+            dwell[k] = max(0.0, best / 1_000_000) if best >= 0 else 0.0
+    slack_us = JUMP_SLACK // _US
+    out = []
+    for k in range(n):
+        a, b = int(lo[k]), int(hi[k])
+        w = fa.take(slice(a, b))
+        cov = _coverage_arrays(w, int(cin[k]), int(end[k]))
+        if b <= a:
+            out.append(TraceFacts(True, False, cov, None, []))
+            continue
+        jumps = []
+        for j in np.flatnonzero(day.speeds[a : b - 1] - max_speed_kmh > -_EDGE_M).tolist():
+            fa_, fb = fa.fix(a + j), fa.fix(a + j + 1)
+            if speed_kmh(fa_, fb) <= max_speed_kmh:
+                continue
+            if to_us(fa_.ts) <= int(end[k]) + slack_us and to_us(fb.ts) >= int(cin[k]) - slack_us:
+                jumps.append((fa_.ts, fa_.lat, fa_.lon, fb.ts, fb.lat, fb.lon))
+        out.append(TraceFacts(True, True, cov, dwell[k], jumps))
+    return out

@@ -28,7 +28,7 @@ from core.trajectory.arrays import (
     detect_stops_arrays,
     match_stops_arrays,
     to_us,
-    trace_facts_arrays,
+    trace_facts_many,
 )
 from core.trajectory.cleaning import Fix, clean_fixes
 from core.trajectory.evidence import VisitEvidence, score_visit, score_visit_facts
@@ -384,12 +384,19 @@ def prepare_field_map(raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGE
         cmp = compare_with_visits(stops[rep.id], [r.visit for r in rows])
         if rows:
             days = {d: DayTrace(f) for d, f in _by_local_day(cleaned[rep.id], raw.timezone).items()}
+            by_day: dict[dt.date, list[VisitRow]] = defaultdict(list)
             for r in rows:
-                day = to_local(r.visit.check_in_at, raw.timezone).date()
-                facts = trace_facts_arrays(r.visit, days.get(day, no_trace))
-                views.append(
-                    VisitView(r, score_visit_facts(r.visit, facts), cmp.visit_stop.get(r.visit.id))
-                )
+                by_day[to_local(r.visit.check_in_at, raw.timezone).date()].append(r)
+            facts = {}
+            for day, day_rows in by_day.items():
+                visits = [r.visit for r in day_rows]
+                for r, f in zip(
+                    day_rows, trace_facts_many(visits, days.get(day, no_trace)), strict=True
+                ):
+                    facts[r.visit.id] = f
+            for r in rows:
+                ev = score_visit_facts(r.visit, facts[r.visit.id])
+                views.append(VisitView(r, ev, cmp.visit_stop.get(r.visit.id)))
         unrecorded += [(rep.id, stops[rep.id][i]) for i in cmp.unrecorded_stops]
 
     simplified = simplify_tracks(

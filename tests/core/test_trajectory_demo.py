@@ -102,6 +102,7 @@ def test_array_steps_equal_the_reference_on_awkward_traces():
         detect_stops_arrays,
         match_stops_arrays,
         trace_facts_arrays,
+        trace_facts_many,
     )
     from core.trajectory.cleaning import Fix, clean_fixes
     from core.trajectory.evidence import trace_facts
@@ -111,17 +112,19 @@ def test_array_steps_equal_the_reference_on_awkward_traces():
     t0 = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
     for _case in range(40):
         fixes, t, lat, lon = [], t0, 31.2, 121.45
-        for _i in range(rng.randint(0, 400)):
-            r = rng.random()
+        r = 0.0
+        for i in range(rng.randint(0, 400)):
+            if i % 12 == 0:  # a new activity every 12 fixes: stops really happen
+                r = rng.random()
             t += dt.timedelta(seconds=rng.choice([0, 1, 15, 30, 30, 30, 60, 1200]))
-            if r < 0.55:  # stay, with GPS jitter
+            if rng.random() < 0.08:  # spike
+                fixes.append(Fix(t, lat + 0.05, lon, 10.0))
+            elif r < 0.6:  # stay, with GPS jitter
                 fixes.append(Fix(t, lat + rng.gauss(0, 1e-4), lon + rng.gauss(0, 1e-4), 10.0))
-            elif r < 0.8:  # walk/drive
+            elif r < 0.9:  # walk/drive
                 lat += rng.gauss(0, 1e-3)
                 lon += rng.gauss(0, 1e-3)
                 fixes.append(Fix(t, lat, lon, rng.choice([5.0, 20.0, 150.0])))
-            elif r < 0.9:  # spike
-                fixes.append(Fix(t, lat + 0.05, lon, 10.0))
             else:  # sustained jump (teleport)
                 lat += 0.03
                 fixes.append(Fix(t, lat, lon, 10.0))
@@ -137,6 +140,7 @@ def test_array_steps_equal_the_reference_on_awkward_traces():
         ]
         assert match_stops_arrays(stops, PlaceArrays.of(places)) == match_stops(stops, places)
         day = DayTrace(fa)
+        visits = []
         for k in range(10):
             cin = t0 + dt.timedelta(minutes=rng.randint(0, 600))
             out = cin + dt.timedelta(minutes=rng.choice([0, 3, 20, 45])) if k % 3 else None
@@ -144,3 +148,5 @@ def test_array_steps_equal_the_reference_on_awkward_traces():
                 f"v{k}", 1, 1, cin, out, None, None, 31.2 + rng.gauss(0, 1e-3), 121.45
             )
             assert trace_facts_arrays(v, day) == trace_facts(v, ref)
+            visits.append(v)
+        assert trace_facts_many(visits, day) == [trace_facts(v, ref) for v in visits]
