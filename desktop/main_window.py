@@ -82,6 +82,13 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(QSize(1024, 640))
         self.specs: list[ScreenSpec] = screens_for_role(ctx.actor.role)
         self.widgets: dict[str, QWidget] = {}
+        # The screen the window opens on is built first, so its data query is the first job
+        # of the DB worker and runs while the rest of the window is put together.
+        start = self.settings.last_screen if self._index_of(self.settings.last_screen) >= 0 else ""
+        start = start or (self.specs[0].id if self.specs else "")
+        self._prebuilt: dict[str, QWidget] = {}
+        if start:
+            self._prebuilt[start] = self._build_screen(self.specs[self._index_of(start)])
 
         # --- left navigation
         nav = QFrame()
@@ -145,8 +152,7 @@ class MainWindow(QMainWindow):
         self.nav.currentRowChanged.connect(self._on_nav_row)
         ctx.sig_navigate.connect(self._on_navigate)
 
-        start = self.settings.last_screen if self._index_of(self.settings.last_screen) >= 0 else ""
-        self.show_screen(start or (self.specs[0].id if self.specs else ""))
+        self.show_screen(start)
         self._restore_layout()
 
     # ------------------------------------------------------------------ status bar
@@ -237,7 +243,7 @@ class MainWindow(QMainWindow):
         spec = self.specs[row]
         widget = self.widgets.get(spec.id)
         if widget is None:
-            widget = self._build_screen(spec)
+            widget = self._prebuilt.pop(spec.id, None) or self._build_screen(spec)
             self.widgets[spec.id] = widget
             self.stack.addWidget(widget)
         self.stack.setCurrentWidget(widget)
