@@ -596,13 +596,17 @@ class FieldMapView(QWidget):
             build_shell,
             provider,
             on_result=lambda page: self._on_shell_built(key, page),
-            on_error=self._on_error,
+            on_error=self._on_shell_error,
         )
 
     def _on_shell_built(self, key: str, html: str) -> None:
         self._shells[key] = html
         if self._shell_wanted == key:
             self._show_shell(key, html)
+
+    def _on_shell_error(self, exc: BaseException) -> None:
+        self._shell_wanted = None  # the next request tries again
+        self._on_error(exc)
 
     def _show_shell(self, key: str, html: str) -> None:
         self._shell_wanted = None

@@ -93,10 +93,13 @@ def test_supervisor_day_loads_offline_with_all_reps(qtbot, screen, artifacts):
     heart = QTimer()
     heart.setInterval(10)
     heart.timeout.connect(lambda: beats.append(time.perf_counter()))
+    page_id = view.map_view.current_id
     heart.start()
     with qtbot.waitSignal(view.sig_map_ready, timeout=60_000) as blocker:
         view.refresh()
     heart.stop()
+    # the day was sent to the page already open (no new page per request)
+    assert view.map_view.current_id == page_id and view.map_view.shell_loaded
     warm = blocker.args[0]
     stall_ms = max(b - a for a, b in itertools.pairwise(beats)) * 1000
     warm_timing = view.last_timing.copy()
@@ -117,7 +120,8 @@ def test_supervisor_day_loads_offline_with_all_reps(qtbot, screen, artifacts):
         view.map_view.show_html(empty)
     empty_s = time.perf_counter() - t_empty
     with qtbot.waitSignal(view.sig_map_ready, timeout=60_000):
-        view.refresh()  # back to the supervisor's day for the next tests
+        view.refresh()  # back to the supervisor's day (the map page is loaded again first)
+    assert view.map_view.shell_loaded and view.map_view.current_id != page_id
     (artifacts / "field_map_timing.json").write_text(
         json.dumps(
             {
