@@ -255,27 +255,49 @@ def floor_shifts_many(
     return out
 
 
+_WALL_EPOCH = dt.datetime(2000, 1, 1)
+_US_PER_HOUR = 3_600_000_000
+_US_PER_DAY = 24 * _US_PER_HOUR
+
+
+def _wall_us(instant: dt.datetime, zone: dt.tzinfo) -> int:
+    """The instant's local wall-clock time, as integer microseconds since 2000-01-01."""
+    wall = instant.astimezone(zone).replace(tzinfo=None) - _WALL_EPOCH
+    return (wall.days * 86_400 + wall.seconds) * 1_000_000 + wall.microseconds
+
+
 def staff_hours_of(
     shifts: Iterable[tuple[dt.datetime, dt.datetime]],
     timezone: str,
     lo: dt.datetime,
     hi: dt.datetime,
 ) -> dict[tuple[dt.date, int], float]:
-    """:func:`floor_staff_hours` of given (start, end) UTC shifts, clipped to ``lo``..``hi``."""
+    """:func:`floor_staff_hours` of given (start, end) UTC shifts, clipped to ``lo``..``hi``.
+
+    Each shift is cut at the local wall-clock hours it spans (a DST change shortens or
+    lengthens the day, not the hours). Integer wall-clock microseconds instead of aware
+    datetimes: the same sums (``timedelta.total_seconds`` is microseconds / 10**6 too),
+    ~4× faster — a region home walks ~16k shift-hours.
+    """
     zone = tz(timezone)
     out: dict[tuple[dt.date, int], float] = {}
+    dates: dict[int, dt.date] = {}
     for s_start, s_end in shifts:
         if s_end <= lo or s_start >= hi:
             continue
-        a = max(s_start, lo).astimezone(zone)
-        b = min(s_end, hi).astimezone(zone)
-        cur = a.replace(minute=0, second=0, microsecond=0)
+        a = _wall_us(max(s_start, lo), zone)
+        b = _wall_us(min(s_end, hi), zone)
+        cur = a - a % _US_PER_HOUR
         while cur < b:
-            nxt = cur + dt.timedelta(hours=1)
-            overlap = (min(b, nxt) - max(a, cur)).total_seconds() / 3600.0
-            if overlap > 0:
-                key = (cur.date(), cur.hour)
-                out[key] = out.get(key, 0.0) + overlap
+            nxt = cur + _US_PER_HOUR
+            overlap_us = min(b, nxt) - max(a, cur)
+            if overlap_us > 0:
+                day_no, in_day = divmod(cur, _US_PER_DAY)
+                day = dates.get(day_no)
+                if day is None:
+                    day = dates[day_no] = (_WALL_EPOCH + dt.timedelta(days=day_no)).date()
+                key = (day, in_day // _US_PER_HOUR)
+                out[key] = out.get(key, 0.0) + overlap_us / 1_000_000 / 3600.0
             cur = nxt
     return out
 

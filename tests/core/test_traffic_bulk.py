@@ -9,6 +9,8 @@ on the demo region, including stores moved to a time zone with a DST change in r
 from __future__ import annotations
 
 import datetime as dt
+import random
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -68,6 +70,52 @@ def test_bulk_loads_equal_the_per_store_loads(cache) -> None:
                 hi = local_day_bounds(b, info.timezone)[1]
                 got = staff_hours_of(shifts[info.id], info.timezone, lo, hi)
                 assert got == floor_staff_hours(s, info, a, b), (info.code, a, b)
+
+
+def _staff_hours_reference(shifts, timezone: str, lo: dt.datetime, hi: dt.datetime):
+    """The aware-datetime walk that staff_hours_of replaced, kept to hold the two equal."""
+    zone = ZoneInfo(timezone)
+    out: dict[tuple[dt.date, int], float] = {}
+    for s_start, s_end in shifts:
+        if s_end <= lo or s_start >= hi:
+            continue
+        a = max(s_start, lo).astimezone(zone)
+        b = min(s_end, hi).astimezone(zone)
+        cur = a.replace(minute=0, second=0, microsecond=0)
+        while cur < b:
+            nxt = cur + dt.timedelta(hours=1)
+            overlap = (min(b, nxt) - max(a, cur)).total_seconds() / 3600.0
+            if overlap > 0:
+                key = (cur.date(), cur.hour)
+                out[key] = out.get(key, 0.0) + overlap
+            cur = nxt
+    return out
+
+
+@pytest.mark.parametrize(
+    "zone",
+    ["Asia/Shanghai", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"],
+)
+def test_staff_hours_equal_the_aware_datetime_walk(zone: str) -> None:
+    """Shifts over midnight and across DST changes (Lord Howe's is 30 minutes), clipped."""
+    rng = random.Random(zone)
+    first = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    shifts = []
+    for _ in range(3000):
+        start = first + dt.timedelta(minutes=rng.randrange(0, 280 * 24 * 60, 5))
+        start += dt.timedelta(seconds=rng.choice((0, 0, 0, 17)), microseconds=rng.choice((0, 250)))
+        shifts.append((start, start + dt.timedelta(minutes=rng.randrange(20, 14 * 60))))
+    shifts.sort()
+    for lo_day, hi_day in (
+        (dt.date(2026, 3, 1), dt.date(2026, 12, 6)),
+        (dt.date(2026, 3, 27), dt.date(2026, 4, 8)),
+        (dt.date(2026, 10, 23), dt.date(2026, 11, 3)),
+    ):
+        lo = local_day_bounds(lo_day, zone)[0]
+        hi = local_day_bounds(hi_day, zone)[1]
+        want = _staff_hours_reference(shifts, zone, lo, hi)
+        assert want
+        assert staff_hours_of(shifts, zone, lo, hi) == want
 
 
 def test_judging_some_days_gives_the_full_verdict_for_those_days(cache) -> None:
