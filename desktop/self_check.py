@@ -18,7 +18,9 @@ on a user's PC. Steps, each timed, stopping at the first failure:
 3. **report** — builds the weekly review pack of the first store for the last complete
    ISO week into a temporary PDF with reportlab and the embedded font (a store pack is the
    short one: a cover page plus a few pages; the whole of it is built so the page count
-   is real), and checks the file.
+   is real), and checks the file. As in the app, the numbers are gathered here and the
+   PDF is drawn in a child process (:class:`core.reports.worker.RenderWorker`), which
+   proves a bundle can start one.
 4. **map** — creates the QApplication with the app's fonts and theme, registers the
    ``storedesk://`` scheme, builds one rep's field map for a day with GPS and loads it in
    an offscreen :class:`desktop.widgets.map_view.MapView` (QtWebEngine), waits for the
@@ -291,7 +293,8 @@ def check_report(cache, workdir: Path, report: Report) -> str:
 
     from core.directory import data_last_day
     from core.models import Store
-    from core.reports import build_pack
+    from core.reports.gather import gather_pack
+    from core.reports.worker import RenderWorker
 
     out = workdir / "self-check-pack.pdf"
     with cache.session() as s:
@@ -300,13 +303,18 @@ def check_report(cache, workdir: Path, report: Report) -> str:
         if code is None or last is None:
             raise CheckFailed(_("the data has no store with traffic to report on"))
         week = last_complete_week(last)
-        result = build_pack(s, out, store=code, week=week, lang="zh_CN")
+        data = gather_pack(s, store=code, week=week, lang="zh_CN")
+    worker = RenderWorker()
+    try:
+        pages = worker.render(data, out, lang="zh_CN")
+    finally:
+        worker.stop()
     head = out.read_bytes()[:5] if out.is_file() else b""
-    if head != b"%PDF-" or result.pages < 1:
+    if head != b"%PDF-" or pages < 1:
         raise CheckFailed(_("the report file is not a PDF: {path}").format(path=out))
     report.fact(_("report"), out)
     return _("store {store}, {week}: {pages} pages, {kb} KB").format(
-        store=code, week=week, pages=result.pages, kb=out.stat().st_size // 1024
+        store=code, week=week, pages=pages, kb=out.stat().st_size // 1024
     )
 
 

@@ -1,10 +1,14 @@
 """The reports screen (周经营复盘): build a weekly review pack, preview, print, save.
 
 The pack is gathered on the DB worker (one session, :func:`core.reports.gather.gather_pack`)
-and drawn by reportlab on the CPU worker; both steps report to one :class:`TaskState`
-shown in a progress panel with Cancel. The finished PDF is previewed with QtPdf, printed
-through the system print dialog (pages rendered by QtPdf onto the printer) and saved with
-"Save as…".
+and drawn by reportlab in a child process (:class:`core.reports.worker.RenderWorker`,
+waited on from the CPU worker); both steps report to one :class:`TaskState` shown in a
+progress panel with Cancel. The finished PDF is previewed with QtPdf, printed through the
+system print dialog (pages rendered by QtPdf onto the printer) and saved with "Save as…".
+
+Memory: the child starts (and warms up) when the screen is shown and leaves when it is
+hidden, so reportlab and the parsed CJK font never live in the app's process; the preview
+document is closed while the screen is hidden and opened again when it is shown.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from PySide6.QtWidgets import (
 from core.directory import stores_in_scope
 from core.i18n import N_, _, current_language
 from core.reports.gather import gather_pack
+from core.reports.worker import RenderWorker
 from core.tasks import Cancelled, TaskState
 from core.timeutil import week_label
 from desktop.screens import ScreenSpec, register_screen
@@ -43,13 +48,6 @@ if TYPE_CHECKING:
     from PySide6.QtPrintSupport import QPrinter
 
 WEEKS_BACK = 13
-
-
-def _render_pack(*args: Any, **kwargs: Any) -> int:
-    """render_pack on the CPU worker; reportlab is imported there, not at app start."""
-    from core.reports.render import render_pack
-
-    return render_pack(*args, **kwargs)
 
 
 class ReportsView(QWidget):
@@ -67,7 +65,10 @@ class ReportsView(QWidget):
         self.pdf_path: Path | None = None
         self._state: TaskState | None = None
         self._tmpdir = Path(tempfile.mkdtemp(prefix="storedesk-packs-"))
-        self.destroyed.connect(lambda *_: shutil.rmtree(self._tmpdir, ignore_errors=True))
+        self.renderer = RenderWorker()
+        tmpdir, renderer = self._tmpdir, self.renderer
+        self.destroyed.connect(lambda *_: renderer.stop())
+        self.destroyed.connect(lambda *_: shutil.rmtree(tmpdir, ignore_errors=True))
 
         self.title = QLabel()
         self.title.setObjectName("screenTitle")
@@ -218,7 +219,7 @@ class ReportsView(QWidget):
 
         def draw(data: Any) -> None:
             self.ctx.cpu.submit(
-                partial(_render_pack, data, out, lang=lang, state=state),
+                partial(self.renderer.render, data, out, lang=lang, state=state),
                 on_result=lambda pages: self._on_built(out, pages),
                 on_error=self._on_error,
             )
@@ -228,11 +229,29 @@ class ReportsView(QWidget):
     def cancel(self) -> None:
         self.progress.cancel()
 
+    # ------------------------------------------------------------------ memory
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.renderer.start()  # warms up (reportlab, the font) while the user picks options
+        if self.pdf_path is not None and self.document.pageCount() == 0:
+            self.document.load(str(self.pdf_path))
+
+    def hideEvent(self, event: Any) -> None:
+        super().hideEvent(event)
+        if event.spontaneous():
+            return  # the window was minimised, the screen is still the current one
+        self.renderer.stop()  # a build still running finishes first
+        self.document.close()  # the preview's pages and PDFium's copy of the file
+
+    # ------------------------------------------------------------------ results
+
     def _on_built(self, path: Path, pages: int) -> None:
         self._done()
         self.document.close()
-        self.document.load(str(path))
         self.pdf_path = path
+        if self.isVisible():  # otherwise showEvent loads it
+            self.document.load(str(path))
         self.print_button.setEnabled(True)
         self.save_button.setEnabled(True)
         self.status.setText(_("{pages} pages ready.").format(pages=pages))

@@ -89,3 +89,16 @@ def qtbot_button():
     from PySide6.QtCore import Qt
 
     return Qt.MouseButton.LeftButton
+
+
+def test_leaving_the_screen_lets_the_renderer_go_and_closes_the_preview(view, qtbot) -> None:
+    assert view.renderer.pid is not None  # started (warming up) when the screen was shown
+    with qtbot.waitSignal(view.sig_pack_ready, timeout=120_000):
+        view.build()
+    qtbot.waitUntil(lambda: view.document.pageCount() > 0, timeout=10_000)
+    pages = view.document.pageCount()
+    view.hide()
+    assert view.renderer.pid is None and view.document.pageCount() == 0
+    view.show()
+    qtbot.waitUntil(lambda: view.document.pageCount() == pages, timeout=10_000)
+    assert view.renderer.pid is not None and view.print_button.isEnabled()
