@@ -33,7 +33,7 @@ from core.resources import CJK_FONT_FILE
 from core.timeutil import to_local
 from core.trajectory.coords import WGS84, to_tile_datum
 from core.trajectory.evidence import format_distance, format_minutes
-from core.trajectory.field_day import FieldMap, VisitView
+from core.trajectory.field_day import FieldDayRaw, FieldMap, VisitView
 
 FLAGGED_COLOUR = "#d32f2f"
 OK_COLOUR = "#2e7d32"
@@ -203,20 +203,34 @@ class _DayLayers:
     summary: dict[str, Any]
 
 
-def _day_layers(fm: FieldMap, datum: str) -> _DayLayers:
+def _static_layers(
+    raw: FieldDayRaw, datum: str
+) -> tuple[list[list[Any]], list[tuple[float, float, str]], list[tuple[float, float]]]:
+    """Customers not visited in the period, stores and the heat points: known from the query."""
+
+    def pt(lat: float, lon: float) -> tuple[float, float]:
+        return to_tile_datum(lat, lon, datum)
+
+    visited = {v.visit.customer_id for v in raw.visits}
+    cust_style = _style(3, "#607d8b", "#607d8b", 1, 0.6)
+    cust_points = [
+        [*pt(c.lat, c.lon), cust_style, esc(f"{c.name} ({c.tier})"), ""]
+        for c in raw.customers
+        if c.id not in visited
+    ]
+    stores = [(*pt(st.lat, st.lon), esc(f"{st.code} {st.name}")) for st in raw.stores]
+    heat = [pt(*p) for p in raw.heat] if datum != WGS84 else list(raw.heat)
+    return cust_points, stores, heat
+
+
+def _day_layers(fm: FieldMap, datum: str, *, static: bool = True) -> _DayLayers:
+    """Every layer of the page; without ``static``, customers, stores and heat are empty."""
     tz = fm.raw.timezone
 
     def pt(lat: float, lon: float) -> tuple[float, float]:
         return to_tile_datum(lat, lon, datum)
 
-    visited = {v.row.visit.customer_id for v in fm.visits}
-    cust_style = _style(3, "#607d8b", "#607d8b", 1, 0.6)
-    cust_points = [
-        [*pt(c.lat, c.lon), cust_style, esc(f"{c.name} ({c.tier})"), ""]
-        for c in fm.raw.customers
-        if c.id not in visited
-    ]
-    stores = [(*pt(st.lat, st.lon), esc(f"{st.code} {st.name}")) for st in fm.raw.stores]
+    cust_points, stores, heat = _static_layers(fm.raw, datum) if static else ([], [], [])
     tracks = [
         (
             t.points if datum == WGS84 else [pt(*p) for p in t.points],
@@ -288,7 +302,7 @@ def _day_layers(fm: FieldMap, datum: str) -> _DayLayers:
         tracks=tracks,
         stops=stop_points,
         visits=visit_points,
-        heat=[pt(*p) for p in fm.raw.heat] if datum != WGS84 else list(fm.raw.heat),
+        heat=heat,
         bounds=[pt(*bounds[0]), pt(*bounds[1])] if bounds is not None else None,
         legend=legend,
         summary={"tracks": len(tracks), "visits": len(fm.visits), "flagged": fm.flagged},
@@ -466,28 +480,39 @@ class _Shell(MacroElement):
       if (l && l.sdPopup && !l.getPopup()) { popupOf(l); l.openPopup(); }
     });
   });
-  function draw(d, bridge) {
+  // A period is drawn in two steps: sdBegin (from the query: clears the last period,
+  // draws customers, stores, heat) then sdDraw (tracks, stops, visits, view, legend).
+  // The groups stay off the map in between: clearing or filling a group that is on a
+  // canvas map redraws per layer. The user's choice of shown layers is kept.
+  var shown = null;
+  function begin(s) {
     map.closePopup();
-    // Off the map while they change: clearing or filling a group that is on a canvas map
-    // redraws per layer; the user's choice of shown layers is kept.
-    var shown = {};
-    Object.keys(G).forEach(function (k) {
-      shown[k] = map.hasLayer(G[k]);
-      if (shown[k]) map.removeLayer(G[k]);
-      G[k].clearLayers();
+    if (shown === null) {
+      shown = {};
+      Object.keys(G).forEach(function (k) {
+        shown[k] = map.hasLayer(G[k]);
+        if (shown[k]) map.removeLayer(G[k]);
+      });
+    }
+    Object.keys(G).forEach(function (k) { G[k].clearLayers(); });
+    Object.keys(visits).forEach(function (k) { delete visits[k]; });
+    if (s.heat) {
+      L.heatLayer(latlngs(s.heat), {blur: 18, maxZoom: 18, minOpacity: 0.3, radius: 14})
+        .addTo(G.heat);
+    }
+    points(G.customers, s.customers, s.styles);
+    s.stores.forEach(function (p) {
+      L.marker([p[0], p[1]], {icon: storeIcon}).bindTooltip(p[2], {sticky: true})
+        .addTo(G.stores);
     });
+  }
+  function draw(d, bridge) {
+    if (d.static) begin(d.static);
+    else if (shown === null) begin({heat: "", customers: [], stores: [], styles: []});
+    ["tracks", "stops", "visits"].forEach(function (k) { G[k].clearLayers(); });
     Object.keys(visits).forEach(function (k) { delete visits[k]; });
     // the view first: layers are then projected once, at the view they are shown in
     if (d.bounds) map.fitBounds(d.bounds, {padding: [24, 24], animate: false});
-    if (d.heat) {
-      L.heatLayer(latlngs(d.heat), {blur: 18, maxZoom: 18, minOpacity: 0.3, radius: 14})
-        .addTo(G.heat);
-    }
-    points(G.customers, d.customers, d.styles);
-    d.stores.forEach(function (s) {
-      L.marker([s[0], s[1]], {icon: storeIcon}).bindTooltip(s[2], {sticky: true})
-        .addTo(G.stores);
-    });
     d.tracks.forEach(function (t) {
       L.polyline(latlngs(t[0]), {color: t[1], weight: 4, opacity: 0.9, smoothFactor: 1.0})
         .bindTooltip(t[2], {sticky: true}).addTo(G.tracks);
@@ -498,6 +523,7 @@ class _Shell(MacroElement):
     ["heat", "customers", "stores", "tracks", "stops", "visits"].forEach(function (k) {
       if (shown[k]) map.addLayer(G[k]);
     });
+    shown = null;
     legend.innerHTML = d.legend;
     legend.style.display = "";
     window.sdReady = true;
@@ -520,6 +546,10 @@ class _Shell(MacroElement):
       resolve({ visitClicked: function () {}, pageReady: function () {} });
     }
   });
+  window.sdBegin = function (s) {
+    window.sdReady = false;
+    channel.then(function () { begin(s); });
+  };
   window.sdDraw = function (d) {
     window.sdReady = false;
     channel.then(function (bridge) { draw(d, bridge); });
@@ -582,44 +612,76 @@ def _b64_latlngs(points: list[tuple[float, float]]) -> str:
     return base64.b64encode(arr.tobytes()).decode("ascii")
 
 
-def field_day_payload(fm: FieldMap, provider: TileProvider | None = None) -> dict[str, Any]:
-    """One day for ``window.sdDraw`` (see :class:`_Shell`), as plain JSON-able data."""
-    datum = provider.datum if provider is not None else WGS84
-    lay = _day_layers(fm, datum)
-    styles: list[dict[str, Any]] = []
-    index: dict[tuple[Any, ...], int] = {}
+class _Styles:
+    """Point styles shared by index (``[lat, lon, style index, tooltip, popup, visit id?]``)."""
 
-    def compact(points: list[list[Any]]) -> list[list[Any]]:
+    def __init__(self) -> None:
+        self.styles: list[dict[str, Any]] = []
+        self._index: dict[tuple[Any, ...], int] = {}
+
+    def compact(self, points: list[list[Any]]) -> list[list[Any]]:
         out = []
         for lat, lon, style, tip, popup in points:
             visit_id = style.get("visitId", "")
             key = tuple(v for k, v in style.items() if k != "visitId")
-            if key not in index:
-                index[key] = len(styles)
-                styles.append({k: v for k, v in style.items() if k != "visitId"})
-            row: list[Any] = [round(lat, 7), round(lon, 7), index[key], tip, popup]
+            if key not in self._index:
+                self._index[key] = len(self.styles)
+                self.styles.append({k: v for k, v in style.items() if k != "visitId"})
+            row: list[Any] = [round(lat, 7), round(lon, 7), self._index[key], tip, popup]
             if visit_id:
                 row.append(visit_id)
             out.append(row)
         return out
 
+
+def field_static_payload(raw: FieldDayRaw, provider: TileProvider | None = None) -> dict[str, Any]:
+    """What a period draws that the query alone decides (for ``window.sdBegin``)."""
+    datum = provider.datum if provider is not None else WGS84
+    customers, stores, heat = _static_layers(raw, datum)
+    st = _Styles()
     return {
-        "styles": styles,
-        "customers": compact(lay.customers),
-        "stops": compact(lay.stops),
-        "visits": compact(lay.visits),
-        "stores": [[round(a, 7), round(b, 7), tip] for a, b, tip in lay.stores],
+        "customers": st.compact(customers),
+        "stores": [[round(a, 7), round(b, 7), tip] for a, b, tip in stores],
+        "heat": _b64_latlngs(heat) if heat else "",
+        "styles": st.styles,
+    }
+
+
+def field_static_script(raw: FieldDayRaw, provider: TileProvider | None = None) -> str:
+    """Starts drawing a period on the kept page (clears the last one, draws customers,
+    stores and heat) while the trace is still being prepared; :func:`field_day_script`
+    with ``static=False`` completes it."""
+    return f"window.sdBegin({js_json(field_static_payload(raw, provider))});"
+
+
+def field_day_payload(
+    fm: FieldMap, provider: TileProvider | None = None, *, static: bool = True
+) -> dict[str, Any]:
+    """One day for ``window.sdDraw`` (see :class:`_Shell`), as plain JSON-able data.
+
+    With ``static`` the payload carries :func:`field_static_payload` too (one message
+    draws everything); without, ``window.sdBegin`` must have drawn that part first.
+    """
+    datum = provider.datum if provider is not None else WGS84
+    lay = _day_layers(fm, datum, static=False)
+    st = _Styles()
+    return {
+        "static": field_static_payload(fm.raw, provider) if static else None,
+        "stops": st.compact(lay.stops),
+        "visits": st.compact(lay.visits),
+        "styles": st.styles,
         "tracks": [[_b64_latlngs(p), colour, tip] for p, colour, tip in lay.tracks],
-        "heat": _b64_latlngs(lay.heat) if lay.heat else "",
         "bounds": [list(p) for p in lay.bounds] if lay.bounds is not None else None,
         "legend": lay.legend,
         "summary": lay.summary,
     }
 
 
-def field_day_script(fm: FieldMap, provider: TileProvider | None = None) -> str:
+def field_day_script(
+    fm: FieldMap, provider: TileProvider | None = None, *, static: bool = True
+) -> str:
     """The JavaScript that draws one day on the page of :func:`build_field_shell_html`."""
-    return f"window.sdDraw({js_json(field_day_payload(fm, provider))});"
+    return f"window.sdDraw({js_json(field_day_payload(fm, provider, static=static))});"
 
 
 def _period(fm: FieldMap) -> str:

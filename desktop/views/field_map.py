@@ -102,13 +102,30 @@ def _pydate(q: QDate) -> dt.date:
     return dt.date(q.year(), q.month(), q.day())
 
 
+def load_day(
+    session: Any,
+    region_id: int,
+    rep_ids: list[int] | None,
+    day_from: dt.date,
+    day_to: dt.date,
+    provider: TileProvider | None,
+) -> tuple[Any, str]:
+    """DB part of asking for a period (runs on ctx.db): the query, and the script that
+    starts drawing it (customers, stores, heat) while the CPU pool prepares the traces."""
+    from core.maps.field_map import field_static_script  # folium: not on the start path
+
+    raw = load_field_day(session, region_id, rep_ids, day_from, day_to)
+    return raw, field_static_script(raw, provider)
+
+
 def build_day(raw: Any, provider: TileProvider | None) -> tuple[FieldMap, str, float]:
-    """CPU part of asking for a day (runs on ctx.cpu): prepare + the script that draws it."""
-    from core.maps.field_map import field_day_script  # folium: not on the start path
+    """CPU part of asking for a period (runs on ctx.cpu): prepare + the script that
+    completes the drawing started by :func:`load_day`."""
+    from core.maps.field_map import field_day_script
 
     t0 = time.perf_counter()
     fm = prepare_field_map(raw)
-    script = field_day_script(fm, provider)
+    script = field_day_script(fm, provider, static=False)
     return fm, script, time.perf_counter() - t0
 
 
@@ -265,8 +282,11 @@ class FieldMapView(QWidget):
         #: shell pages already built, by shell_key (a page is rebuilt only for a new source)
         self._shells: dict[str, str] = {}
         self._shell_wanted: str | None = None
-        #: the last built day waiting for its shell: (token, script)
+        #: the scripts of the period asked last, until sent: (token, script)
+        self._pending_begin: tuple[int, str] | None = None
         self._pending_draw: tuple[int, str] | None = None
+        #: (token, page id) the last begin script was run on
+        self._begun: tuple[int, str | None] | None = None
         self._tiles: TileCache | None = None
         self._tile_worker = Worker("tiles", 1)
         self._download_state: TaskState | None = None
@@ -565,7 +585,7 @@ class FieldMapView(QWidget):
             return
         self._token += 1
         token = self._token
-        self._pending_draw = None
+        self._pending_begin = self._pending_draw = None
         self._t_request = time.perf_counter()
         self.status.setText(_("Building the map…"))
         rep_ids = self.selected_rep_ids() if self._reps else None
@@ -573,12 +593,13 @@ class FieldMapView(QWidget):
         provider = self.provider()
         self.ensure_shell(provider)
         self.ctx.db.submit(
-            load_field_day,
+            load_day,
             rid,
             rep_ids,
             a,
             b,
-            on_result=lambda raw: self._on_loaded(token, raw, provider),
+            provider,
+            on_result=lambda res: self._on_loaded(token, res, provider),
             on_error=self._on_error,
         )
 
@@ -612,10 +633,13 @@ class FieldMapView(QWidget):
         self._shell_wanted = None
         self.map_view.show_shell(html, key)
 
-    def _on_loaded(self, token: int, raw: Any, provider: TileProvider | None) -> None:
+    def _on_loaded(self, token: int, res: tuple[Any, str], provider: TileProvider | None) -> None:
         if token != self._token:
             return
+        raw, begin_script = res
         self.last_timing = {"query_s": time.perf_counter() - self._t_request}
+        self._pending_begin = (token, begin_script)
+        self._draw_pending()  # the page starts while the traces are prepared
         self.ctx.cpu.submit(
             build_day,
             raw,
@@ -637,16 +661,23 @@ class FieldMapView(QWidget):
         self.details.setText(_("Click a visit on the map or in the list."))
 
     def _draw_pending(self) -> None:
-        pending = self._pending_draw
-        if pending is None or pending[0] != self._token:
+        """Send what is ready of the period asked last, once its page is there."""
+        begin, draw = self._pending_begin, self._pending_draw
+        if begin is None or begin[0] != self._token:
             return
         provider = self.provider()
         if not self.map_view.shell_loaded or self.map_view.shell_key != shell_key(provider):
-            self.ensure_shell(provider)  # drawn when the page has loaded (sig_shell_loaded)
+            self.ensure_shell(provider)  # sent when the page has loaded (sig_shell_loaded)
             return
-        self._pending_draw = None
-        self.last_timing["draw_sent_s"] = time.perf_counter() - self._t_request
-        self.map_view.draw(pending[1])
+        page = (self._token, self.map_view.current_id)
+        if self._begun != page:  # (again, if the page was replaced meanwhile)
+            self._begun = page
+            self.last_timing["begin_sent_s"] = time.perf_counter() - self._t_request
+            self.map_view.draw(begin[1])
+        if draw is not None and draw[0] == self._token:
+            self._pending_begin = self._pending_draw = None
+            self.last_timing["draw_sent_s"] = time.perf_counter() - self._t_request
+            self.map_view.draw(draw[1])
 
     def _on_map_ready(self, summary: str) -> None:
         total = time.perf_counter() - self._t_request

@@ -215,20 +215,38 @@ def test_online_view_fills_the_cache_through_python_not_the_page(qtbot, view, fi
 
 def test_kept_page_draws_days_sent_to_it(qtbot, view, field_map):
     """The persistent page: loaded once, each day drawn by ``sdDraw`` (no new page)."""
-    from core.maps.field_map import build_field_shell_html, field_day_script
+    from core.maps.field_map import (
+        build_field_shell_html,
+        field_day_script,
+        field_static_script,
+    )
 
     with qtbot.waitSignal(view.sig_shell_loaded, timeout=30_000):
         view.show_shell(build_field_shell_html(None), "none")
     assert view.shell_key == "none" and view.shell_loaded
     page_id = view.current_id
-    for _round in range(2):  # a second day replaces the first's layers, not adds to them
+    per_layer = (
+        "(function(){var n = 0; window.sdMap.eachLayer(function(l){"
+        " if (l instanceof L.CircleMarker || l instanceof L.Marker || l instanceof L.Polyline)"
+        " n++; }); return n;})()"
+    )
+    counts = []
+    # a second day replaces the first's layers, not adds to them; the second is sent in two
+    # steps as the view does (sdBegin from the query, then sdDraw from the prepared day)
+    for two_steps in (False, True):
         with qtbot.waitSignal(view.sig_ready, timeout=30_000) as blocker:
-            view.draw(field_day_script(field_map, None))
+            if two_steps:
+                view.draw(field_static_script(field_map.raw, None))
+                view.draw(field_day_script(field_map, None, static=False))
+            else:
+                view.draw(field_day_script(field_map, None))
         assert json.loads(blocker.args[0]) == {"tracks": 3, "visits": 3, "flagged": 1}
         assert view.ready and view.current_id == page_id
         assert js(qtbot, view, "Object.keys(window.sdVisitLayers).length") == 3
         n = "(function(){var n = 0; window.sdMap.eachLayer(function(l){ if (l.options && l.options.visitId) n++; }); return n;})()"
         assert js(qtbot, view, n) == 3
+        counts.append(js(qtbot, view, per_layer))
+    assert counts[0] == counts[1] > 3
     qtbot.waitUntil(lambda: count_pixels(view, TRACK_RGB) > 150, timeout=10_000)
     # names stay text here too
     assert js(qtbot, view, "window.sdSelectVisit('v-xss')") is True
