@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import Select, String, select, type_coerce
 from sqlalchemy.orm import Session
@@ -29,9 +30,12 @@ FLOOR_ROLES: frozenset[str] = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class HourRecord:
-    """One store-hour in local time."""
+class HourRecord(NamedTuple):
+    """One store-hour in local time.
+
+    A named tuple rather than a frozen dataclass: a region's home reads ~30k of them at
+    start-up, and a tuple is built in a fifth of the time (immutable all the same).
+    """
 
     day: dt.date
     hour: int
