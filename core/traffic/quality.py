@@ -126,12 +126,30 @@ def detect_outages(
     keep only a range's outages skip the weeks loaded as history).
     Pure function of its inputs, so the rules are tested on hand-built hours.
     """
-    recs = [r for r in records]
+    recs = list(records)
     hol = set(holiday_dates)
+    weekdays: dict[dt.date, int] = {}
+
+    def slot_of(r: HourRecord) -> tuple[int, int]:
+        wd = weekdays.get(r.day)
+        if wd is None:
+            wd = weekdays[r.day] = r.day.weekday()
+        return wd, r.hour
+
+    # The hours to judge (in record order) and the weekday-hours they take as reference:
+    # a history of several weeks is only grouped for the slots that are judged.
+    targets = [
+        r
+        for r in recs
+        if store.is_open(r.hour) and (judge is None or judge[0] <= r.day <= judge[1])
+    ]
+    needed = {slot_of(r) for r in targets}
     by_slot: dict[tuple[int, int], list[HourRecord]] = defaultdict(list)
     for r in recs:
         if r.day not in hol:
-            by_slot[(r.day.weekday(), r.hour)].append(r)
+            slot = slot_of(r)
+            if slot in needed:
+                by_slot[slot].append(r)
     # Reference medians use only hours that are not obviously broken.
     clean_v: dict[tuple[int, int], list[float]] = {}
     clean_t: dict[tuple[int, int], list[float]] = {}
@@ -141,12 +159,8 @@ def detect_outages(
         clean_t[slot] = [float(r.transactions) for r in ok]
 
     out: dict[tuple[dt.date, int], Outage] = {}
-    for r in recs:
-        if not store.is_open(r.hour):
-            continue
-        if judge is not None and not judge[0] <= r.day <= judge[1]:
-            continue
-        slot = (r.day.weekday(), r.hour)
+    for r in targets:
+        slot = slot_of(r)
         # The reference is the *other* weeks of this weekday-hour.
         ref_v = list(clean_v.get(slot, []))
         ref_t = list(clean_t.get(slot, []))
