@@ -482,19 +482,28 @@ class _Shell(MacroElement):
   });
   // A period is drawn in two steps: sdBegin (from the query: clears the last period,
   // draws customers, stores, heat) then sdDraw (tracks, stops, visits, view, legend).
-  // The groups stay off the map in between: clearing or filling a group that is on a
-  // canvas map redraws per layer. The user's choice of shown layers is kept.
+  // A group is filled while off the map (filling or clearing a group that is on a canvas
+  // map redraws per layer); the user's choice of shown layers is kept. The customers are
+  // back on the map before the traces arrive: moving the view to the new day's bounds at
+  // the same zoom is only a pan for them, not a new projection.
   var shown = null;
+  var STATIC = ["heat", "customers", "stores"], DAY = ["tracks", "stops", "visits"];
+  function offMap(keys) {
+    keys.forEach(function (k) {
+      if (map.hasLayer(G[k])) map.removeLayer(G[k]);
+      G[k].clearLayers();
+    });
+  }
+  function onMap(keys) {
+    keys.forEach(function (k) { if (shown[k]) map.addLayer(G[k]); });
+  }
   function begin(s) {
     map.closePopup();
     if (shown === null) {
       shown = {};
-      Object.keys(G).forEach(function (k) {
-        shown[k] = map.hasLayer(G[k]);
-        if (shown[k]) map.removeLayer(G[k]);
-      });
+      Object.keys(G).forEach(function (k) { shown[k] = map.hasLayer(G[k]); });
     }
-    Object.keys(G).forEach(function (k) { G[k].clearLayers(); });
+    offMap(STATIC.concat(DAY));
     Object.keys(visits).forEach(function (k) { delete visits[k]; });
     if (s.heat) {
       L.heatLayer(latlngs(s.heat), {blur: 18, maxZoom: 18, minOpacity: 0.3, radius: 14})
@@ -505,13 +514,13 @@ class _Shell(MacroElement):
       L.marker([p[0], p[1]], {icon: storeIcon}).bindTooltip(p[2], {sticky: true})
         .addTo(G.stores);
     });
+    onMap(STATIC);
   }
   function draw(d, bridge) {
     if (d.static) begin(d.static);
     else if (shown === null) begin({heat: "", customers: [], stores: [], styles: []});
-    ["tracks", "stops", "visits"].forEach(function (k) { G[k].clearLayers(); });
+    offMap(DAY);
     Object.keys(visits).forEach(function (k) { delete visits[k]; });
-    // the view first: layers are then projected once, at the view they are shown in
     if (d.bounds) map.fitBounds(d.bounds, {padding: [24, 24], animate: false});
     d.tracks.forEach(function (t) {
       L.polyline(latlngs(t[0]), {color: t[1], weight: 4, opacity: 0.9, smoothFactor: 1.0})
@@ -520,9 +529,7 @@ class _Shell(MacroElement):
     points(G.stops, d.stops, d.styles);
     points(G.visits, d.visits, d.styles);
     G.visits.eachLayer(function (l) { if (l.options.visitId) visits[l.options.visitId] = l; });
-    ["heat", "customers", "stores", "tracks", "stops", "visits"].forEach(function (k) {
-      if (shown[k]) map.addLayer(G[k]);
-    });
+    onMap(DAY);
     shown = null;
     legend.innerHTML = d.legend;
     legend.style.display = "";
