@@ -128,28 +128,18 @@ def detect_outages(
     """
     recs = list(records)
     hol = set(holiday_dates)
-    weekdays: dict[dt.date, int] = {}
-
-    def slot_of(r: HourRecord) -> tuple[int, int]:
-        wd = weekdays.get(r.day)
-        if wd is None:
-            wd = weekdays[r.day] = r.day.weekday()
-        return wd, r.hour
+    weekdays = {d: d.weekday() for d in {r.day for r in recs}}
 
     # The hours to judge (in record order) and the weekday-hours they take as reference:
     # a history of several weeks is only grouped for the slots that are judged.
-    targets = [
-        r
-        for r in recs
-        if store.is_open(r.hour) and (judge is None or judge[0] <= r.day <= judge[1])
-    ]
-    needed = {slot_of(r) for r in targets}
+    first, last = judge if judge is not None else (dt.date.min, dt.date.max)
+    targets = [r for r in recs if first <= r.day <= last and store.is_open(r.hour)]
+    needed = {(weekdays[r.day], r.hour) for r in targets}
     by_slot: dict[tuple[int, int], list[HourRecord]] = defaultdict(list)
     for r in recs:
-        if r.day not in hol:
-            slot = slot_of(r)
-            if slot in needed:
-                by_slot[slot].append(r)
+        slot = (weekdays[r.day], r.hour)
+        if slot in needed and r.day not in hol:
+            by_slot[slot].append(r)
     # Reference medians use only hours that are not obviously broken.
     clean_v: dict[tuple[int, int], list[float]] = {}
     clean_t: dict[tuple[int, int], list[float]] = {}
@@ -160,7 +150,7 @@ def detect_outages(
 
     out: dict[tuple[dt.date, int], Outage] = {}
     for r in targets:
-        slot = slot_of(r)
+        slot = (weekdays[r.day], r.hour)
         # The reference is the *other* weeks of this weekday-hour.
         ref_v = list(clean_v.get(slot, []))
         ref_t = list(clean_t.get(slot, []))
