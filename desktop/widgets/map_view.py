@@ -49,6 +49,7 @@ from core.maps.assets import SCHEME, asset_file, inline_assets, mime_type, ttc_f
 from core.maps.providers import TileProvider
 from core.maps.tilecache import TileCache, fetch_tile, make_client
 from core.resources import resource_path
+from desktop.webengine import apply_chromium_flags
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +230,7 @@ def map_profile() -> tuple[QWebEngineProfile, SchemeHandler]:
         from PySide6.QtWidgets import QApplication
 
         register_url_schemes()  # no-op if the shell did it (it must, before any profile)
+        apply_chromium_flags()  # read by Chromium when this first profile starts it
         app = QApplication.instance()
         _profile = QWebEngineProfile(app)  # off the record: no disk cache, no cookies kept
         _handler = SchemeHandler(app)
