@@ -14,6 +14,7 @@ tooltips inside backtick strings, where ``${...}`` would run). Clicking a visit 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 from dataclasses import dataclass
@@ -48,8 +49,13 @@ FONT_STACK = (
 
 def esc(text: object) -> str:
     """Escape for HTML and for the JS template literals folium wraps popups/tooltips in."""
+    return _esc(str(text))
+
+
+@functools.lru_cache(maxsize=8192)
+def _esc(text: str) -> str:  # names, tiers and labels repeat across a day's markers
     return (
-        html.escape(str(text), quote=True)
+        html.escape(text, quote=True)
         .replace("`", "&#96;")
         .replace("$", "&#36;")
         .replace("\\", "&#92;")
@@ -163,7 +169,10 @@ def _style(radius: float, color: str, fill: str, weight: float, opacity: float) 
 
 
 def _hhmm(ts: Any, tz: str) -> str:
-    return to_local(ts, tz).strftime("%H:%M") if ts is not None else "–"
+    if ts is None:
+        return "–"
+    local = to_local(ts, tz)
+    return f"{local.hour:02d}:{local.minute:02d}"  # (strftime imports per call under Qt)
 
 
 def visit_popup_html(v: VisitView, tz: str) -> str:
@@ -630,7 +639,13 @@ class _Styles:
         out = []
         for lat, lon, style, tip, popup in points:
             visit_id = style.get("visitId", "")
-            key = tuple(v for k, v in style.items() if k != "visitId")
+            key = (
+                style["radius"],
+                style["color"],
+                style["fillColor"],
+                style["weight"],
+                style["fillOpacity"],
+            )
             if key not in self._index:
                 self._index[key] = len(self.styles)
                 self.styles.append({k: v for k, v in style.items() if k != "visitId"})

@@ -709,7 +709,9 @@ class FieldMapView(QWidget):
             rows.append(
                 {
                     "id": v.id,
-                    "time": local.strftime("%m-%d %H:%M" if multi_day else "%H:%M"),
+                    # (f-string: strftime imports a module per call under Qt's import hook)
+                    "time": (f"{local.month:02d}-{local.day:02d} " if multi_day else "")
+                    + f"{local.hour:02d}:{local.minute:02d}",
                     "rep": v.row.rep_name,
                     "customer": v.row.customer_name,
                     "score": v.evidence.score,
