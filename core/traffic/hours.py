@@ -184,19 +184,25 @@ def load_hours_many(
         )
         .order_by(HourlyTraffic.store_id, HourlyTraffic.hour_start),
     )
-    local_of: dict[tuple[object, str], tuple[dt.datetime, dt.date, int]] = {}
+    # raw hour -> (UTC instant, local day, local hour), one table per time zone
+    local_of: dict[str, dict[object, tuple[dt.datetime, dt.date, int]]] = {}
+    one_zone = len({s.timezone for s in infos.values()}) == 1  # the query's bounds are exact
+    current = None
     for sid, raw, visitors, transactions, sales_fen, units in rows:
-        info = infos[sid]
-        key = (raw, info.timezone)
-        hit = local_of.get(key)
+        if sid != current:  # rows come store by store
+            current = sid
+            zone_name = infos[sid].timezone
+            zone = tz(zone_name)
+            memo = local_of.setdefault(zone_name, {})
+            lo_s, hi_s = bounds[sid]
+            bucket = out[sid]
+        hit = memo.get(raw)
         if hit is None:
             instant = _as_utc(raw)
-            local = instant.astimezone(tz(info.timezone))
-            hit = local_of[key] = (instant, local.date(), local.hour)
-        instant, day, hour = hit
-        b = bounds[sid]
-        if b[0] <= instant < b[1]:
-            out[sid].append(HourRecord(day, hour, visitors, transactions, sales_fen, units))
+            local = instant.astimezone(zone)
+            hit = memo[raw] = (instant, local.date(), local.hour)
+        if one_zone or lo_s <= hit[0] < hi_s:
+            bucket.append(HourRecord(hit[1], hit[2], visitors, transactions, sales_fen, units))
     return out
 
 

@@ -56,10 +56,12 @@ def _region_ids(s, region_id: int) -> list[int]:
     return list(s.scalars(select(Store.id).where(Store.region_id == region_id)).all())
 
 
-def test_bulk_loads_equal_the_per_store_loads(cache) -> None:
+@pytest.mark.parametrize("region", [1, 2], ids=["two-zones", "one-zone"])
+def test_bulk_loads_equal_the_per_store_loads(cache, region: int) -> None:
     start, end = DEMO_TODAY - dt.timedelta(days=70), DEMO_TODAY
     with cache.session() as s:
-        infos = stores_info(s, _region_ids(s, 1))
+        infos = stores_info(s, _region_ids(s, region))
+        assert len({i.timezone for i in infos}) == (2 if region == 1 else 1)
         many = load_hours_many(s, infos, start, end)
         shifts = floor_shifts_many(s, infos, start, end)
         for info in infos:
