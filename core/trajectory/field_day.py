@@ -26,6 +26,7 @@ from core.trajectory.arrays import (
     PlaceArrays,
     clean_arrays,
     detect_stops_arrays,
+    from_us,
     match_stops_arrays,
     to_us,
     trace_facts_many,
@@ -332,8 +333,8 @@ def _by_local_day(fa: FixArrays, tz: str) -> dict[dt.date, FixArrays]:
     """Time-ordered fixes split by local day (as ``to_local(ts, tz).date()`` would)."""
     if len(fa) == 0:
         return {}
-    first = to_local(_utc_us(int(fa.t_us[0])), tz).date()
-    last = to_local(_utc_us(int(fa.t_us[-1])), tz).date()
+    first = to_local(from_us(int(fa.t_us[0])), tz).date()
+    last = to_local(from_us(int(fa.t_us[-1])), tz).date()
     out: dict[dt.date, FixArrays] = {}
     day = first
     while day <= last:
@@ -344,12 +345,6 @@ def _by_local_day(fa: FixArrays, tz: str) -> dict[dt.date, FixArrays]:
             out[day] = fa.take(slice(lo, hi))
         day += dt.timedelta(days=1)
     return out
-
-
-def _utc_us(us: int) -> dt.datetime:
-    from core.trajectory.arrays import from_us
-
-    return from_us(us)
 
 
 def prepare_field_map(raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGET) -> FieldMap:
