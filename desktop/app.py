@@ -9,6 +9,7 @@ cache, login, first sync) never run on the UI thread.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import gc
 import logging
@@ -276,13 +277,15 @@ class Shell(QObject):
                 if actor is None:
                     self._on_start_error(LookupError(f"no demo {role}"))
                     return
+                before = dataclasses.replace(self.settings)
                 self.settings.mode = "demo"
                 self.settings.demo_role = role
                 if role == "store_manager":
                     self.settings.demo_store_code = code
                 else:
                     self.settings.demo_region_code = code
-                self.save_settings()
+                if self.settings != before:  # a remembered sign-in changes nothing: no fsync
+                    self.save_settings()
                 self._open_session(
                     cache, actor, last_day or self.demo_today or dt.date.today(), demo=True
                 )
