@@ -244,18 +244,29 @@ class PlaceArrays:
 def match_stops_arrays(
     stops: Sequence[Stop], places: PlaceArrays, *, max_distance_m: float = MATCH_RADIUS_M
 ) -> list[StopMatch]:
-    """:func:`match_stops` with the places' box test over arrays."""
+    """:func:`match_stops` with the box test and a first distance over arrays."""
+    if not stops:
+        return []
+    slat = np.array([s.lat for s in stops])
+    slon = np.array([s.lon for s in stops])
+    box = (np.abs(places.lat[None, :] - slat[:, None]) <= 0.01) & (
+        np.abs(places.lon[None, :] - slon[:, None]) <= 0.012
+    )
+    si, pi = np.nonzero(box)  # row-major: per stop, places in their order
+    d = haversine_np(slat[si], slon[si], places.lat[pi], places.lon[pi])
+    keep = d <= max_distance_m + _EDGE_M
+    reach: list[list[int]] = [[] for _ in stops]
+    for i, j in zip(si[keep].tolist(), pi[keep].tolist(), strict=True):
+        reach[i].append(j)
     out = []
-    for s in stops:
-        near = np.flatnonzero(
-            (np.abs(places.lat - s.lat) <= 0.01) & (np.abs(places.lon - s.lon) <= 0.012)
-        )
+    for s, candidates in zip(stops, reach, strict=True):
+        # only places that can be within reach get the exact (scalar) distance
         best: tuple[float, int] | None = None
-        for idx in near.tolist():
+        for idx in candidates:
             p = places.places[idx]
-            d = haversine_m(s.lat, s.lon, p.lat, p.lon)
-            if d <= max_distance_m and (best is None or d < best[0]):
-                best = (d, p.id)
+            d_ = haversine_m(s.lat, s.lon, p.lat, p.lon)
+            if d_ <= max_distance_m and (best is None or d_ < best[0]):
+                best = (d_, p.id)
         out.append(StopMatch(s, best[1] if best else None, best[0] if best else None))
     return out
 
