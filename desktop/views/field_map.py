@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,15 +119,47 @@ def load_day(
     return raw, field_static_script(raw, provider)
 
 
-def build_day(raw: Any, provider: TileProvider | None) -> tuple[FieldMap, str, float]:
-    """CPU part of asking for a period (runs on ctx.cpu): prepare + the script that
-    completes the drawing started by :func:`load_day`."""
+@dataclass
+class DayBuild:
+    fm: FieldMap
+    script: str  # completes the drawing started by load_day's script
+    rows: list[dict[str, Any]]  # the visits table
+    seconds: float
+
+
+def build_day(raw: Any, provider: TileProvider | None) -> DayBuild:
+    """CPU part of asking for a period (runs on ctx.cpu): prepare, the script that
+    completes the drawing started by :func:`load_day`, and the table's rows."""
     from core.maps.field_map import field_day_script
 
     t0 = time.perf_counter()
     fm = prepare_field_map(raw)
     script = field_day_script(fm, provider, static=False)
-    return fm, script, time.perf_counter() - t0
+    rows = visit_table_rows(fm)
+    return DayBuild(fm, script, rows, time.perf_counter() - t0)
+
+
+def visit_table_rows(fm: FieldMap) -> list[dict[str, Any]]:
+    """The visits table's rows (plain data: built on the CPU pool)."""
+    tz = fm.raw.timezone
+    multi_day = fm.raw.day_from != fm.raw.day_to
+    flagged, ok = _("Flagged"), _("OK")
+    rows = []
+    for v in fm.visits:
+        local = to_local(v.row.visit.check_in_at, tz)
+        rows.append(
+            {
+                "id": v.id,
+                # (f-string: strftime imports a module per call under Qt's import hook)
+                "time": (f"{local.month:02d}-{local.day:02d} " if multi_day else "")
+                + f"{local.hour:02d}:{local.minute:02d}",
+                "rep": v.row.rep_name,
+                "customer": v.row.customer_name,
+                "score": v.evidence.score,
+                "flag": flagged if v.evidence.flagged else ok,
+            }
+        )
+    return rows
 
 
 def build_shell(provider: TileProvider | None) -> str:
@@ -284,6 +317,7 @@ class FieldMapView(QWidget):
         self._shell_wanted: str | None = None
         #: the scripts of the period asked last, until sent: (token, script)
         self._pending_begin: tuple[int, str] | None = None
+        self._pending_fill: tuple[int, FieldMap, list[dict[str, Any]]] | None = None
         self._pending_draw: tuple[int, str] | None = None
         #: (token, page id) the last begin script was run on
         self._begun: tuple[int, str | None] | None = None
@@ -648,17 +682,24 @@ class FieldMapView(QWidget):
             on_error=self._on_error,
         )
 
-    def _on_built(self, token: int, result: tuple[FieldMap, str, float]) -> None:
+    def _on_built(self, token: int, result: DayBuild) -> None:
         if token != self._token:
             return
-        fm, script, build_s = result
+        fm = result.fm
         self.fm = fm
-        self.last_timing["build_s"] = build_s
-        self.last_timing["script_bytes"] = len(script.encode("utf-8"))
-        self._pending_draw = (token, script)
+        self.last_timing["build_s"] = result.seconds
+        self.last_timing["script_chars"] = len(result.script)
+        self._pending_draw = (token, result.script)
         self._draw_pending()  # first: the page draws while the table fills here
-        self._fill_table(fm)
-        self.details.setText(_("Click a visit on the map or in the list."))
+        # the table in its own turn of the event loop (keeps each UI-thread step short)
+        self._pending_fill = (token, fm, result.rows)
+        QTimer.singleShot(0, self._fill_pending)
+
+    def _fill_pending(self) -> None:
+        pending, self._pending_fill = self._pending_fill, None
+        if pending is not None and pending[0] == self._token:
+            self._fill_table(pending[1], pending[2])
+            self.details.setText(_("Click a visit on the map or in the list."))
 
     def _draw_pending(self) -> None:
         """Send what is ready of the period asked last, once its page is there."""
@@ -681,6 +722,7 @@ class FieldMapView(QWidget):
 
     def _on_map_ready(self, summary: str) -> None:
         total = time.perf_counter() - self._t_request
+        self._fill_pending()  # (if the page was quicker than the event loop)
         self.last_timing["ready_s"] = total
         info = json.loads(summary) if summary else {}
         self.status.setText(
@@ -700,25 +742,8 @@ class FieldMapView(QWidget):
     def _on_error(self, exc: BaseException) -> None:
         self.status.setText(_("The map could not be built: {error}").format(error=str(exc)))
 
-    def _fill_table(self, fm: FieldMap) -> None:
-        tz = fm.raw.timezone
-        multi_day = fm.raw.day_from != fm.raw.day_to
-        rows = []
-        for v in fm.visits:
-            local = to_local(v.row.visit.check_in_at, tz)
-            rows.append(
-                {
-                    "id": v.id,
-                    # (f-string: strftime imports a module per call under Qt's import hook)
-                    "time": (f"{local.month:02d}-{local.day:02d} " if multi_day else "")
-                    + f"{local.hour:02d}:{local.minute:02d}",
-                    "rep": v.row.rep_name,
-                    "customer": v.row.customer_name,
-                    "score": v.evidence.score,
-                    "flag": _("Flagged") if v.evidence.flagged else _("OK"),
-                }
-            )
-        self.table.set_rows(rows)
+    def _fill_table(self, fm: FieldMap, rows: list[dict[str, Any]] | None = None) -> None:
+        self.table.set_rows(rows if rows is not None else visit_table_rows(fm))
 
     # ------------------------------------------------------------------ selection
 
