@@ -37,6 +37,7 @@ class _Bar:
 def cli_sync(args: argparse.Namespace) -> int:
     from core.cache import CacheError, open_cache
     from sync.engine import PasswordAuth, SyncEngine, SyncError
+    from sync.protocol import MAX_PAGE_ROWS
 
     server = str(args.server).strip()
     if not server.startswith(("http://", "https://")):
@@ -60,7 +61,7 @@ def cli_sync(args: argparse.Namespace) -> int:
         sys.stderr.write(f"storedesk sync: {e}\n")
         return 1
     # Page sizes (rows per snapshot page, changes per pull page); tests use small pages.
-    page = int(os.environ.get("STOREDESK_SYNC_PAGE_ROWS", "20000"))
+    page = int(os.environ.get("STOREDESK_SYNC_PAGE_ROWS", str(MAX_PAGE_ROWS)))
     pull_page = int(os.environ.get("STOREDESK_SYNC_PULL_ROWS", "2000"))
     bar = _Bar(sys.stderr)
 

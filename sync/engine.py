@@ -34,6 +34,7 @@ import random
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -311,7 +312,7 @@ class SyncEngine:
         client: httpx.AsyncClient | None = None,
         run_db: RunDb | None = None,
         pull_limit: int = 2000,
-        snapshot_limit: int = 20_000,
+        snapshot_limit: int = MAX_PAGE_ROWS,
         push_batch: int = 100,
         timeout: float = 30.0,
         verify: bool = True,
@@ -340,6 +341,11 @@ class SyncEngine:
         self._last_error = ""
         self._counts = (0, 0, None)
         self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        # One thread checks snapshot pages and sums their rows (pure Python, GIL-bound:
+        # more threads would only fight over the GIL with the event loop).
+        self._page_pool: ThreadPoolExecutor | None = None
+        # The server's verify answer, asked as soon as the last snapshot page is in.
+        self._early_verify: asyncio.Future[bytes] | None = None
 
     # ------------------------------------------------------------------ public API
 
@@ -365,6 +371,9 @@ class SyncEngine:
             self._state.cancel()
 
     async def aclose(self) -> None:
+        if self._page_pool is not None:
+            self._page_pool.shutdown(wait=False)
+            self._page_pool = None
         if self._own_client:
             await self.client.aclose()
 
@@ -413,6 +422,11 @@ class SyncEngine:
                 self._emit("error", 0.0, str(e))
                 raise
             finally:
+                if self._early_verify is not None:
+                    self._early_verify.cancel()
+                    with contextlib.suppress(BaseException):
+                        await self._early_verify
+                    self._early_verify = None
                 result.seconds = time.perf_counter() - t0
                 self._running = False
                 self._state = None
@@ -686,17 +700,23 @@ class SyncEngine:
         # as it arrives, and the DB worker loads the pages in order. The queue bounds the
         # pages held in memory.
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=2)
+        loop = asyncio.get_running_loop()
+        if self._page_pool is None:
+            self._page_pool = ThreadPoolExecutor(1, thread_name_prefix="sync-pages")
+        pool = self._page_pool
 
         async def download() -> None:
             i, key = index, after
             try:
                 while i < len(tables):
                     page, data = await self._snapshot_page(token, i, tables[i], key)
-                    sums = asyncio.ensure_future(
-                        asyncio.to_thread(local.page_checksum, data, tables[i][1])
-                    )
+                    sums = loop.run_in_executor(pool, local.page_checksum, data, tables[i][1])
                     await queue.put((i, page, data, sums))
                     i, key = (i + 1, None) if page.next_after is None else (i, page.next_after)
+                if self.verify:
+                    # The server's sums may still be computing: ask now, while the last
+                    # pages are loaded and the indexes built (see _verify).
+                    self._early_verify = asyncio.ensure_future(self._call("GET", "/v1/sync/verify"))
                 await queue.put(None)
             except asyncio.CancelledError:
                 raise
@@ -793,14 +813,17 @@ class SyncEngine:
             plan = list(st.snapshot_tables or [])
             # Ours come from the sums kept while the pages were loaded; after pulled
             # changes, from reading every row again, at the same time as the server's.
+            # The first answer may have been asked for before the last page was loaded:
+            # it is compared only once our cursor has reached its sequence (below).
             mine = await self.run_db(local.snapshot_checksums, self.cache, plan)
+            early, self._early_verify = self._early_verify, None
+            asked = early if early is not None else self._call("GET", "/v1/sync/verify")
             if mine is None:
                 ver_body, mine = await asyncio.gather(
-                    self._call("GET", "/v1/sync/verify"),
-                    self.run_db(local.local_checksums, self.cache, plan),
+                    asked, self.run_db(local.local_checksums, self.cache, plan)
                 )
             else:
-                ver_body = await self._call("GET", "/v1/sync/verify")
+                ver_body = await asked
             ver = _parse(VerifyResponse, ver_body)
             if st.cursor is not None and st.cursor < ver.seq:
                 await self._pull(result)
