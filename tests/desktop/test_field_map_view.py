@@ -260,8 +260,22 @@ def test_kept_page_draws_days_sent_to_it(qtbot, view, field_map):
     qtbot.wait(300)
     assert js(qtbot, view, "typeof window.sdPwned") == "undefined"
     assert view.page.dialogs == []
-    # the heat plugin is there (its layer is off until ticked)
-    assert js(qtbot, view, "typeof L.heatLayer") == "function"
+    # the heat layer (off until ticked) draws from the day's data
+    heat_on = (
+        "(function(){var n = 0; window.sdMap.eachLayer(function(l){ if (l._heat) n++; });"
+        " return n;})()"
+    )
+    assert js(qtbot, view, heat_on) == 0
+    view.run_js(
+        "Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))"
+        ".filter(function(l){ return l.textContent.indexOf('Visit heat') >= 0; })"
+        ".forEach(function(l){ l.querySelector('input').click(); });"
+    )
+    qtbot.waitUntil(lambda: js(qtbot, view, heat_on) == 1, timeout=5_000)
+    # a new day keeps the user's choice of layers
+    with qtbot.waitSignal(view.sig_ready, timeout=30_000):
+        view.draw(field_day_script(field_map, None))
+    assert js(qtbot, view, heat_on) == 1
     assert not [m for m in view.page.console if "Error" in m], view.page.console
     assert view.blocked == 0, view.interceptor.blocked_urls
     # any other page replaces the shell: the caller must load it again
