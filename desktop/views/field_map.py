@@ -319,8 +319,9 @@ class FieldMapView(QWidget):
         self._pending_begin: tuple[int, str] | None = None
         self._pending_fill: tuple[int, FieldMap, list[dict[str, Any]]] | None = None
         self._pending_draw: tuple[int, str] | None = None
-        #: (token, page id) the last begin script was run on
+        #: (token, page id) the last begin script was run on; token of the last day drawn
         self._begun: tuple[int, str | None] | None = None
+        self._drawn_token = 0
         self._tiles: TileCache | None = None
         self._tile_worker = Worker("tiles", 1)
         self._download_state: TaskState | None = None
@@ -717,10 +718,13 @@ class FieldMapView(QWidget):
             self.map_view.draw(begin[1])
         if draw is not None and draw[0] == self._token:
             self._pending_begin = self._pending_draw = None
+            self._drawn_token = self._token
             self.last_timing["draw_sent_s"] = time.perf_counter() - self._t_request
             self.map_view.draw(draw[1])
 
     def _on_map_ready(self, summary: str) -> None:
+        if self._drawn_token != self._token:
+            return  # the previous period finished drawing; this one is not sent yet
         total = time.perf_counter() - self._t_request
         self._fill_pending()  # (if the page was quicker than the event loop)
         self.last_timing["ready_s"] = total
