@@ -358,10 +358,11 @@ def _deferred_indexes() -> list[Index]:
     ]
 
 
-def _create_deferred_indexes(raw: sqlite3.Connection) -> None:
+def _create_deferred_indexes(raw: sqlite3.Connection, table: str | None = None) -> None:
     dialect = sqlite_dialect.dialect()
     for ix in _deferred_indexes():
-        raw.execute(str(CreateIndex(ix, if_not_exists=True).compile(dialect=dialect)))
+        if table is None or (ix.table is not None and ix.table.name == table):
+            raw.execute(str(CreateIndex(ix, if_not_exists=True).compile(dialect=dialect)))
 
 
 def begin_snapshot(
@@ -369,8 +370,9 @@ def begin_snapshot(
 ) -> None:
     """Start a fresh snapshot: wipe every synced table and remember the plan.
 
-    The synced tables' non-unique indexes are dropped until :func:`finish_snapshot`
-    builds them again (in its transaction, before the cursor is set).
+    The synced tables' non-unique indexes are dropped until the table's last page is
+    loaded (:func:`apply_snapshot_page` builds them in that page's transaction);
+    :func:`finish_snapshot` makes sure all exist before the cursor is set.
     """
     for name, _cols in tables:
         if name not in SYNCED_TABLE_NAMES:
@@ -507,6 +509,8 @@ def apply_snapshot_page(
                 )
                 if cur.rowcount != sums.count:
                     raise ValueError("the page file changed while it was loaded")
+                if next_after is None:  # the table is complete: build its indexes now
+                    _create_deferred_indexes(raw, name)
                 snap = json.loads(_get_raw(raw, K_SNAP_SUMS) or "null")
                 if snap is not None and snap.get("token") == token:
                     have = snap["tables"].get(name, [0, 0])
