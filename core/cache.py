@@ -117,39 +117,39 @@ def _quick_check(conn: sqlite3.Connection) -> str | None:
     return None
 
 
-def _probe(path: Path, *, quick_check: bool = True) -> tuple[str, int | None]:
-    """Classify an existing file: ('ok', version) | ('empty', None) | (problem, None)."""
+def _probe(path: Path, *, quick_check: bool = True) -> tuple[str, int | None, frozenset[str]]:
+    """Classify an existing file: ('ok', version, its tables) | ('empty' or problem, None, ...)."""
     try:
         with path.open("rb") as f:
             head = f.read(16)
     except OSError as e:
-        return f"unreadable: {e.strerror}", None
+        return f"unreadable: {e.strerror}", None, frozenset()
     if head == b"":
-        return "empty", None
+        return "empty", None, frozenset()
     if head != b"SQLite format 3\x00":
-        return _("not a database file"), None
+        return _("not a database file"), None, frozenset()
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             problem = _quick_check(conn) if quick_check else None
             if problem is not None:
-                return problem, None
+                return problem, None, frozenset()
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
             if not tables:
-                return "empty", None
+                return "empty", None, frozenset()
             if "meta" not in tables:
-                return _("not a StoreDesk data file"), None
+                return _("not a StoreDesk data file"), None, frozenset()
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         finally:
             conn.close()
     except sqlite3.DatabaseError as e:
-        return _("damaged database ({detail})").format(detail=e), None
+        return _("damaged database ({detail})").format(detail=e), None, frozenset()
     if meta.get("app_id") != APP_ID:
-        return _("not a StoreDesk data file"), None
+        return _("not a StoreDesk data file"), None, frozenset()
     try:
-        return "ok", int(meta["schema_version"])
+        return "ok", int(meta["schema_version"]), frozenset(tables)
     except (KeyError, ValueError):
-        return _("damaged database ({detail})").format(detail="schema_version"), None
+        return _("damaged database ({detail})").format(detail="schema_version"), None, frozenset()
 
 
 def _move_aside(path: Path, reason: str) -> CacheRecovered:
@@ -219,6 +219,9 @@ class Cache:
         return _move_aside(self.path, reason)
 
 
+_TABLES = frozenset(Base.metadata.tables)
+
+
 def init_schema(engine: Engine) -> None:
     """Create every table and stamp identity + version (idempotent)."""
     Base.metadata.create_all(engine)
@@ -246,12 +249,13 @@ def open_cache(path: str | Path | None = None, *, defer_integrity_check: bool = 
     recovered: CacheRecovered | None = None
     migrated_from: int | None = None
     deferred = False
+    tables: frozenset[str] = frozenset()
     if path.exists():
-        state, version = _probe(path, quick_check=not defer_integrity_check)
+        state, version, tables = _probe(path, quick_check=not defer_integrity_check)
         if state == "ok" and defer_integrity_check:
             deferred = True
             if version != SCHEMA_VERSION:  # never migrate (or refuse) an unchecked file
-                state, version = _probe(path)
+                state, version, tables = _probe(path)
                 deferred = False
         if state == "ok":
             assert version is not None
@@ -268,7 +272,8 @@ def open_cache(path: str | Path | None = None, *, defer_integrity_check: bool = 
         elif state != "empty":
             recovered = _move_aside(path, state)
     engine = make_engine(path)
-    init_schema(engine)
+    if migrated_from is not None or recovered is not None or not tables >= _TABLES:
+        init_schema(engine)  # (an up-to-date file has every table and its meta stamp)
     return Cache(
         path=path,
         engine=engine,

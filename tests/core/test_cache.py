@@ -219,3 +219,18 @@ def test_datetimes_are_utc_aware(tmp_path: Path) -> None:
             )
         )
     cache.close()
+
+
+@pytest.mark.parametrize("defer", [False, True], ids=["checked", "deferred"])
+def test_a_table_added_since_the_file_was_made_is_created_at_open(
+    tmp_path: Path, defer: bool
+) -> None:
+    path = tmp_path / "c.db"
+    open_cache(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE alerts")
+    cache = open_cache(path, defer_integrity_check=defer)
+    with cache.engine.connect() as conn:
+        names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master")}
+    assert "alerts" in names
+    cache.close()
