@@ -747,7 +747,9 @@ class FieldMapView(QWidget):
         self.status.setText(_("The map could not be built: {error}").format(error=str(exc)))
 
     def _fill_table(self, fm: FieldMap, rows: list[dict[str, Any]] | None = None) -> None:
-        self.table.set_rows(rows if rows is not None else visit_table_rows(fm))
+        # rows now, column widths in the next turn of the event loop (two short UI steps)
+        self.table.model.set_rows(rows if rows is not None else visit_table_rows(fm))
+        QTimer.singleShot(0, self.table.view.resizeColumnsToContents)
 
     # ------------------------------------------------------------------ selection
 
