@@ -75,6 +75,7 @@ from sync.protocol import (
     TableSum,
     UserInfo,
     VerifyResponse,
+    checksum_form,
     encode_page,
     from_wire,
     page_connection,
@@ -193,12 +194,21 @@ def principal(
 
 Auth = Annotated[Principal, Depends(principal)]
 StoreFilter = Annotated[list[int] | None, Query(alias="store_id")]
+#: The client's protocol (the middleware has refused unsupported ones); none: the latest.
+ProtocolVersion = Annotated[str | None, Header(alias=PROTOCOL_HEADER)]
+
+
+def _checksum_form(protocol: str | None) -> int:
+    return checksum_form(int(protocol) if protocol and protocol.isdigit() else PROTOCOL_VERSION)
 
 
 def _scope_sums(
-    factory: sessionmaker[Session], is_sqlite: bool, actor: Actor
+    factory: sessionmaker[Session], is_sqlite: bool, actor: Actor, form: int
 ) -> tuple[int, dict[str, TableSum]]:
-    """(head, per-table counts and checksums of ``actor``'s scope), in one read snapshot."""
+    """(head, per-table counts and checksums of ``actor``'s scope), in one read snapshot.
+
+    ``form``: how rows are checksummed (:func:`sync.protocol.row_checksum_terms`).
+    """
     sums: dict[str, TableSum] = {}
     with factory() as s, s.begin():
         if not is_sqlite:  # one snapshot for the head and every table
@@ -221,7 +231,7 @@ def _scope_sums(
                 )
                 result = s.execute(q.execution_options(yield_per=20_000))
                 rows = (tuple(to_wire(v) for v in r) for r in result)
-            n, crc = row_checksum_terms(rows)
+            n, crc = row_checksum_terms(rows, form)
             sums[name] = TableSum(count=n, checksum=table_checksum(n, crc))
     return head, sums
 
@@ -243,22 +253,22 @@ class _SumsCache:
         self._entries: dict[tuple[Any, ...], Future[tuple[int, dict[str, TableSum]]]] = {}
 
     @staticmethod
-    def _scope(actor: Actor) -> tuple[Any, ...]:
-        return (actor.user_id, actor.role, actor.store_ids, actor.region_ids)
+    def _scope(actor: Actor, form: int) -> tuple[Any, ...]:
+        return (actor.user_id, actor.role, actor.store_ids, actor.region_ids, form)
 
-    def prefetch(self, actor: Actor, head: int) -> None:
-        key = (*self._scope(actor), head)
+    def prefetch(self, actor: Actor, form: int, head: int) -> None:
+        key = (*self._scope(actor, form), head)
         with self._lock:
             if key in self._entries:
                 return
             try:
-                fut = self._pool.submit(self._compute, actor)
+                fut = self._pool.submit(self._compute, actor, form)
             except RuntimeError:  # shutting down
                 return
             self._remember(key, fut)
 
-    def get(self, actor: Actor, head: int) -> tuple[int, dict[str, TableSum]]:
-        key = (*self._scope(actor), head)
+    def get(self, actor: Actor, form: int, head: int) -> tuple[int, dict[str, TableSum]]:
+        key = (*self._scope(actor, form), head)
         with self._lock:
             fut = self._entries.get(key)
         if fut is not None:
@@ -268,11 +278,11 @@ class _SumsCache:
                     return seq, tables
             except Exception:
                 log.exception("precomputed checksums failed; computing them again")
-        seq, tables = self._compute(actor)
+        seq, tables = self._compute(actor, form)
         done: Future[tuple[int, dict[str, TableSum]]] = Future()
         done.set_result((seq, tables))
         with self._lock:
-            self._remember((*self._scope(actor), seq), done)
+            self._remember((*self._scope(actor, form), seq), done)
         return seq, tables
 
     def _remember(self, key: tuple[Any, ...], fut: Future[Any]) -> None:
@@ -310,7 +320,7 @@ def create_app(
     is_sqlite = engine.dialect.name == "sqlite"
 
     timer = ProposalTimer(factory, generate_every) if generate_every else None
-    sums = _SumsCache(lambda actor: _scope_sums(factory, is_sqlite, actor))
+    sums = _SumsCache(lambda actor, form: _scope_sums(factory, is_sqlite, actor, form))
     # A file database: snapshot pages are built by SQLite itself from the file.
     db_file = engine.url.database if is_sqlite else None
     if db_file in (None, "", ":memory:") or "mode=memory" in str(engine.url):
@@ -613,7 +623,9 @@ def create_app(
     # ----------------------------------------------------------------------- snapshot
 
     @app.get("/v1/sync/snapshot/start", response_model=SnapshotStart, tags=["sync"])
-    def snapshot_start(p: Auth, store_ids: StoreFilter = None) -> SnapshotStart:
+    def snapshot_start(
+        p: Auth, store_ids: StoreFilter = None, protocol: ProtocolVersion = None
+    ) -> SnapshotStart:
         actor = narrowed(p, store_ids)
         infos = []
         with factory() as s, s.begin():
@@ -630,7 +642,7 @@ def create_app(
                 )
         # The verify that ends this snapshot needs the scope's checksums at this head:
         # computed now, in the background, while the client downloads the pages.
-        sums.prefetch(actor, head)
+        sums.prefetch(actor, _checksum_form(protocol), head)
         return SnapshotStart(token=head, tables=infos)
 
     def _raw_select(name: str, actor: Actor) -> Any:
@@ -796,7 +808,9 @@ def create_app(
         )
 
     @app.get("/v1/sync/verify", response_model=VerifyResponse, tags=["sync"])
-    def verify(p: Auth, store_ids: StoreFilter = None) -> VerifyResponse:
+    def verify(
+        p: Auth, store_ids: StoreFilter = None, protocol: ProtocolVersion = None
+    ) -> VerifyResponse:
         """Counts and checksums of everything in scope, with the sequence they reflect.
 
         Computed once per (head, scope): the snapshot start computes them in the
@@ -805,7 +819,7 @@ def create_app(
         actor = narrowed(p, store_ids)
         with factory() as s:
             head, _floor = changelog.head_and_floor(s)
-        seq, tables = sums.get(actor, head)
+        seq, tables = sums.get(actor, _checksum_form(protocol), head)
         return VerifyResponse(seq=seq, tables=tables)
 
     @app.post("/v1/sync/rows", response_model=RowsResponse, tags=["sync"])

@@ -17,10 +17,10 @@ Snapshot pages (version 2). A client that asks ``/v1/sync/snapshot`` with
 :func:`encode_page` / :func:`decode_page`): the server builds it with one
 ``CREATE TABLE … AS SELECT`` and the client loads it with one ``INSERT … SELECT``, so no
 row value passes through Python on either side except for the checksum. Version 1 clients
-(JSON pages) are still served; the other messages are unchanged.
+(JSON pages, ``repr`` checksums) are still served; the other messages are unchanged.
 
 Checksums (:func:`table_checksum`) are order-independent (sum of CRC-32 of each row's
-canonical ``repr``), so the server and the client can compute them in any row order.
+canonical bytes), so the server and the client can compute them in any row order.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import marshal
 import sqlite3
 import struct
 import zlib
 from collections.abc import Iterable, Sequence
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,7 +43,8 @@ from sqlalchemy import Date, DateTime, Table, Time
 from core.models import CLIENT_ONLY_TABLES, Base
 
 #: Bumped when a message shape or the meaning of a field changes.
-#: 2: snapshot pages as SQLite page files (``format=sqlite``).
+#: 2: snapshot pages as SQLite page files (``format=sqlite``); checksums of a binary
+#: form of each row instead of its ``repr`` (:func:`row_checksum_terms`).
 PROTOCOL_VERSION = 2
 #: The oldest client protocol the server still serves; older clients get 426.
 MIN_PROTOCOL_VERSION = 1
@@ -131,11 +133,38 @@ def from_wire(value: Scalar, coltype: Any) -> Any:
     return value
 
 
-def row_checksum_terms(rows: Iterable[Sequence[Any]]) -> tuple[int, int]:
-    """(count, sum of CRC-32 of ``repr(tuple(row))``) of rows in wire form.
+#: How a row is turned into bytes for its CRC-32, by protocol version (see
+#: :func:`row_checksum_terms`). The server answers ``/v1/sync/verify`` in the form of the
+#: client's protocol.
+CHECKSUM_REPR = 1
+CHECKSUM_BINARY = 2
 
-    Rows must already be in wire form (booleans as 0/1). The per-row work runs in C
-    (``map``), about 1 µs a row.
+
+def checksum_form(protocol: int) -> int:
+    return CHECKSUM_REPR if protocol < 2 else CHECKSUM_BINARY
+
+
+def row_checksum_terms(
+    rows: Iterable[Sequence[Any]], form: int = CHECKSUM_BINARY
+) -> tuple[int, int]:
+    """(count, sum of the CRC-32s of the rows) of rows in wire form.
+
+    Rows must already be in wire form (int — booleans as 0/1 —, float, str or None). How
+    a row becomes bytes:
+
+    * ``CHECKSUM_REPR`` (protocol 1): ``repr(tuple(row))`` in UTF-8.
+    * ``CHECKSUM_BINARY`` (protocol 2): ``b"("`` + the number of values (4 bytes, little
+      endian) + each value: ``b"N"`` for None; an int in [-2**31, 2**31) as ``b"i"`` +
+      4 bytes little endian two's complement, a larger one as ``b"l"`` + the signed count
+      of its base-2**15 digits (4 bytes LE) + the digits of its absolute value, least
+      significant first, 2 bytes LE each; a float as ``b"g"`` + its IEEE 754 binary64,
+      little endian; a str as ``b"u"`` + its UTF-8 length (4 bytes LE) + UTF-8
+      (``surrogatepass``). That is the layout of :mod:`marshal` format 2, which computes
+      it in C; ``tests/sync/test_checksum_form.py`` checks marshal against this
+      definition, so a Python whose marshal changed would be noticed. Formatting floats
+      as text (``repr``) was most of the cost of a checksum.
+
+    The per-row work runs in C (``map``).
     """
     n = 0
     total = 0
@@ -145,7 +174,10 @@ def row_checksum_terms(rows: Iterable[Sequence[Any]]) -> tuple[int, int]:
     # sync (heartbeat benchmark); 2,000 rows is a few ms and costs nothing in throughput.
     while chunk := list(islice(it, 2_000)):
         n += len(chunk)
-        total += sum(map(zlib.crc32, map(str.encode, map(repr, map(tuple, chunk)))))
+        if form == CHECKSUM_REPR:
+            total += sum(map(zlib.crc32, map(str.encode, map(repr, map(tuple, chunk)))))
+        else:
+            total += sum(map(zlib.crc32, map(marshal.dumps, map(tuple, chunk), repeat(2))))
     return n, total
 
 
