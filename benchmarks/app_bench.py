@@ -449,7 +449,7 @@ async def _child_gui(
             return wrapper
 
         view._on_built = on_ui("FieldMapView._on_built (sends the day)", view._on_built)
-        view.map_view.post_data = on_ui("MapView.post_data", view.map_view.post_data)
+        view.map_view.draw = on_ui("MapView.draw", view.map_view.draw)
         view._fill_table = on_ui("FieldMapView._fill_table", view._fill_table)
         view.map_view.show_html = on_ui("MapView.show_html", view.map_view.show_html)
         import folium

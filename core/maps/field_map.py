@@ -706,18 +706,6 @@ def field_day_script(
     return f"window.sdDraw({js_json(field_day_payload(fm, provider, static=static))});"
 
 
-def field_static_json(raw: FieldDayRaw, provider: TileProvider | None = None) -> bytes:
-    """:func:`field_static_payload` as UTF-8 JSON, for ``window.sdBegin`` (posted data)."""
-    return js_json(field_static_payload(raw, provider)).encode("utf-8")
-
-
-def field_day_json(
-    fm: FieldMap, provider: TileProvider | None = None, *, static: bool = True
-) -> bytes:
-    """:func:`field_day_payload` as UTF-8 JSON, for ``window.sdDraw`` (posted data)."""
-    return js_json(field_day_payload(fm, provider, static=static)).encode("utf-8")
-
-
 def _period(fm: FieldMap) -> str:
     if fm.raw.day_from == fm.raw.day_to:
         return fm.raw.day_from.isoformat()

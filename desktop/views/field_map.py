@@ -110,33 +110,33 @@ def load_day(
     day_from: dt.date,
     day_to: dt.date,
     provider: TileProvider | None,
-) -> tuple[Any, bytes]:
-    """DB part of asking for a period (runs on ctx.db): the query, and the data that
+) -> tuple[Any, str]:
+    """DB part of asking for a period (runs on ctx.db): the query, and the script that
     starts drawing it (customers, stores, heat) while the CPU pool prepares the traces."""
-    from core.maps.field_map import field_static_json  # folium: not on the start path
+    from core.maps.field_map import field_static_script  # folium: not on the start path
 
     raw = load_field_day(session, region_id, rep_ids, day_from, day_to)
-    return raw, field_static_json(raw, provider)
+    return raw, field_static_script(raw, provider)
 
 
 @dataclass
 class DayBuild:
     fm: FieldMap
-    data: bytes  # JSON for sdDraw: completes the drawing started by load_day's data
+    script: str  # completes the drawing started by load_day's script
     rows: list[dict[str, Any]]  # the visits table
     seconds: float
 
 
 def build_day(raw: Any, provider: TileProvider | None) -> DayBuild:
-    """CPU part of asking for a period (runs on ctx.cpu): prepare, the data that
+    """CPU part of asking for a period (runs on ctx.cpu): prepare, the script that
     completes the drawing started by :func:`load_day`, and the table's rows."""
-    from core.maps.field_map import field_day_json
+    from core.maps.field_map import field_day_script
 
     t0 = time.perf_counter()
     fm = prepare_field_map(raw)
-    data = field_day_json(fm, provider, static=False)
+    script = field_day_script(fm, provider, static=False)
     rows = visit_table_rows(fm)
-    return DayBuild(fm, data, rows, time.perf_counter() - t0)
+    return DayBuild(fm, script, rows, time.perf_counter() - t0)
 
 
 def visit_table_rows(fm: FieldMap) -> list[dict[str, Any]]:
@@ -315,10 +315,10 @@ class FieldMapView(QWidget):
         #: shell pages already built, by shell_key (a page is rebuilt only for a new source)
         self._shells: dict[str, str] = {}
         self._shell_wanted: str | None = None
-        #: the data of the period asked last, until sent: (token, JSON)
-        self._pending_begin: tuple[int, bytes] | None = None
+        #: the scripts of the period asked last, until sent: (token, script)
+        self._pending_begin: tuple[int, str] | None = None
         self._pending_fill: tuple[int, FieldMap, list[dict[str, Any]]] | None = None
-        self._pending_draw: tuple[int, bytes] | None = None
+        self._pending_draw: tuple[int, str] | None = None
         #: (token, page id) the last begin script was run on; token of the last day drawn
         self._begun: tuple[int, str | None] | None = None
         self._drawn_token = 0
@@ -668,12 +668,12 @@ class FieldMapView(QWidget):
         self._shell_wanted = None
         self.map_view.show_shell(html, key)
 
-    def _on_loaded(self, token: int, res: tuple[Any, bytes], provider: TileProvider | None) -> None:
+    def _on_loaded(self, token: int, res: tuple[Any, str], provider: TileProvider | None) -> None:
         if token != self._token:
             return
-        raw, begin_data = res
+        raw, begin_script = res
         self.last_timing = {"query_s": time.perf_counter() - self._t_request}
-        self._pending_begin = (token, begin_data)
+        self._pending_begin = (token, begin_script)
         self._draw_pending()  # the page starts while the traces are prepared
         self.ctx.cpu.submit(
             build_day,
@@ -689,8 +689,8 @@ class FieldMapView(QWidget):
         fm = result.fm
         self.fm = fm
         self.last_timing["build_s"] = result.seconds
-        self.last_timing["data_bytes"] = len(result.data)
-        self._pending_draw = (token, result.data)
+        self.last_timing["script_chars"] = len(result.script)
+        self._pending_draw = (token, result.script)
         self._draw_pending()  # first: the page draws while the table fills here
         # the table in its own turn of the event loop (keeps each UI-thread step short)
         self._pending_fill = (token, fm, result.rows)
@@ -715,12 +715,12 @@ class FieldMapView(QWidget):
         if self._begun != page:  # (again, if the page was replaced meanwhile)
             self._begun = page
             self.last_timing["begin_sent_s"] = time.perf_counter() - self._t_request
-            self.map_view.post_data("sdBegin", begin[1])
+            self.map_view.draw(begin[1])
         if draw is not None and draw[0] == self._token:
             self._pending_begin = self._pending_draw = None
             self._drawn_token = self._token
             self.last_timing["draw_sent_s"] = time.perf_counter() - self._t_request
-            self.map_view.post_data("sdDraw", draw[1])
+            self.map_view.draw(draw[1])
 
     def _on_map_ready(self, summary: str) -> None:
         if self._drawn_token != self._token:

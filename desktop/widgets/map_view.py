@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import logging
 import re
 import threading
@@ -317,7 +316,6 @@ class MapView(QWidget):
         #: key of the persistent page shown (see show_shell), None for any other page
         self.shell_key: str | None = None
         self.shell_loaded = False
-        self._posted: list[str] = []  # ids of data served for post_data
         self.last_summary = ""
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -334,7 +332,6 @@ class MapView(QWidget):
             return
         self.page = None  # type: ignore[assignment]
         self.shell_key, self.shell_loaded = None, False
-        self._drop_posts()
         self.view.setPage(None)  # type: ignore[arg-type]
         page.deleteLater()
 
@@ -351,7 +348,6 @@ class MapView(QWidget):
         self.current_id = map_id
         self.ready = False
         self.shell_key, self.shell_loaded = None, False
-        self._drop_posts()
         self.view.load(QUrl(f"{SCHEME}://map/{map_id}.html"))
         if old is not None:
             self.handler.pages.pop(old, None)
@@ -374,41 +370,6 @@ class MapView(QWidget):
             return
         self.ready = False
         self.run_js(script)
-
-    #: data posted with post_data stays served for this many newer posts (then dropped)
-    KEEP_POSTS = 3
-
-    def post_data(self, function: str, data: bytes) -> str:
-        """Call ``window[function](value)`` in the page with ``data`` (UTF-8 JSON).
-
-        The data is served from ``storedesk://map/<id>.json`` and fetched by the page,
-        so a large payload costs the UI thread a dict entry, not a large
-        ``runJavaScript`` (which took 2-30 ms here for 0.4 MB). Calls are applied in the
-        order posted, even when their fetches finish out of order. Like :meth:`draw`,
-        the page reports through ``sig_ready``. Returns the data's id.
-        """
-        data_id = f"d{next(self._ids)}"
-        self.handler.pages[data_id] = data
-        self._posted.append(data_id)
-        while len(self._posted) > self.KEEP_POSTS:
-            self.handler.pages.pop(self._posted.pop(0), None)
-        url = json.dumps(f"{SCHEME}://map/{data_id}.json")
-        fn = json.dumps(function)
-        self.draw(
-            "(function () {"
-            f" var p = fetch({url}).then(function (r) {{ return r.json(); }});"
-            " window.__sdPosts = (window.__sdPosts || Promise.resolve())"
-            "  .then(function () { return p; })"
-            f"  .then(function (v) {{ return window[{fn}](v); }})"
-            f"  .catch(function (e) {{ console.error('post ' + {fn} + ': ' + e); }});"
-            "})();"
-        )
-        return data_id
-
-    def _drop_posts(self) -> None:
-        for data_id in self._posted:
-            self.handler.pages.pop(data_id, None)
-        self._posted.clear()
 
     def current_html(self) -> str:
         if self.current_id is None:
@@ -451,5 +412,4 @@ class MapView(QWidget):
     def closeEvent(self, event: Any) -> None:
         if self.current_id is not None:
             self.handler.pages.pop(self.current_id, None)
-        self._drop_posts()
         super().closeEvent(event)

@@ -217,9 +217,7 @@ def test_kept_page_draws_days_sent_to_it(qtbot, view, field_map):
     """The persistent page: loaded once, each day drawn by ``sdDraw`` (no new page)."""
     from core.maps.field_map import (
         build_field_shell_html,
-        field_day_json,
         field_day_script,
-        field_static_json,
         field_static_script,
     )
 
@@ -235,15 +233,11 @@ def test_kept_page_draws_days_sent_to_it(qtbot, view, field_map):
     counts = []
     # a second day replaces the first's layers, not adds to them; the second is sent in two
     # steps as the view does (sdBegin from the query, then sdDraw from the prepared day)
-    # the third as posted data (fetched by the page, applied in the order posted)
-    for way in ("script", "two scripts", "posted"):
+    for two_steps in (False, True):
         with qtbot.waitSignal(view.sig_ready, timeout=30_000) as blocker:
-            if way == "two scripts":
+            if two_steps:
                 view.draw(field_static_script(field_map.raw, None))
                 view.draw(field_day_script(field_map, None, static=False))
-            elif way == "posted":
-                view.post_data("sdBegin", field_static_json(field_map.raw, None))
-                view.post_data("sdDraw", field_day_json(field_map, None, static=False))
             else:
                 view.draw(field_day_script(field_map, None))
         assert json.loads(blocker.args[0]) == {"tracks": 3, "visits": 3, "flagged": 1}
@@ -252,11 +246,7 @@ def test_kept_page_draws_days_sent_to_it(qtbot, view, field_map):
         n = "(function(){var n = 0; window.sdMap.eachLayer(function(l){ if (l.options && l.options.visitId) n++; }); return n;})()"
         assert js(qtbot, view, n) == 3
         counts.append(js(qtbot, view, per_layer))
-    assert counts[0] == counts[1] == counts[2] > 3
-    # posted data is served only for the last few posts
-    for _i in range(view.KEEP_POSTS + 2):
-        view.post_data("JSON.stringify", b"{}")
-    assert len([k for k in view.handler.pages if k.startswith("d")]) <= view.KEEP_POSTS
+    assert counts[0] == counts[1] > 3
     qtbot.waitUntil(lambda: count_pixels(view, TRACK_RGB) > 150, timeout=10_000)
     # names stay text here too
     assert js(qtbot, view, "window.sdSelectVisit('v-xss')") is True
