@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QUrl, Signal, Slot
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QTimer, QUrl, Signal, Slot
 from PySide6.QtWebChannel import QWebChannel
 from PySide6.QtWebEngineCore import (
     QWebEnginePage,
@@ -295,6 +295,9 @@ class MapView(QWidget):
     """A page given to :meth:`show_shell` finished loading (its key); days can be drawn."""
 
     _ids = itertools.count(1)
+    #: a drawing script starting with this begins a new drawing (field map ``sdBegin``),
+    #: so the scripts before it need not be run again when a discarded page comes back
+    RESTART_PREFIX = "window.sdBegin("
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -317,6 +320,10 @@ class MapView(QWidget):
         self.shell_key: str | None = None
         self.shell_loaded = False
         self.last_summary = ""
+        #: drawing scripts run on the current page (replayed after a discard, see hideEvent)
+        self._drawn: list[str] = []
+        self._restoring = False  # discarded, until the reloaded page has finished loading
+        self._quiet_ready = False  # the next ready is a replay's: the owner knows it already
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
@@ -348,6 +355,9 @@ class MapView(QWidget):
         self.current_id = map_id
         self.ready = False
         self.shell_key, self.shell_loaded = None, False
+        self._drawn, self._restoring, self._quiet_ready = [], False, False
+        if self.page is not None and self.discarded:
+            self.page.setLifecycleState(QWebEnginePage.LifecycleState.Active)
         self.view.load(QUrl(f"{SCHEME}://map/{map_id}.html"))
         if old is not None:
             self.handler.pages.pop(old, None)
@@ -369,6 +379,12 @@ class MapView(QWidget):
         if self.page is None:  # released meanwhile
             return
         self.ready = False
+        if script.startswith(self.RESTART_PREFIX):
+            self._drawn.clear()
+        self._drawn.append(script)
+        self._quiet_ready = False  # the owner waits for this drawing's ready
+        if self.discarded or self._restoring:  # run when the page is back (hideEvent)
+            return
         self.run_js(script)
 
     def current_html(self) -> str:
@@ -397,12 +413,52 @@ class MapView(QWidget):
     def export_png(self, path: Path) -> bool:
         return self.view.grab().save(str(path))
 
+    @property
+    def discarded(self) -> bool:
+        """The page is discarded (renderer freed) while hidden; Qt reloads it when shown."""
+        page = self.page
+        return page is not None and (
+            page.lifecycleState() == QWebEnginePage.LifecycleState.Discarded
+        )
+
+    def hideEvent(self, event: Any) -> None:
+        """Leaving the screen discards the page: its renderer process (≈ 200 MiB) goes.
+
+        Qt reloads a discarded page when it is shown again (from the scheme handler, which
+        still holds it); :meth:`_on_load_finished` then runs the drawing scripts again, so
+        the map comes back as it was, without asking its owner. A minimised window
+        (a spontaneous hide) keeps its page.
+        """
+        super().hideEvent(event)
+        if not event.spontaneous():  # after the web view inside has been hidden too
+            QTimer.singleShot(0, self, self.discard_if_hidden)
+
+    def discard_if_hidden(self) -> None:
+        """Discard the page if the map is not shown (Qt only discards pages not shown)."""
+        page = self.page
+        if page is None or self.current_id is None or self.discarded:
+            return
+        if self.isVisible() or page.isVisible():
+            return
+        page.setLifecycleState(QWebEnginePage.LifecycleState.Discarded)
+        self._restoring = True
+        self._quiet_ready = False
+
     def _on_ready(self, summary: str) -> None:
         self.ready = True
         self.last_summary = summary
+        if self._quiet_ready:  # the same drawing again after a discard
+            self._quiet_ready = False
+            return
         self.sig_ready.emit(summary)
 
     def _on_load_finished(self, ok: bool) -> None:
+        restored, self._restoring = self._restoring, False
+        if ok and restored:  # a discarded page is back: draw what it showed
+            self._quiet_ready = self.ready  # unless a drawing was asked for meanwhile
+            for script in self._drawn:
+                self.run_js(script)
+            return
         if not ok:
             self.sig_load_failed.emit()
         elif self.shell_key is not None and not self.shell_loaded:
