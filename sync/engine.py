@@ -716,6 +716,8 @@ class SyncEngine:
                 if self.verify:
                     # The server's sums may still be computing: ask now, while the last
                     # pages are loaded and the indexes built (see _verify).
+                    if self._early_verify is not None:
+                        self._early_verify.cancel()
                     self._early_verify = asyncio.ensure_future(self._call("GET", "/v1/sync/verify"))
                 await queue.put(None)
             except asyncio.CancelledError:
@@ -817,6 +819,9 @@ class SyncEngine:
             # it is compared only once our cursor has reached its sequence (below).
             mine = await self.run_db(local.snapshot_checksums, self.cache, plan)
             early, self._early_verify = self._early_verify, None
+            if early is not None and mine is None:
+                early.cancel()  # changes were pulled since it was asked: ask again
+                early = None
             asked = early if early is not None else self._call("GET", "/v1/sync/verify")
             if mine is None:
                 ver_body, mine = await asyncio.gather(
