@@ -86,7 +86,9 @@ def test_sign_in_sync_offline_edit_drains(make_shell, qtbot, central) -> None:
     home = win.widgets["home"]
     qtbot.waitUntil(lambda: home.headline.text().startswith("SH001"), timeout=20_000)
     qtbot.waitUntil(
-        lambda: win.pickers.store_names()[:1] and win.pickers.store_names()[0].startswith("SH001"),
+        lambda: (
+            bool(win.pickers.store_names()[:1]) and win.pickers.store_names()[0].startswith("SH001")
+        ),
         timeout=20_000,
     )
     # go offline (the user's switch), edit a shift, see it counted
