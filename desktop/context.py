@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.cache import Cache
 from core.mutations import Actor, Changes, apply_local
+from desktop.memory import release_free_memory_soon
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class Worker:
                 self._relay.sig_done.emit(lambda: on_result(result))
 
         fut.add_done_callback(done)
+        fut.add_done_callback(lambda _f: release_free_memory_soon())  # its data may be gone
         return fut
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.i18n import N_, _
-from desktop.memory import release_free_memory
+from desktop.memory import release_free_memory_soon
 from desktop.screens import ScreenSpec, screens_for_role
 from desktop.theme import icon
 from desktop.widgets.pickers import ScopePickers
@@ -40,7 +40,7 @@ from desktop.widgets.progress_panel import ProgressPanel
 log = logging.getLogger(__name__)
 
 #: after a screen change, freed heap memory is handed back to the system (desktop.memory)
-RELEASE_AFTER_SWITCH_MS = 1000
+RELEASE_AFTER_SWITCH_S = 1.0
 
 ROLE_NAMES = {
     "store_manager": N_("Store manager"),
@@ -254,8 +254,8 @@ class MainWindow(QMainWindow):
         self.screen_title.setText(_(spec.title))
         self.settings.last_screen = spec.id
         self.sig_screen_changed.emit(spec.id)
-        # the screen left has let go of its page/preview/helper process by then
-        QTimer.singleShot(RELEASE_AFTER_SWITCH_MS, self, release_free_memory)
+        # once the screen left has let go of its page/preview/helper process
+        release_free_memory_soon(RELEASE_AFTER_SWITCH_S)
 
     def _build_screen(self, spec: ScreenSpec) -> QWidget:
         try:

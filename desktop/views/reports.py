@@ -41,7 +41,7 @@ from core.reports.gather import gather_pack
 from core.reports.worker import RenderWorker
 from core.tasks import Cancelled, TaskState
 from core.timeutil import week_label
-from desktop.memory import release_free_memory
+from desktop.memory import release_free_memory_soon
 from desktop.screens import ScreenSpec, register_screen
 from desktop.widgets.progress_panel import ProgressPanel
 
@@ -253,7 +253,7 @@ class ReportsView(QWidget):
         self.pdf_path = path
         if self.isVisible():  # otherwise showEvent loads it
             self.document.load(str(path))
-        release_free_memory()  # the pack's gathered data is gone
+        release_free_memory_soon()  # the pack's gathered data is gone
         self.print_button.setEnabled(True)
         self.save_button.setEnabled(True)
         self.status.setText(_("{pages} pages ready.").format(pages=pages))

@@ -40,3 +40,19 @@ def test_free_pages_in_the_middle_of_the_heap_are_returned() -> None:
     after = rss_kib()
     libc.free(blocks[-1])
     assert before - after > 30 * 1024, (before, after)
+
+
+def test_a_burst_of_requests_is_one_trim_once_quiet() -> None:
+    import time
+
+    from desktop.memory import _trimmer, release_free_memory_soon
+
+    start = _trimmer.trims
+    for _ in range(50):
+        release_free_memory_soon(0.2)
+    assert _trimmer.trims == start  # not yet: still asked for
+    deadline = time.monotonic() + 5
+    while _trimmer.trims == start and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert _trimmer.trims == start + 1
