@@ -237,11 +237,14 @@ def _scope_sums(
 
 
 class _SumsCache:
-    """Scope checksums by (scope, head), computed at most once each, in this process.
+    """Scope checksums computed in the background from a snapshot start, for its verify.
 
-    The change sequence moves with every committed change to a synced table (see
-    :mod:`central.changelog`), so sums taken at a head are valid for as long as the head
-    has not moved. A few recent entries are kept; anything else is computed on demand.
+    :meth:`prefetch` (at ``/v1/sync/snapshot/start``) starts computing the scope's sums at
+    the current head on a worker thread, while the client downloads the pages. The first
+    verify of that scope at that same head takes them (each result is used once); any
+    other verify computes its sums then, as it always did. Nothing is kept beyond that
+    one use, so a write that bypassed the change log (the head did not move) is still
+    seen by the next verify.
     """
 
     KEEP = 16
@@ -253,11 +256,11 @@ class _SumsCache:
         self._entries: dict[tuple[Any, ...], Future[tuple[int, dict[str, TableSum]]]] = {}
 
     @staticmethod
-    def _scope(actor: Actor, form: int) -> tuple[Any, ...]:
-        return (actor.user_id, actor.role, actor.store_ids, actor.region_ids, form)
+    def _key(actor: Actor, form: int, head: int) -> tuple[Any, ...]:
+        return (actor.user_id, actor.role, actor.store_ids, actor.region_ids, form, head)
 
     def prefetch(self, actor: Actor, form: int, head: int) -> None:
-        key = (*self._scope(actor, form), head)
+        key = self._key(actor, form, head)
         with self._lock:
             if key in self._entries:
                 return
@@ -265,12 +268,13 @@ class _SumsCache:
                 fut = self._pool.submit(self._compute, actor, form)
             except RuntimeError:  # shutting down
                 return
-            self._remember(key, fut)
+            self._entries[key] = fut
+            while len(self._entries) > self.KEEP:  # snapshots abandoned before their verify
+                self._entries.pop(next(iter(self._entries))).cancel()
 
     def get(self, actor: Actor, form: int, head: int) -> tuple[int, dict[str, TableSum]]:
-        key = (*self._scope(actor, form), head)
         with self._lock:
-            fut = self._entries.get(key)
+            fut = self._entries.pop(self._key(actor, form, head), None)
         if fut is not None:
             try:
                 seq, tables = fut.result()
@@ -278,18 +282,7 @@ class _SumsCache:
                     return seq, tables
             except Exception:
                 log.exception("precomputed checksums failed; computing them again")
-        seq, tables = self._compute(actor, form)
-        done: Future[tuple[int, dict[str, TableSum]]] = Future()
-        done.set_result((seq, tables))
-        with self._lock:
-            self._remember((*self._scope(actor, form), seq), done)
-        return seq, tables
-
-    def _remember(self, key: tuple[Any, ...], fut: Future[Any]) -> None:
-        self._entries.pop(key, None)
-        self._entries[key] = fut
-        while len(self._entries) > self.KEEP:
-            self._entries.pop(next(iter(self._entries)))
+        return self._compute(actor, form)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -813,8 +806,8 @@ def create_app(
     ) -> VerifyResponse:
         """Counts and checksums of everything in scope, with the sequence they reflect.
 
-        Computed once per (head, scope): the snapshot start computes them in the
-        background, so the verify that ends an initial sync does not read everything again.
+        The verify that ends an initial sync finds them computed already: the snapshot
+        start began computing them in the background (:class:`_SumsCache`).
         """
         actor = narrowed(p, store_ids)
         with factory() as s:

@@ -250,3 +250,25 @@ def test_server_scope_checksums_follow_the_head(server):
         assert b["tables"]["visit_notes"]["count"] == s.scalar(
             select(func.count()).select_from(VisitNote)
         )
+
+
+def test_precomputed_sums_serve_one_verify_only(server):
+    """The sums a snapshot start computes serve that snapshot's verify, and nothing after:
+    a later verify at the same head reads the data again (here: a row written without
+    the change log, which the head does not show)."""
+    h = _headers(server)
+    httpx.get(server.url + "/v1/sync/snapshot/start", headers=h)
+    a = httpx.get(server.url + "/v1/sync/verify", headers=h).json()
+    with server.session() as s, s.begin():  # a plain session: no change-log capture
+        s.add(
+            VisitNote(
+                id="no-change-log",
+                visit_id=server.world.visits["S1"],
+                author_id=1,
+                text="t",
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    b = httpx.get(server.url + "/v1/sync/verify", headers=h).json()
+    assert b["seq"] == a["seq"]
+    assert b["tables"]["visit_notes"]["count"] == a["tables"]["visit_notes"]["count"] + 1
