@@ -364,20 +364,18 @@ def _reps(session: Session, data: PackData, scope: Scope, state: TaskState) -> N
 
 
 def _static_map(data: PackData, lang: str) -> None:
-    from core.maps.static_map import StaticVisit, render_visits_png
-
-    fmap = getattr(data, "_field_map", None)
+    """The visits for the pack's static map (drawn by the renderer, see PackData)."""
+    fmap = data.__dict__.pop("_field_map", None)  # not carried to the renderer
     if fmap is None:
         return
-    visits = [
-        StaticVisit(v.row.visit.customer_lat, v.row.visit.customer_lon, v.evidence.flagged)
+    data.map_visits = [
+        (v.row.visit.customer_lat, v.row.visit.customer_lon, bool(v.evidence.flagged))
         for v in fmap.visits
     ]
-    data.map_png = render_visits_png(visits, size=(1400, 1000))
-    flagged = sum(1 for v in visits if v.flagged)
+    flagged = sum(1 for v in data.map_visits if v[2])
     data.map_caption = translate_in(
         lang, N_("{n} visits of the week at their customers; {flagged} with weak evidence in red.")
-    ).format(n=len(visits), flagged=flagged)
+    ).format(n=len(data.map_visits), flagged=flagged)
 
 
 # --------------------------------------------------------------------------- entry

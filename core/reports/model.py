@@ -117,7 +117,10 @@ class PackData:
     ranking: list[RankingRow] = field(default_factory=list)
     funnel: list[FunnelRow] = field(default_factory=list)
     reps: list[RepRow] = field(default_factory=list)
-    map_png: bytes | None = None
+    #: the week's visits at their customers (lat, lon, weak evidence), drawn as a static
+    #: map by the renderer (so the drawing happens where reportlab runs, not in the app)
+    map_visits: list[tuple[float, float, bool]] = field(default_factory=list)
+    map_png: bytes | None = None  # the drawn map (render_pack fills it from map_visits)
     map_caption: str = ""
 
     @property

@@ -422,9 +422,15 @@ class _Renderer:
 
     def visit_map(self) -> list[Flowable]:
         t, d = self.t, self.d
-        if not d.map_png:
+        png = d.map_png
+        if png is None and d.map_visits:
+            from core.maps.static_map import StaticVisit, render_visits_png
+
+            visits = [StaticVisit(lat, lon, flagged) for lat, lon, flagged in d.map_visits]
+            png = render_visits_png(visits, size=(1400, 1000))
+        if not png:
             return []
-        img = Image(io.BytesIO(d.map_png))
+        img = Image(io.BytesIO(png))
         ratio = img.imageHeight / img.imageWidth
         width = 178 * mm
         img.drawWidth, img.drawHeight = width, min(width * ratio, 200 * mm)

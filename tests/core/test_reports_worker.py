@@ -48,7 +48,10 @@ def test_child_draws_the_pack_and_reports_progress(worker, region_data, tmp_path
     child = worker.pid
     assert child is not None and child != os.getpid()
     pages = worker.render(region_data, tmp_path / "a.pdf", lang="zh_CN", state=state)
-    assert pages == len(PdfReader(tmp_path / "a.pdf").pages) >= 5
+    reader = PdfReader(tmp_path / "a.pdf")
+    assert pages == len(reader.pages) >= 5
+    # the static map is drawn by the child from the plain visits gathered here
+    assert any(page.images for page in reader.pages)
     assert seen and seen[-1][0] == 1.0 and state.fraction == 1.0
     # the same child draws the next one (no new start-up)
     worker.render(region_data, tmp_path / "b.pdf", lang="en")
@@ -112,6 +115,14 @@ def _wait_gone(pid: int) -> None:
         time.sleep(0.05)
 
 
+def test_gathered_data_is_plain_and_small(region_data) -> None:
+    import pickle
+
+    assert region_data.map_visits and region_data.map_png is None
+    assert "_field_map" not in vars(region_data)  # the field map objects stay behind
+    assert len(pickle.dumps(region_data)) < 200_000
+
+
 def test_the_calling_process_never_imports_reportlab(demo_db: Path, tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
@@ -123,11 +134,11 @@ def test_the_calling_process_never_imports_reportlab(demo_db: Path, tmp_path: Pa
         if __name__ == "__main__":
             cache = open_cache({str(demo_db)!r})
             with cache.session() as s:
-                data = gather_pack(s, store="SH001", week={WEEK!r})
+                data = gather_pack(s, region="SH", week={WEEK!r}, author_role="supervisor")
             w = RenderWorker()
             print(w.render(data, {str(tmp_path / "s.pdf")!r}))
             w.stop()
-            print(sorted(m for m in sys.modules if m.split(".")[0] == "reportlab"))
+            print(sorted(m for m in sys.modules if m.split(".")[0] in ("reportlab", "PIL")))
         """
     )
     (tmp_path / "main.py").write_text(script)
