@@ -19,6 +19,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -45,7 +46,7 @@ from central import auth, changelog
 from central.db import init_central_schema, make_central_engine, session_factory
 from central.jobs import ProposalTimer, generate_now
 from central.models import ChangeLog, MutationResult, SyncClient
-from central.scope import is_admin, row_filter, scope_keys, visible
+from central.scope import is_admin, row_filter, scope_keys, unrestricted, visible, walk_pk
 from core import mutations
 from core.models import PromotionProposal, Store, User
 from core.mutations import Actor, Conflict, Rejected, ScopeDenied
@@ -288,6 +289,88 @@ class _SumsCache:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def snapshot_page_sql(
+    dialect: Any,
+    name: str,
+    actor: Actor,
+    cols: list[str],
+    pkc: list[str],
+    after: bool,
+    walk: bool,
+) -> str:
+    """A snapshot page as plain SQLite SQL: parameters are the ``after`` key (when
+    ``after``), then the row limit; scope ids are integers, rendered inline.
+
+    ``walk``: the scope filter in its :func:`central.scope.row_filter` ``walk`` form.
+    """
+    where = row_filter(name, actor, walk=walk).compile(
+        dialect=dialect, compile_kwargs={"literal_binds": True}
+    )
+    # parenthesised: a scope filter with OR (region OR store) must not swallow the
+    # keyset bound appended with AND
+    sql = f"SELECT {', '.join(_qi(c) for c in cols)} FROM {_qi(name)} WHERE ({where})"
+    if after:
+        sql += f" AND ({', '.join(map(_qi, pkc))}) > ({', '.join('?' * len(pkc))})"
+    return sql + f" ORDER BY {', '.join(map(_qi, pkc))} LIMIT ?"
+
+
+class _PagePlans:
+    """Whether a scoped table's snapshot pages walk its primary key (:func:`walk_pk`).
+
+    Decided from the scope's row count and the table's, each counted once per snapshot
+    token (``snapshot/start`` hands in the scope counts it computes anyway) and kept for
+    a few snapshots; a page that finds none (a restarted server) counts them itself. The
+    counts only choose a query plan: either plan returns the same rows in the same order.
+    """
+
+    KEEP = 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: OrderedDict[tuple[Any, ...], int] = OrderedDict()
+
+    @staticmethod
+    def _scope(actor: Actor, token: int, name: str) -> tuple[Any, ...]:
+        return ("scope", actor.user_id, actor.role, actor.store_ids, actor.region_ids, token, name)
+
+    def _put(self, key: tuple[Any, ...], n: int) -> None:
+        with self._lock:
+            self._counts[key] = n
+            self._counts.move_to_end(key)
+            while len(self._counts) > self.KEEP:
+                self._counts.popitem(last=False)
+
+    def _count(self, key: tuple[Any, ...], compute: Any) -> int:
+        with self._lock:
+            n = self._counts.get(key)
+        if n is None:
+            n = int(compute() or 0)
+            self._put(key, n)
+        return n
+
+    def remember(self, actor: Actor, token: int, counts: dict[str, int]) -> None:
+        for name, n in counts.items():
+            if not unrestricted(name, actor):
+                self._put(self._scope(actor, token, name), n)
+
+    def walk(self, s: Session, name: str, actor: Actor, token: int, limit: int) -> bool:
+        if unrestricted(name, actor):
+            return False  # no filter: the plain query already walks the key
+        tbl = table(name)
+        in_scope = self._count(
+            self._scope(actor, token, name),
+            lambda: s.scalar(
+                select(func.count()).select_from(tbl).where(row_filter(name, actor, tbl))
+            ),
+        )
+        if in_scope <= limit:
+            return False
+        total = self._count(
+            ("table", token, name), lambda: s.scalar(select(func.count()).select_from(tbl))
+        )
+        return walk_pk(in_scope, total, limit)
+
+
 def create_app(
     db: str | Engine,
     *,
@@ -314,6 +397,7 @@ def create_app(
 
     timer = ProposalTimer(factory, generate_every) if generate_every else None
     sums = _SumsCache(lambda actor, form: _scope_sums(factory, is_sqlite, actor, form))
+    plans = _PagePlans()
     # A file database: snapshot pages are built by SQLite itself from the file.
     db_file = engine.url.database if is_sqlite else None
     if db_file in (None, "", ":memory:") or "mode=memory" in str(engine.url):
@@ -636,27 +720,15 @@ def create_app(
         # The verify that ends this snapshot needs the scope's checksums at this head:
         # computed now, in the background, while the client downloads the pages.
         sums.prefetch(actor, _checksum_form(protocol), head)
+        plans.remember(actor, head, {i.name: i.count for i in infos})
         return SnapshotStart(token=head, tables=infos)
 
-    def _raw_select(name: str, actor: Actor) -> Any:
+    def _raw_select(name: str, actor: Actor, walk: bool) -> Any:
         tbl = table(name)
         cols = wire_columns(tbl)
-        return (
-            tbl,
-            cols,
-            select(*[type_coerce(tbl.c[c], NullType()).label(c) for c in cols]).where(
-                row_filter(name, actor, tbl)
-            ),
+        return select(*[type_coerce(tbl.c[c], NullType()).label(c) for c in cols]).where(
+            row_filter(name, actor, tbl, walk=walk)
         )
-
-    def _sqlite_sql(name: str, actor: Actor, cols: list[str]) -> str:
-        """The scoped SELECT as plain SQL (scope ids are integers, rendered inline)."""
-        where = row_filter(name, actor).compile(
-            dialect=engine.dialect, compile_kwargs={"literal_binds": True}
-        )
-        # parenthesised: a scope filter with OR (region OR store) must not swallow the
-        # keyset bound a snapshot page appends with AND
-        return f"SELECT {', '.join(_qi(c) for c in cols)} FROM {_qi(name)} WHERE ({where})"
 
     def _sqlite_page(
         s: Session,
@@ -666,20 +738,16 @@ def create_app(
         pkc: list[str],
         key: list[Any] | None,
         limit: int,
+        walk: bool,
     ) -> list[Any]:
         """SQLite fast path: its stored form *is* the wire form, so rows go out untouched.
 
         The driver's tuples are serialised as they come (no Row objects, no per-value
         conversion); the keyset bound is the wire key itself, compared with stored text.
         """
-        sql = _sqlite_sql(name, actor, cols)
-        params: list[Any] = []
-        if key is not None:
-            sql += f" AND ({', '.join(map(_qi, pkc))}) > ({', '.join('?' * len(pkc))})"
-            params.extend(key)
-        sql += f" ORDER BY {', '.join(map(_qi, pkc))} LIMIT ?"
-        params.append(limit)
+        sql = snapshot_page_sql(engine.dialect, name, actor, cols, pkc, key is not None, walk)
         raw = s.connection().connection.driver_connection
+        params = [*(key or []), limit]
         return raw.execute(sql, params).fetchall()  # type: ignore[union-attr]
 
     def _sqlite_page_db(
@@ -689,6 +757,7 @@ def create_app(
         pkc: list[str],
         key: list[Any] | None,
         limit: int,
+        walk: bool,
     ) -> sqlite3.Connection:
         """The page built by SQLite from the database file: one CREATE TABLE … AS SELECT.
 
@@ -699,15 +768,10 @@ def create_app(
         con = page_connection()
         con.execute("PRAGMA busy_timeout=30000")
         con.execute("ATTACH DATABASE ? AS src", (db_file,))
-        sql = _sqlite_sql(name, actor, cols).replace(
-            f" FROM {_qi(name)} WHERE ", f" FROM src.{_qi(name)} WHERE ", 1
-        )
-        params: list[Any] = []
-        if key is not None:
-            sql += f" AND ({', '.join(map(_qi, pkc))}) > ({', '.join('?' * len(pkc))})"
-            params.extend(key)
-        sql += f" ORDER BY {', '.join(map(_qi, pkc))} LIMIT ?"
-        params.append(limit)
+        sql = snapshot_page_sql(
+            engine.dialect, name, actor, cols, pkc, key is not None, walk
+        ).replace(f" FROM {_qi(name)} WHERE ", f" FROM src.{_qi(name)} WHERE ", 1)
+        params = [*(key or []), limit]
         con.execute(f"CREATE TABLE main.{PAGE_TABLE} AS {sql}", params)
         con.execute("DETACH DATABASE src")
         return con
@@ -755,9 +819,11 @@ def create_app(
         actor = narrowed(p, store_ids)
         if table_name not in SYNCED_TABLE_NAMES:
             raise HTTPException(404, f"no synced table {table_name!r}")
-        tbl, cols, q = _raw_select(table_name, actor)
+        tbl = table(table_name)
+        cols = wire_columns(tbl)
         pkc = pk_columns(tbl)
         key: list[Any] | None = None
+        bound: list[Any] = []
         if after is not None:
             try:
                 key = json.loads(after)
@@ -769,23 +835,28 @@ def create_app(
                 ]
             except (ValueError, TypeError):
                 raise HTTPException(422, "bad 'after' key") from None
-            q = q.where(tuple_(*[tbl.c[c] for c in pkc]) > tuple_(*bound))
-        q = q.order_by(*[tbl.c[c] for c in pkc]).limit(limit)
         with factory() as s, s.begin():
             _head, floor = changelog.head_and_floor(s)
             if token < floor:
                 raise HTTPException(410, "snapshot expired: start again")
-            if page_format == "sqlite":
-                if db_file is not None:
-                    page_db = _sqlite_page_db(table_name, actor, cols, pkc, key, limit)
-                else:
+            # A scope of many pages walks the key (one pass over the table for all its
+            # pages); a small one reads its rows by the scope's index. Same rows either way.
+            walk = plans.walk(s, table_name, actor, token, limit)
+            if page_format == "sqlite" and db_file is not None:
+                page_db = _sqlite_page_db(table_name, actor, cols, pkc, key, limit, walk)
+            elif page_format == "json" and is_sqlite:
+                rows = _sqlite_page(s, table_name, actor, cols, pkc, key, limit, walk)
+            else:
+                q = _raw_select(table_name, actor, walk)
+                if key is not None:
+                    q = q.where(tuple_(*[tbl.c[c] for c in pkc]) > tuple_(*bound))
+                q = q.order_by(*[tbl.c[c] for c in pkc]).limit(limit)
+                if page_format == "sqlite":
                     page_db = page_from_rows(
                         cols, ([to_wire(v) for v in r] for r in s.execute(q).all())
                     )
-            elif is_sqlite:
-                rows = _sqlite_page(s, table_name, actor, cols, pkc, key, limit)
-            else:
-                rows = [[to_wire(v) for v in r] for r in s.execute(q).all()]
+                else:
+                    rows = [[to_wire(v) for v in r] for r in s.execute(q).all()]
         if page_format == "sqlite":
             return _page_response(token, table_name, cols, pkc, page_db, limit)
         idx = [cols.index(c) for c in pkc]
