@@ -720,7 +720,8 @@ def create_app(
         # The verify that ends this snapshot needs the scope's checksums at this head:
         # computed now, in the background, while the client downloads the pages.
         sums.prefetch(actor, _checksum_form(protocol), head)
-        plans.remember(actor, head, {i.name: i.count for i in infos})
+        if is_sqlite:
+            plans.remember(actor, head, {i.name: i.count for i in infos})
         return SnapshotStart(token=head, tables=infos)
 
     def _raw_select(name: str, actor: Actor, walk: bool) -> Any:
@@ -839,9 +840,11 @@ def create_app(
             _head, floor = changelog.head_and_floor(s)
             if token < floor:
                 raise HTTPException(410, "snapshot expired: start again")
-            # A scope of many pages walks the key (one pass over the table for all its
-            # pages); a small one reads its rows by the scope's index. Same rows either way.
-            walk = plans.walk(s, table_name, actor, token, limit)
+            # SQLite: a scope of many pages walks the key (one pass over the table for all
+            # its pages); a small one reads its rows by the scope's index. Same rows either
+            # way. PostgreSQL's planner weighs the LIMIT with real statistics and already
+            # picks the key walk for a large scope (the walk form would hide its estimates).
+            walk = is_sqlite and plans.walk(s, table_name, actor, token, limit)
             if page_format == "sqlite" and db_file is not None:
                 page_db = _sqlite_page_db(table_name, actor, cols, pkc, key, limit, walk)
             elif page_format == "json" and is_sqlite:
