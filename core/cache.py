@@ -53,6 +53,10 @@ class CacheTooNew(CacheError):
     pass
 
 
+class CacheDamaged(CacheError):
+    """The cache failed its (deferred) integrity check: nothing more may read or write it."""
+
+
 @dataclass
 class CacheRecovered:
     """The previous file was unusable and has been moved to ``moved_to``."""
@@ -179,6 +183,8 @@ class Cache:
     migrated_from: int | None = None
     #: False while the full ``quick_check`` is still due (see :func:`open_cache`).
     integrity_checked: bool = True
+    #: What :meth:`check_integrity` found wrong (None: nothing, or not checked yet).
+    integrity_problem: str | None = None
     _closed: bool = field(default=False, repr=False)
 
     @contextmanager
@@ -209,8 +215,19 @@ class Cache:
         if problem is None:
             self.integrity_checked = True
         else:
+            self.integrity_problem = problem
             log.warning("cache %s failed its integrity check: %s", self.path, problem)
         return problem
+
+    def ensure_usable(self) -> None:
+        """Raise :class:`CacheDamaged` once :meth:`check_integrity` has failed.
+
+        The deferred check runs on the DB worker while other jobs (a sync's writes, a
+        user's edit) are queued behind it; they must not touch the damaged file in the
+        moment before the app has closed the session and moved the file aside.
+        """
+        if self.integrity_problem is not None:
+            raise CacheDamaged(self.integrity_problem)
 
     def move_aside(self, reason: str) -> CacheRecovered:
         """Close this cache and move its file aside (after a failed :meth:`check_integrity`);

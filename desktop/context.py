@@ -116,6 +116,7 @@ class DbWorker(Worker):
         self.cache = cache
 
     def _in_session(self, fn: Callable[..., Any], *args: Any) -> Any:
+        self.cache.ensure_usable()  # not behind a failed deferred integrity check
         with self.cache.session() as s:
             return fn(s, *args)
 
@@ -137,7 +138,11 @@ class DbWorker(Worker):
         For functions that manage their own transactions (the sync engine's ``run_db``),
         so that every write to the cache still goes through this one thread.
         """
-        return await Worker.run(self, fn, *args)
+        return await Worker.run(self, self._plain, fn, *args)
+
+    def _plain(self, fn: Callable[..., Any], *args: Any) -> Any:
+        self.cache.ensure_usable()
+        return fn(*args)
 
 
 class Selection(QObject):

@@ -234,3 +234,17 @@ def test_a_table_added_since_the_file_was_made_is_created_at_open(
         names = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master")}
     assert "alerts" in names
     cache.close()
+
+
+def test_a_failed_deferred_check_makes_the_cache_refuse_further_work(tmp_path: Path) -> None:
+    """Jobs queued behind the check (a sync's writes, an edit) must not touch the file."""
+    from core.cache import CacheDamaged
+
+    path = tmp_path / "c.db"
+    _damaged_file(path)
+    cache = open_cache(path, defer_integrity_check=True)
+    cache.ensure_usable()  # not checked yet: usable (the app's first screen reads it)
+    assert cache.check_integrity() is not None
+    with pytest.raises(CacheDamaged, match="damaged"):
+        cache.ensure_usable()
+    cache.close()
