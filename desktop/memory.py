@@ -48,7 +48,11 @@ def release_free_memory() -> threading.Thread | None:
 
 
 class _QuietTrimmer:
-    """One daemon thread that trims ``delay`` after the last request."""
+    """One daemon thread that trims ``delay`` after the last request.
+
+    The thread ends after its trim when nothing was asked meanwhile (the next request
+    starts another), so no thread lingers for the life of the app or outlives a test.
+    """
 
     def __init__(self) -> None:
         self._cv = threading.Condition()
@@ -72,13 +76,15 @@ class _QuietTrimmer:
         assert fn is not None
         while True:
             with self._cv:
-                while self._due is None:
-                    self._cv.wait()
-                while (left := self._due - time.monotonic()) > 0:
+                while (left := self._due - time.monotonic()) > 0:  # type: ignore[operator]
                     self._cv.wait(left)
                 self._due = None
             fn(0)
             self.trims += 1
+            with self._cv:
+                if self._due is None:  # nothing asked during the trim: this thread is done
+                    self._thread = None
+                    return
 
 
 _trimmer = _QuietTrimmer()

@@ -56,3 +56,27 @@ def test_a_burst_of_requests_is_one_trim_once_quiet() -> None:
         time.sleep(0.05)
     time.sleep(0.3)
     assert _trimmer.trims == start + 1
+
+
+def test_the_trim_thread_ends_once_quiet() -> None:
+    """No thread lingers after the trim (the desktop tests fail on threads left running)."""
+    import threading
+    import time
+
+    from desktop.memory import _trimmer, release_free_memory_soon
+
+    start = _trimmer.trims
+    release_free_memory_soon(0.05)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and (
+        _trimmer.trims == start
+        or any(t.name == "storedesk-malloc-trim" for t in threading.enumerate())
+    ):
+        time.sleep(0.05)
+    assert _trimmer.trims == start + 1
+    assert not [t for t in threading.enumerate() if t.name == "storedesk-malloc-trim"]
+    release_free_memory_soon(0.05)  # a later request starts a new one
+    deadline = time.monotonic() + 5
+    while _trimmer.trims == start + 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _trimmer.trims == start + 2
