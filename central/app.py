@@ -32,6 +32,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     tuple_,
@@ -303,9 +304,13 @@ def snapshot_page_sql(
 
     ``walk``: the scope filter in its :func:`central.scope.row_filter` ``walk`` form.
     """
-    where = row_filter(name, actor, walk=walk).compile(
-        dialect=dialect, compile_kwargs={"literal_binds": True}
+    tbl = table(name)
+    # compiled inside a SELECT from the table, so a correlated EXISTS (walk) refers to it
+    stmt = (
+        select(literal_column("1")).select_from(tbl).where(row_filter(name, actor, tbl, walk=walk))
     )
+    where = str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    where = where.split("\nWHERE ", 1)[1]
     # parenthesised: a scope filter with OR (region OR store) must not swallow the
     # keyset bound appended with AND
     sql = f"SELECT {', '.join(_qi(c) for c in cols)} FROM {_qi(name)} WHERE ({where})"

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Table, false, or_, select, true
+from sqlalchemy import ColumnElement, String, Table, exists, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from core.models import UserRole
@@ -114,10 +114,12 @@ def row_filter(
 ) -> ColumnElement[bool]:
     """SQL condition selecting the rows of ``table_name`` that ``actor`` may read.
 
-    ``walk``: the same condition with this table's own columns wrapped so the planner
-    cannot drive the query from a scope index; it then walks the primary key and checks
-    the condition row by row (a ``Via`` parent's key set is still read once, by index).
-    A snapshot page uses it when its scope spans many pages (see :func:`walk_pk`).
+    ``walk``: the same condition in a form the planner cannot drive from a scope index
+    (columns wrapped in no-op arithmetic, a ``Via`` parent found by its key per row with a
+    correlated EXISTS rather than as a key set read whole on each page), so it walks the
+    primary key and checks each row in constant work. A snapshot page uses it when its
+    scope spans many pages (see :func:`walk_pk`). Correlated to ``tbl``: compile it
+    inside a SELECT from that table.
     """
     tbl = tbl if tbl is not None else table(table_name)
     rule = RULES[table_name]
@@ -139,6 +141,12 @@ def row_filter(
     if isinstance(rule, OwnUser):
         return col(rule.col) == actor.user_id
     parent = table(rule.parent)
+    if walk:  # per row: its parent by key, then the parent's scope the same way
+        return (
+            exists()
+            .where(_pk_col(parent) == tbl.c[rule.fk], row_filter(rule.parent, actor, walk=True))
+            .correlate(tbl)
+        )
     return col(rule.fk).in_(select(_pk_col(parent)).where(row_filter(rule.parent, actor)))
 
 
