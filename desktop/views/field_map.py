@@ -376,6 +376,7 @@ class FieldMapView(QWidget):
         self.map_view.sig_visit_clicked.connect(self._on_visit_clicked)
         self.map_view.sig_ready.connect(self._on_map_ready)
         self.map_view.sig_shell_loaded.connect(lambda _key: self._draw_pending())
+        self.map_view.sig_load_failed.connect(self._on_page_failed)
         self.status = QLabel("")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         #: results of actions (download, export, import); status keeps the map's state
@@ -742,6 +743,13 @@ class FieldMapView(QWidget):
             )
         )
         self.sig_map_ready.emit(total)
+
+    def _on_page_failed(self) -> None:
+        """The kept page could not be loaded or brought back after its renderer died
+        (MapView forgot it): say so; the next request loads a new page."""
+        self._shell_wanted = None
+        self._begun = None
+        self.status.setText(_("The map page stopped. Choose the day again to redraw it."))
 
     def _on_error(self, exc: BaseException) -> None:
         self.status.setText(_("The map could not be built: {error}").format(error=str(exc)))

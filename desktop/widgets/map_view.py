@@ -314,6 +314,7 @@ class MapView(QWidget):
         self.bridge.sig_visit_clicked.connect(self.sig_visit_clicked)
         self.bridge.sig_ready.connect(self._on_ready)
         self.page.loadFinished.connect(self._on_load_finished)
+        self.page.renderProcessTerminated.connect(self._on_renderer_gone)
         self.current_id: str | None = None
         self.ready = False
         #: key of the persistent page shown (see show_shell), None for any other page
@@ -324,6 +325,7 @@ class MapView(QWidget):
         self._drawn: list[str] = []
         self._restoring = False  # discarded, until the reloaded page has finished loading
         self._quiet_ready = False  # the next ready is a replay's: the owner knows it already
+        self._revived = False  # the page was reloaded after a renderer crash, not drawn since
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
@@ -356,6 +358,7 @@ class MapView(QWidget):
         self.ready = False
         self.shell_key, self.shell_loaded = None, False
         self._drawn, self._restoring, self._quiet_ready = [], False, False
+        self._revived = False
         if self.page is not None and self.discarded:
             self.page.setLifecycleState(QWebEnginePage.LifecycleState.Active)
         self.view.load(QUrl(f"{SCHEME}://map/{map_id}.html"))
@@ -444,8 +447,31 @@ class MapView(QWidget):
         self._restoring = True
         self._quiet_ready = False
 
+    def _on_renderer_gone(self, status: Any, exit_code: int) -> None:
+        """The renderer crashed or was killed (out of memory): the page is blank and runs
+        no script, and a kept page is never loaded again by itself.
+
+        Reload it once and replay its drawing, as after a discard; if the renderer goes
+        again before that drawing is ready, report it (``sig_load_failed``) and forget
+        the shell, so the owner's next request loads a new page.
+        """
+        normal = QWebEnginePage.RenderProcessTerminationStatus.NormalTerminationStatus
+        if status == normal or self.page is None or self.current_id is None or self.discarded:
+            return
+        log.warning("map renderer process ended (%s, exit code %s)", status, exit_code)
+        if not self._revived:
+            self._revived = True
+            self._restoring = True  # _on_load_finished replays the drawing
+            self.view.load(QUrl(f"{SCHEME}://map/{self.current_id}.html"))
+            return
+        self._restoring = self._revived = False
+        self.ready = False
+        self.shell_key, self.shell_loaded = None, False
+        self.sig_load_failed.emit()
+
     def _on_ready(self, summary: str) -> None:
         self.ready = True
+        self._revived = False
         self.last_summary = summary
         if self._quiet_ready:  # the same drawing again after a discard
             self._quiet_ready = False
@@ -460,6 +486,8 @@ class MapView(QWidget):
                 self.run_js(script)
             return
         if not ok:
+            if restored:  # the kept page could not come back: the next request loads anew
+                self.shell_key, self.shell_loaded = None, False
             self.sig_load_failed.emit()
         elif self.shell_key is not None and not self.shell_loaded:
             self.shell_loaded = True

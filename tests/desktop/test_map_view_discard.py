@@ -80,3 +80,22 @@ def test_drawing_asked_while_discarded_is_drawn_and_reported_when_shown(view, qt
         view.show()
     assert ready.args[0] == '{"d":"z"}'
     assert text(qtbot, view) == "c|z"
+
+
+def test_a_killed_renderer_is_replaced_and_the_drawing_comes_back(view, qtbot) -> None:
+    """An out-of-memory kill or crash of the renderer must not leave the kept page dead
+    (every later drawing would wait for a ready that never comes)."""
+    import os
+    import signal
+
+    with qtbot.waitSignal(view.sig_ready, timeout=30_000):
+        draw(view, "a", "x")
+    pid = view.page.renderProcessPid()
+    assert pid > 0
+    with qtbot.assertNotEmitted(view.sig_ready, wait=1_500):  # the same drawing: quiet
+        os.kill(pid, signal.SIGKILL)
+        qtbot.waitUntil(lambda: view.page.renderProcessPid() not in (0, pid), timeout=30_000)
+        qtbot.waitUntil(lambda: text(qtbot, view) == "a|x", timeout=30_000)
+    with qtbot.waitSignal(view.sig_ready, timeout=30_000):  # and the page draws again
+        draw(view, "b", "y")
+    assert text(qtbot, view) == "b|y"
