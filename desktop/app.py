@@ -25,7 +25,7 @@ from core.cache import open_cache
 from core.directory import data_last_day, demo_actor, demo_choices
 from core.i18n import _
 from core.mutations import Actor
-from desktop.context import AppContext, DbWorker, Selection, Worker
+from desktop.context import AppContext, Selection, Worker
 from desktop.credentials import TokenStore, keyring_usable
 from desktop.errors import install_excepthook, user_message
 from desktop.settings import Settings, SettingsStore
@@ -370,10 +370,9 @@ class Shell(QObject):
             if problem is not None:
                 self._on_cache_damaged(cache, problem)
 
-        if isinstance(worker, DbWorker):
-            fut = worker.submit(lambda _session: cache.check_integrity(), on_result=checked)
-        else:
-            fut = worker.submit(cache.check_integrity, on_result=checked)
+        # (on the DB worker too without a session: a check asked again for a cache found
+        # damaged before, whose verdict was lost with a closed session, must still run)
+        fut = Worker.submit(worker, cache.check_integrity, on_result=checked)
         self._integrity_checks[id(cache)] = fut
 
     def _on_cache_damaged(self, cache, problem: str) -> None:

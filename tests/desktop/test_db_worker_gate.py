@@ -28,3 +28,20 @@ def test_jobs_behind_a_failed_check_do_not_run(tmp_path: Path, monkeypatch) -> N
     finally:
         worker.shutdown()
         cache.close()
+
+
+def test_the_check_itself_can_run_again_behind_the_gate(tmp_path: Path, monkeypatch) -> None:
+    """A check asked again (its first verdict was lost with a closed session) still runs and
+    reports, so the shell can move the file aside (Shell._verify_cache submits it so)."""
+    from desktop.context import Worker
+
+    cache = open_cache(tmp_path / "c.db", defer_integrity_check=True)
+    monkeypatch.setattr("core.cache._quick_check", lambda _conn: "damaged database (x)")
+    cache.check_integrity()
+    worker = DbWorker(cache)
+    try:
+        again = Worker.submit(worker, cache.check_integrity)
+        assert again.result(10) == "damaged database (x)"
+    finally:
+        worker.shutdown()
+        cache.close()
