@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 from core.cache import Cache
 from core.mutations import Actor, Changes, apply_local
@@ -34,7 +34,10 @@ class _Relay(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self.sig_done.connect(self._on_done)
+        # Queued even when emitted on this thread (a job that finished before submit()
+        # added its callback): a callback never runs inside submit(), so a caller may
+        # submit before it has built what the callback touches (HomeView asks first).
+        self.sig_done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
 
     def _on_done(self, thunk: Callable[[], None]) -> None:
         try:
