@@ -6,7 +6,7 @@ calls for them, without anyone pressing a button. :class:`ProposalTimer` runs
 and stopped with the ASGI app's lifespan). Generation is idempotent — a proposal's id is
 derived from (store, SKU, lot, rule, day) and a store's open proposals block duplicates —
 so several server processes on one database may all run the timer: a lost race on the
-same proposal is a primary-key clash that is rolled back and retried on the next tick.
+same proposal is a primary-key clash that rolls back only that store's short transaction.
 New proposals are ordinary changes in the change log; desktops receive them by pull.
 """
 
@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable, Iterable
 
 from sqlalchemy import false, select, update
@@ -31,18 +32,41 @@ DEFAULT_GENERATE_EVERY = dt.timedelta(minutes=10)
 
 
 def generate_now(
-    factory: sessionmaker[Session], store_ids: Iterable[int] | None, now: dt.datetime
+    factory: sessionmaker[Session],
+    store_ids: Iterable[int] | None,
+    now: dt.datetime,
+    *,
+    stop: threading.Event | None = None,
 ) -> int:
-    """Run every enabled promotion rule on ``store_ids`` (all stores if None) in one
-    transaction; returns how many proposals were added."""
+    """Run every enabled promotion rule on ``store_ids`` (all stores if None); returns how
+    many proposals were added.
+
+    One short transaction per store: the SQLite write lock is never held for a whole
+    region's pass (pushes wait only for one store), and a clash with another server
+    process on one store's proposal loses only that store's work for this pass (it is
+    logged; the other process made the same proposals). ``stop`` ends the pass between
+    stores.
+    """
     from core.promotions.engine import generate_proposals
 
-    with factory() as s, s.begin():
-        if s.get_bind().dialect.name == "sqlite":
-            # Take the write lock before reading, so no other writer slips in between.
-            s.execute(update(SyncClient).where(false()).values(last_mutation_id=0))
-        ids = sorted(store_ids) if store_ids is not None else s.scalars(select(Store.id)).all()
-        return len(generate_proposals(s, ids, now))
+    if store_ids is None:
+        with factory() as s:
+            ids = list(s.scalars(select(Store.id).order_by(Store.id)))
+    else:
+        ids = sorted(store_ids)
+    added = 0
+    for store_id in ids:
+        if stop is not None and stop.is_set():
+            break
+        try:
+            with factory() as s, s.begin():
+                if s.get_bind().dialect.name == "sqlite":
+                    # Take the write lock before reading, so no other writer slips in between.
+                    s.execute(update(SyncClient).where(false()).values(last_mutation_id=0))
+                added += len(generate_proposals(s, [store_id], now))
+        except IntegrityError:
+            log.info("store %s: proposals made by another server process meanwhile", store_id)
+    return added
 
 
 class ProposalTimer:
@@ -67,28 +91,40 @@ class ProposalTimer:
         self.added = 0
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
+        self._running: asyncio.Future[int] | None = None
+        self._stop = threading.Event()
 
     def start(self) -> None:
+        self._stop.clear()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="proposal-timer")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Cancel the timer and wait (up to ``timeout`` s) for a pass in progress, which
+        stops at its next store, so the engine is never disposed under it."""
+        self._stop.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._running is not None and not self._running.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._running), timeout)
+        self._running = None
 
     async def _loop(self) -> None:
         await asyncio.sleep(self.first_after.total_seconds())
-        while True:
-            await asyncio.to_thread(self.run_once)
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            self._running = loop.run_in_executor(None, self.run_once)
+            await asyncio.shield(self._running)
             await asyncio.sleep(self.every.total_seconds())
 
     def run_once(self) -> int:
         """One pass over all stores; errors are logged and retried on the next tick."""
         try:
-            added = generate_now(self.factory, None, self.clock())
-        except (IntegrityError, OperationalError) as e:  # another process won / was busy
+            added = generate_now(self.factory, None, self.clock(), stop=self._stop)
+        except OperationalError as e:  # the database was busy or away: next tick
             self.last_error = type(e).__name__
             log.warning("promotion generation skipped this tick: %s", type(e).__name__)
             return 0

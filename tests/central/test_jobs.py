@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 import time
 from pathlib import Path
 
@@ -103,3 +104,30 @@ def test_cli_refuses_a_bad_period(value, capsys):
 def test_cli_period_default_and_off():
     assert build_parser().parse_args([]).generate_every == 10
     assert build_parser().parse_args(["--generate-every", "0"]).generate_every == 0
+
+
+def test_stop_waits_for_the_pass_in_progress(tmp_path):
+    """Shutting the server down mid-pass waits for that pass (it ends at its next store),
+    so the engine is never disposed under a running generation."""
+    engine, factory = _world(tmp_path)
+    entered = threading.Event()
+
+    def slow_clock() -> dt.datetime:
+        entered.set()
+        time.sleep(0.4)
+        return NOW
+
+    async def run() -> ProposalTimer:
+        timer = ProposalTimer(
+            factory, dt.timedelta(hours=1), first_after=dt.timedelta(0), clock=slow_clock
+        )
+        timer.start()
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        await timer.stop()
+        return timer
+
+    timer = asyncio.run(run())
+    assert timer._running is None
+    assert timer.runs == 1  # the pass finished before stop() returned
+    engine.dispose()
