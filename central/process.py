@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 
@@ -38,8 +38,11 @@ def central_process(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 240.0,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[str]:
-    """Yield the base URL of a running ``storedesk-central``; terminate it on exit."""
+    """Yield the base URL of a running ``storedesk-central``; terminate it on exit.
+
+    ``extra_args`` are added to its command line (e.g. ``--generate-every 0``)."""
     import httpx
 
     port = free_port()
@@ -51,6 +54,7 @@ def central_process(
         str(port),
         "--log-level",
         "warning",
+        *extra_args,
     )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
