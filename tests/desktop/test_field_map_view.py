@@ -85,6 +85,22 @@ def js(qtbot, view: MapView, script: str):
     return box[0]
 
 
+HEAT_LAYERS = (
+    "(function(){var n = 0; window.sdMap.eachLayer(function(l){ if (l._heat) n++; }); return n;})()"
+)
+
+
+def turn_on_heat_layer(qtbot, view) -> None:
+    """Tick "Visit heat" in the page's layer control (off by default) and wait for it."""
+    assert js(qtbot, view, HEAT_LAYERS) == 0
+    view.run_js(
+        "Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))"
+        ".filter(function(l){ return l.textContent.indexOf('Visit heat') >= 0; })"
+        ".forEach(function(l){ l.querySelector('input').click(); });"
+    )
+    qtbot.waitUntil(lambda: js(qtbot, view, HEAT_LAYERS) == 1, timeout=5_000)
+
+
 def test_page_loads_offline_and_paints_the_tracks(qtbot, view, field_map):
     summary = load(qtbot, view, build_field_map_html(field_map, None))
     assert summary == {"tracks": 3, "visits": 3, "flagged": 1}
@@ -92,17 +108,7 @@ def test_page_loads_offline_and_paints_the_tracks(qtbot, view, field_map):
     assert view.blocked == 0, view.interceptor.blocked_urls
     assert js(qtbot, view, "typeof L !== 'undefined' && typeof jQuery !== 'undefined'") is True
     # the heat layer (off by default) draws too: its plugin is vendored
-    heat_on = (
-        "(function(){var n = 0; window.sdMap.eachLayer(function(l){ if (l._heat) n++; });"
-        " return n;})()"
-    )
-    assert js(qtbot, view, heat_on) == 0
-    view.run_js(
-        "Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))"
-        ".filter(function(l){ return l.textContent.indexOf('Visit heat') >= 0; })"
-        ".forEach(function(l){ l.querySelector('input').click(); });"
-    )
-    qtbot.waitUntil(lambda: js(qtbot, view, heat_on) == 1, timeout=5_000)
+    turn_on_heat_layer(qtbot, view)
     assert not [m for m in view.page.console if "Error" in m], view.page.console
     # the interceptor really is what keeps the page offline: it counts a page's attempts
     view.run_js("fetch('https://example.invalid/x').catch(function(){});"
@@ -264,21 +270,11 @@ def test_kept_page_draws_days_sent_to_it(qtbot, view, field_map):
     assert js(qtbot, view, "typeof window.sdPwned") == "undefined"
     assert view.page.dialogs == []
     # the heat layer (off until ticked) draws from the day's data
-    heat_on = (
-        "(function(){var n = 0; window.sdMap.eachLayer(function(l){ if (l._heat) n++; });"
-        " return n;})()"
-    )
-    assert js(qtbot, view, heat_on) == 0
-    view.run_js(
-        "Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))"
-        ".filter(function(l){ return l.textContent.indexOf('Visit heat') >= 0; })"
-        ".forEach(function(l){ l.querySelector('input').click(); });"
-    )
-    qtbot.waitUntil(lambda: js(qtbot, view, heat_on) == 1, timeout=5_000)
+    turn_on_heat_layer(qtbot, view)
     # a new day keeps the user's choice of layers
     with qtbot.waitSignal(view.sig_ready, timeout=30_000):
         view.draw(field_day_script(field_map, None))
-    assert js(qtbot, view, heat_on) == 1
+    assert js(qtbot, view, HEAT_LAYERS) == 1
     assert not [m for m in view.page.console if "Error" in m], view.page.console
     assert view.blocked == 0, view.interceptor.blocked_urls
     # any other page replaces the shell: the caller must load it again
