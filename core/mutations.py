@@ -38,6 +38,7 @@ MUTATION_MODULES: list[str] = [
     "core.scheduling.mutations",
     "core.promotions.mutations",
     "core.visits",
+    "core.trajectory.gps_import",
 ]
 
 

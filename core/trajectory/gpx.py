@@ -1,25 +1,40 @@
-"""Importing a rep's track from a GPX 1.0/1.1 file (tracks, segments, timestamps).
+"""Importing a rep's track from a GPX 1.0/1.1 file, and the ``gps.import/1`` mutation.
 
 The whole file is parsed and validated before anything is written: a malformed file, a
 file without timed track points, or a point outside WGS-84 ranges is refused with a
 message saying what is wrong and where, and the cache is left untouched. Routes and
 waypoints carry no time and are not traces, so they are ignored. GPX times are UTC by the
 standard; a time without a zone is read as UTC.
+
+A good file is an offline-first edit like the others: its new points become
+``gps.import/1`` mutations (:mod:`core.trajectory.gps_import`) of at most ``CHUNK`` points
+each, applied locally with their outbox rows in the caller's one transaction (all or
+nothing), so they reach the server and the other desktops through push and pull. Points at
+an instant the rep already has are skipped, so importing the same file twice queues nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import gpxpy
 import gpxpy.gpx
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.i18n import _
-from core.models import GpsPoint, Rep
+from core.mutations import Actor, Changes, MutationError, Rejected, ScopeDenied, apply_local
 from core.trajectory.cleaning import Fix
+from core.trajectory.gps_import import (
+    CHUNK,
+    CLOCK_SKEW,
+    EARLIEST,
+    MAX_ACCURACY_M,
+    MUTATION,
+    existing_times,
+    rep_in_scope,
+)
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -38,6 +53,9 @@ class GpxImportSummary:
     skipped_existing: int
     first: dt.datetime
     last: dt.datetime
+    #: ``gps.import/1`` mutations queued for the server (0 when nothing was new).
+    mutations: int = 0
+    changes: Changes | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +107,8 @@ def parse_gpx(data: bytes | str) -> ParsedGpx:
                         _("A track point has an impossible position ({where}).").format(where=where)
                     )
                 ts = p.time if p.time.tzinfo else p.time.replace(tzinfo=dt.UTC)
-                acc = p.horizontal_dilution * 5.0 if p.horizontal_dilution else 10.0
+                hdop = p.horizontal_dilution
+                acc = min(hdop * 5.0, MAX_ACCURACY_M) if hdop and hdop > 0 else 10.0
                 fixes.append(Fix(ts.astimezone(dt.UTC), float(p.latitude), float(p.longitude), acc))
     if not fixes:
         raise GpxImportError(
@@ -99,44 +118,62 @@ def parse_gpx(data: bytes | str) -> ParsedGpx:
     return ParsedGpx(tracks=len(gpx.tracks), segments=n_segments, fixes=fixes)
 
 
-def import_gpx(session: Session, rep_id: int, data: bytes | str) -> GpxImportSummary:
-    """Validate the whole file, then add its points to the rep's trace (idempotent).
+def import_gpx(
+    session: Session,
+    rep_id: int,
+    data: bytes | str,
+    actor: Actor,
+    now: dt.datetime | None = None,
+) -> GpxImportSummary:
+    """Validate the whole file, then queue its new points as ``gps.import/1`` mutations.
 
-    Runs in the caller's transaction (``ctx.db``): nothing is written when validation
-    fails. Points at an instant the rep already has are skipped, so importing the same
-    file twice changes nothing.
+    Runs in the caller's transaction (``ctx.db``): the points and their outbox rows are
+    committed together, and nothing is written when validation fails (the caller's
+    transaction rolls back on the :class:`GpxImportError`). Points at an instant the rep
+    already has are skipped, so importing the same file twice changes nothing.
     """
-    if session.get(Rep, rep_id) is None:
-        raise GpxImportError(_("Unknown sales rep."))
+    now = now or dt.datetime.now(dt.UTC)
+    try:
+        rep_in_scope(session, actor, rep_id)
+    except Rejected:
+        raise GpxImportError(_("Unknown sales rep.")) from None
+    except ScopeDenied:
+        raise GpxImportError(
+            _("This sales rep is outside your scope: you cannot import a track for them.")
+        ) from None
     parsed = parse_gpx(data)
     first, last = parsed.fixes[0].ts, parsed.fixes[-1].ts
-    existing = set(
-        session.scalars(
-            select(GpsPoint.ts).where(
-                GpsPoint.rep_id == rep_id, GpsPoint.ts >= first, GpsPoint.ts <= last
-            )
+    if first < EARLIEST or last > now + CLOCK_SKEW:
+        bad = first if first < EARLIEST else last
+        raise GpxImportError(
+            _("A track point has an impossible time ({time}).").format(time=bad.isoformat())
         )
-    )
+    existing = existing_times(session, rep_id, first, last)
     seen: set[dt.datetime] = set()
-    rows = []
+    new: list[list[Any]] = []
     for f in parsed.fixes:
         if f.ts in existing or f.ts in seen:
             continue
         seen.add(f.ts)
-        rows.append(
-            GpsPoint(
-                rep_id=rep_id, ts=f.ts, lat=f.lat, lon=f.lon, accuracy_m=f.accuracy_m, source="gpx"
-            )
-        )
-    session.add_all(rows)
-    session.flush()
+        new.append([f.ts.isoformat(), f.lat, f.lon, f.accuracy_m])
+    changes = Changes()
+    n_mutations = 0
+    for i in range(0, len(new), CHUNK):
+        args = {"rep_id": rep_id, "points": new[i : i + CHUNK]}
+        try:
+            changes.merge(apply_local(session, actor, MUTATION, args, now=now))
+        except MutationError as e:  # the handler refused what parse_gpx let through
+            raise GpxImportError(e.message) from None
+        n_mutations += 1
     return GpxImportSummary(
         rep_id=rep_id,
         tracks=parsed.tracks,
         segments=parsed.segments,
         points=len(parsed.fixes),
-        inserted=len(rows),
-        skipped_existing=len(parsed.fixes) - len(rows),
+        inserted=len(new),
+        skipped_existing=len(parsed.fixes) - len(new),
         first=first,
         last=last,
+        mutations=n_mutations,
+        changes=changes,
     )

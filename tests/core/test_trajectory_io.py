@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from core.cache import open_cache
 from core.models import GpsPoint, Region, Rep
+from core.mutations import Actor
 from core.trajectory.cleaning import haversine_m
 from core.trajectory.coords import GCJ02, WGS84, in_mainland_china, to_tile_datum
 from core.trajectory.gpx import GpxImportError, import_gpx, parse_gpx
@@ -47,6 +48,9 @@ GPX10 = """<?xml version="1.0"?>
 </gpx>"""
 
 
+ADMIN = Actor(user_id=1, name="admin", role="admin", store_ids=frozenset())
+
+
 @pytest.fixture
 def cache(tmp_path):
     c = open_cache(tmp_path / "gpx.db")
@@ -72,10 +76,10 @@ def test_parse_gpx_11_tracks_segments_and_times():
 
 def test_import_gpx_10_then_reimport_is_idempotent(cache):
     with cache.session() as s:
-        summary = import_gpx(s, 7, GPX10.encode())
+        summary = import_gpx(s, 7, GPX10.encode(), ADMIN)
     assert (summary.points, summary.inserted) == (2, 2)
     with cache.session() as s:
-        again = import_gpx(s, 7, GPX10)
+        again = import_gpx(s, 7, GPX10, ADMIN)
     assert (again.inserted, again.skipped_existing) == (0, 2)
     with cache.session() as s:
         pts = s.scalars(select(GpsPoint).order_by(GpsPoint.ts)).all()
@@ -108,13 +112,13 @@ BROKEN = {
 def test_broken_gpx_is_refused_and_nothing_is_imported(cache, case):
     data, message = BROKEN[case]
     with pytest.raises(GpxImportError, match=message), cache.session() as s:
-        import_gpx(s, 7, data)
+        import_gpx(s, 7, data, ADMIN)
     assert _count(cache) == 0
 
 
 def test_gpx_for_unknown_rep_is_refused(cache):
     with pytest.raises(GpxImportError), cache.session() as s:
-        import_gpx(s, 999, GPX10)
+        import_gpx(s, 999, GPX10, ADMIN)
     assert _count(cache) == 0
 
 
