@@ -53,6 +53,7 @@ from core.models import PromotionProposal, Store, User
 from core.mutations import Actor, Conflict, Rejected, ScopeDenied
 from sync.protocol import (
     MAX_PAGE_ROWS,
+    MAX_PUSH_BYTES,
     MIN_PROTOCOL_VERSION,
     PAGE_MEDIA_TYPE,
     PAGE_TABLE,
@@ -436,6 +437,7 @@ def create_app(
         t0 = time.perf_counter()
         raw = request.headers.get(PROTOCOL_HEADER)
         response: Response
+        length = request.headers.get("content-length")
         if raw is not None and (
             not raw.isdigit() or not MIN_PROTOCOL_VERSION <= int(raw) <= PROTOCOL_VERSION
         ):
@@ -452,6 +454,14 @@ def create_app(
                     "protocol": PROTOCOL_VERSION,
                     "min_protocol": MIN_PROTOCOL_VERSION,
                 },
+            )
+        elif request.url.path == "/v1/sync/push" and (
+            length is None or not length.isdigit() or int(length) > MAX_PUSH_BYTES
+        ):
+            # The body is read whole before validation: refuse a huge one unread.
+            response = JSONResponse(
+                status_code=411 if length is None else 413,
+                content={"detail": f"a push must declare its length, at most {MAX_PUSH_BYTES}"},
             )
         else:
             response = await call_next(request)

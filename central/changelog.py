@@ -135,13 +135,14 @@ def _before_commit(session: Session) -> None:
     pending: _Pending = session.info.pop(_KEY)
     now = dt.datetime.now(dt.UTC)
     rows: list[dict[str, Any]] = []
+    memo: dict[tuple[str, Any], ScopeKeys] = {}  # everything is flushed: parents are final
     with session.no_autoflush:
         for (name, pk), before in pending.moves.items():
             if (name, pk) in pending.upserts:
                 rows.append(_log_row(name, "delete", list(pk), None, before, now))
         for (name, pk), obj in sorted(pending.upserts.items(), key=lambda kv: _ORDER[kv[0][0]]):
             data = _row_dict(obj)
-            keys = scope_keys(session, name, data)
+            keys = scope_keys(session, name, data, memo)
             wire = [to_wire(data[c]) for c in wire_columns(table(name))]
             rows.append(_log_row(name, "upsert", list(pk), wire, keys, now))
         for (name, _), (pk, keys) in sorted(

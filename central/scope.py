@@ -179,8 +179,17 @@ class ScopeKeys:
     user_id: int | None = None
 
 
-def scope_keys(session: Session, table_name: str, row: dict[str, Any]) -> ScopeKeys:
-    """The keys stamped on a change-log row (resolving ``Via`` parents in this transaction)."""
+def scope_keys(
+    session: Session,
+    table_name: str,
+    row: dict[str, Any],
+    memo: dict[tuple[str, Any], ScopeKeys] | None = None,
+) -> ScopeKeys:
+    """The keys stamped on a change-log row (resolving ``Via`` parents in this transaction).
+
+    ``memo`` keeps the parents already resolved, for a caller that stamps many rows at one
+    point of a transaction (a GPS import's thousands of points share one rep).
+    """
     rule = RULES[table_name]
     if isinstance(rule, Ref):
         return ScopeKeys(ref=True)
@@ -194,10 +203,14 @@ def scope_keys(session: Session, table_name: str, row: dict[str, Any]) -> ScopeK
     fk = row.get(rule.fk)
     if fk is None:
         return ScopeKeys()
+    if memo is not None and (rule.parent, fk) in memo:
+        return memo[(rule.parent, fk)]
     found = session.execute(select(parent).where(_pk_col(parent) == fk)).mappings().first()
-    if found is None:
-        return ScopeKeys()  # orphan: visible to admins only
-    return scope_keys(session, rule.parent, dict(found))
+    # orphan: visible to admins only
+    keys = ScopeKeys() if found is None else scope_keys(session, rule.parent, dict(found), memo)
+    if memo is not None:
+        memo[(rule.parent, fk)] = keys
+    return keys
 
 
 def visible(keys: ScopeKeys, actor: Actor) -> bool:

@@ -45,6 +45,8 @@ from core.cache import Cache
 from core.i18n import _
 from core.mutations import Actor
 from core.tasks import Cancelled, TaskState
+from core.trajectory.gps_import import MUTATION as GPS_IMPORT
+from core.trajectory.gps_import import gps_point_keys
 from sync import local
 from sync.protocol import (
     MAX_PAGE_ROWS,
@@ -66,6 +68,7 @@ from sync.protocol import (
     UserInfo,
     VerifyResponse,
     decode_page,
+    encode_datetime,
 )
 
 log = logging.getLogger(__name__)
@@ -301,6 +304,39 @@ REPAIR_KEYS: dict[str, list[tuple[str, str]]] = {
 }
 """For a refused mutation: which local rows to re-read from the server (table, arg name)."""
 
+#: Outbox JSON per push request. A GPX import queues mutations of about 130 KB each, so a
+#: count alone (``push_batch``) could make one request of many megabytes and a server
+#: transaction per mutation that outlasts the client's timeout.
+PUSH_BYTES = 1_000_000
+
+
+def _outbox_batch(cache: Cache, limit: int, max_bytes: int) -> list[local.OutboxItem]:
+    """The next pending mutations, in order, up to ``limit`` of them and ``max_bytes`` of args.
+
+    Runs on the DB worker (the sizes cost a JSON encoding). At least one item is always
+    returned, however large, so a big mutation is never stuck.
+    """
+    items = local.pending_outbox(cache, limit)
+    size = 0
+    for n, item in enumerate(items):
+        size += len(json.dumps(item.args, separators=(",", ":")))
+        if n and size > max_bytes:
+            return items[:n]
+    return items
+
+
+def _repair_keys(item: local.OutboxItem) -> dict[str, list[list[Any]]]:
+    """Keys (wire form) of the local rows a refused mutation may have written."""
+    keys: dict[str, list[list[Any]]] = {}
+    for tbl, arg in REPAIR_KEYS.get(item.name, []):
+        if item.args.get(arg) is not None:
+            keys.setdefault(tbl, []).append([item.args[arg]])
+    if item.name == GPS_IMPORT:
+        keys["gps_points"] = [
+            [rep_id, encode_datetime(ts)] for rep_id, ts in gps_point_keys(item.args)
+        ]
+    return keys
+
 
 class SyncEngine:
     def __init__(
@@ -314,6 +350,7 @@ class SyncEngine:
         pull_limit: int = 2000,
         snapshot_limit: int = MAX_PAGE_ROWS,
         push_batch: int = 100,
+        push_bytes: int = PUSH_BYTES,
         timeout: float = 30.0,
         verify: bool = True,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
@@ -327,6 +364,7 @@ class SyncEngine:
         self.pull_limit = min(pull_limit, MAX_PAGE_ROWS)
         self.snapshot_limit = min(snapshot_limit, MAX_PAGE_ROWS)
         self.push_batch = push_batch
+        self.push_bytes = push_bytes
         self.verify = verify
         self.max_response_bytes = max_response_bytes
         self.listeners: list[Callable[[SyncEvent], None]] = []
@@ -558,7 +596,7 @@ class SyncEngine:
     async def _push(self, result: SyncResult) -> None:
         client_id = await self.run_db(local.ensure_client_id, self.cache)
         while True:
-            items = await self.run_db(local.pending_outbox, self.cache, self.push_batch)
+            items = await self.run_db(_outbox_batch, self.cache, self.push_batch, self.push_bytes)
             if not items:
                 return
             self._progress("push", 0.0, _("Sending {n} edits…").format(n=len(items)))
@@ -606,16 +644,13 @@ class SyncEngine:
         Rows outside the user's scope (the server answers 403) are left alone: the
         refused edit could not have been shown by the server either.
         """
-        keys: dict[str, list[Any]] = {}
-        for tbl, arg in REPAIR_KEYS.get(item.name, []):
-            if item.args.get(arg) is not None:
-                keys.setdefault(tbl, []).append(item.args[arg])
+        keys = _repair_keys(item)
         if item.name in ("shift.publish/1", "shift.copy_week/1"):
             ids = await self.run_db(local.affected_shift_keys, self.cache, item.name, item.args)
-            keys.setdefault("shifts", []).extend(ids)
+            keys.setdefault("shifts", []).extend([k] for k in ids)
         for tbl, pks in keys.items():
             for i in range(0, len(pks), 1000):
-                req = RowsRequest(table=tbl, pks=[[k] for k in pks[i : i + 1000]])
+                req = RowsRequest(table=tbl, pks=pks[i : i + 1000])
                 try:
                     body = await self._call("POST", "/v1/sync/rows", json=req.model_dump())
                 except ScopeError:

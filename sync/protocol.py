@@ -42,10 +42,15 @@ from sqlalchemy import Date, DateTime, Table, Time
 
 from core.models import CLIENT_ONLY_TABLES, Base
 
-#: Bumped when a message shape or the meaning of a field changes.
+#: Bumped when a message shape, the meaning of a field or the set of mutations changes
+#: (a mutation name is versioned, ``name/n``; a client may send only the mutations of its
+#: protocol, so a server that does not know one answers 426 before any push, never a
+#: refusal that would drop the user's edit).
 #: 2: snapshot pages as SQLite page files (``format=sqlite``); checksums of a binary
 #: form of each row instead of its ``repr`` (:func:`row_checksum_terms`).
-PROTOCOL_VERSION = 2
+#: 3: the ``gps.import/1`` mutation (GPX tracks imported on a desktop); push requests are
+#: at most :data:`MAX_PUSH_BYTES` (413 beyond).
+PROTOCOL_VERSION = 3
 #: The oldest client protocol the server still serves; older clients get 426.
 MIN_PROTOCOL_VERSION = 1
 PROTOCOL_HEADER = "X-StoreDesk-Protocol"
@@ -53,6 +58,8 @@ PROTOCOL_HEADER = "X-StoreDesk-Protocol"
 #: Caps that keep a hostile or broken peer from exhausting memory.
 MAX_PAGE_ROWS = 50_000
 MAX_PUSH_MUTATIONS = 500
+#: Body of one push request (the client sends about 1 MB at a time, see sync.engine).
+MAX_PUSH_BYTES = 16 * 1024 * 1024
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 #: Columns that never leave the server.

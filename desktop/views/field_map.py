@@ -915,9 +915,16 @@ class FieldMapView(QWidget):
             self.import_gpx(reps[0], Path(path))
 
     def import_gpx(self, rep_id: int, path: Path) -> None:
+        """Points and their outbox rows in one DB-worker transaction; then a sync is asked."""
         data = path.read_bytes()
         self.ctx.db.submit(
-            import_gpx, rep_id, data, on_result=self._on_gpx_done, on_error=self._on_gpx_error
+            import_gpx,
+            rep_id,
+            data,
+            self.ctx.actor,
+            self.ctx.now(),
+            on_result=self._on_gpx_done,
+            on_error=self._on_gpx_error,
         )
 
     def _on_gpx_done(self, summary: GpxImportSummary) -> None:
@@ -926,6 +933,11 @@ class FieldMapView(QWidget):
                 n=summary.inserted, skipped=summary.skipped_existing
             )
         )
+        if summary.changes:
+            self.ctx.sig_data_changed.emit(summary.changes)
+            engine = self.ctx.sync_engine
+            if engine is not None and hasattr(engine, "poke"):
+                engine.poke()
         self.refresh()
 
     def _on_gpx_error(self, exc: BaseException) -> None:

@@ -83,7 +83,7 @@ def test_expired_token_is_refused(tmp_path: Path):
 
 def test_health_and_docs_need_no_token(srv):
     h = httpx.get(srv.url + "/v1/health")
-    assert h.status_code == 200 and h.json()["protocol"] == PROTOCOL_VERSION == 2
+    assert h.status_code == 200 and h.json()["protocol"] == PROTOCOL_VERSION == 3
     assert h.json()["min_protocol"] == MIN_PROTOCOL_VERSION == 1  # JSON pages still served
     assert httpx.get(srv.url + "/docs").status_code == 200
     assert "/v1/sync/push" in httpx.get(srv.url + "/openapi.json").json()["paths"]

@@ -1,0 +1,275 @@
+"""GPX tracks imported on a desktop reach the server and other desktops (``gps.import/1``).
+
+Against the real central app under uvicorn on loopback (:mod:`tests.sync.harness`): import
+on desktop A, sync, desktop B sees the points in its field-map data; the server refuses a
+rep outside the user's scope and bad values (and the refused desktop's optimistic points
+are reconciled away); a push whose reply is lost is replayed exactly once; a large track
+goes out in several bounded requests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from central.models import ChangeLog
+from core.models import GpsPoint, Outbox, Rep
+from core.mutations import Actor
+from core.trajectory.field_day import load_field_day
+from core.trajectory.gps_import import CHUNK, MAX_POINTS, MUTATION
+from core.trajectory.gpx import import_gpx
+from sync.engine import PUSH_BYTES, _outbox_batch
+from sync.protocol import MAX_PUSH_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION
+from tests.sync.harness import PASSWORD, engine_for, new_client, run
+
+REP = 1  # rep P1 of store S1, region R1 (harness world)
+# A day the harness world has no GPS on, in the past whatever the clock says.
+START = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).replace(
+    hour=1, minute=0, second=0, microsecond=0
+)
+
+
+def gpx_bytes(n: int, start: dt.datetime = START, step_s: int = 5) -> bytes:
+    pts = "".join(
+        f'<trkpt lat="{31.2 + i * 1e-6:.7f}" lon="{121.4 + i * 1e-6:.7f}">'
+        f"<time>{(start + dt.timedelta(seconds=step_s * i)).strftime('%Y-%m-%dT%H:%M:%SZ')}</time>"
+        "</trkpt>"
+        for i in range(n)
+    )
+    return (
+        '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">'
+        f"<trk><trkseg>{pts}</trkseg></trk></gpx>"
+    ).encode()
+
+
+class Desktop:
+    """One desktop's cache, synced as ``user`` by a fresh engine per sync (one loop each)."""
+
+    def __init__(self, tmp_path, server, name: str, user: str) -> None:
+        self.cache = new_client(tmp_path, name)
+        self.server, self.user = server, user
+        self.actor: Actor | None = None
+
+    def sync(self, **kw):
+        async def go():
+            eng = engine_for(self.cache, self.server, self.user, **kw)
+            try:
+                return await eng.sync_once()
+            finally:
+                self.actor = eng._actor()
+                await eng.aclose()
+
+        return run(go())
+
+    def close(self) -> None:
+        self.cache.close()
+
+
+def synced(tmp_path, server, name: str, user: str) -> Desktop:
+    d = Desktop(tmp_path, server, name, user)
+    d.sync()
+    return d
+
+
+def server_points(server, rep_id: int = REP, source: str = "gpx") -> int:
+    with server.session() as s:
+        return s.scalar(
+            select(func.count())
+            .select_from(GpsPoint)
+            .where(GpsPoint.rep_id == rep_id, GpsPoint.source == source)
+        )
+
+
+def local_points(cache, rep_id: int = REP) -> int:
+    with cache.session() as s:
+        return s.scalar(
+            select(func.count())
+            .select_from(GpsPoint)
+            .where(GpsPoint.rep_id == rep_id, GpsPoint.source == "gpx")
+        )
+
+
+def outbox(cache) -> list[tuple[str, str]]:
+    with cache.session() as s:
+        return [
+            (o.status, o.error)
+            for o in s.scalars(
+                select(Outbox).where(Outbox.name == MUTATION).order_by(Outbox.mutation_id)
+            )
+        ]
+
+
+def test_imported_track_reaches_the_server_and_another_desktop(server, tmp_path):
+    n = CHUNK + 500  # two mutations
+    da, db, dc = (
+        synced(tmp_path, server, *x) for x in (("a", "mgr1"), ("b", "sup1"), ("c", "mgr3"))
+    )
+    a, b, c = da.cache, db.cache, dc.cache
+    try:
+        with a.session() as s:
+            summary = import_gpx(s, REP, gpx_bytes(n), da.actor)
+        assert (summary.inserted, summary.mutations) == (n, 2)
+        assert local_points(a) == n and server_points(server) == 0
+
+        res = da.sync()
+        assert (res.pushed, res.rejected, res.conflicts) == (2, 0, 0)
+        assert server_points(server) == n
+        assert [st for st, _e in outbox(a)] == ["sent", "sent"]
+
+        db.sync()
+        assert local_points(b) == n
+        with b.session() as s:  # what B's field map draws for that day
+            raw = load_field_day(s, 1, [REP], START.date())
+        assert len(raw.gps[REP]) == n
+        assert int(raw.gps[REP].t_us[0]) == int(START.timestamp()) * 1_000_000
+
+        dc.sync()  # a manager of another region's store never receives them
+        assert local_points(c) == 0
+
+        # B imports the same file: every point is already there, nothing is queued
+        with b.session() as s:
+            again = import_gpx(s, REP, gpx_bytes(n), db.actor)
+        assert (again.inserted, again.skipped_existing, again.mutations) == (0, n, 0)
+    finally:
+        for d in (da, db, dc):
+            d.close()
+
+
+def test_server_refuses_a_rep_outside_scope_and_the_points_are_reconciled(server, tmp_path):
+    """mgr3 (store S3) pushes points for rep P1 of store S1: refused, local points removed."""
+    d = synced(tmp_path, server, "m3", "mgr3")
+    cache = d.cache
+    try:
+        with cache.session() as s:
+            assert s.get(Rep, REP) is None  # not in mgr3's replica at all
+            # A stale replica (or a hostile client) that still has the rep locally.
+            s.add(
+                Rep(id=REP, region_id=1, store_id=None, code="P1", name="x", home_lat=0, home_lon=0)
+            )
+        admin_here = Actor(user_id=4, name="MGR3", role="admin", store_ids=frozenset())
+        with cache.session() as s:
+            import_gpx(s, REP, gpx_bytes(10), admin_here)
+        assert local_points(cache) == 10
+        res = d.sync()
+        assert (res.pushed, res.rejected) == (0, 1)
+        [(status, error)] = outbox(cache)
+        assert status == "rejected" and "outside the scope" in error
+        assert res.messages and "outside the scope" in res.messages[0]
+        assert local_points(cache) == 0  # the server's truth: no such points
+        assert server_points(server) == 0
+
+        # a supervisor of another region is refused the same way
+        d2 = synced(tmp_path, server, "s1", "sup1")
+        cache2 = d2.cache
+        with cache2.session() as s:
+            s.add(
+                Rep(id=99, region_id=2, store_id=None, code="PX", name="y", home_lat=0, home_lon=0)
+            )
+        with server.session() as s, s.begin():
+            s.add(Rep(id=99, region_id=2, store_id=3, code="PX", name="y", home_lat=0, home_lon=0))
+        with cache2.session() as s:
+            import_gpx(s, 99, gpx_bytes(5), admin_here)
+        res2 = d2.sync()
+        assert res2.rejected == 1 and server_points(server, 99) == 0
+        assert local_points(cache2, 99) == 0
+        d2.close()
+    finally:
+        d.close()
+
+
+def test_a_lost_reply_is_replayed_exactly_once(server, tmp_path):
+    d = synced(tmp_path, server, "a", "mgr1")
+    cache = d.cache
+    try:
+        with cache.session() as s:
+            import_gpx(s, REP, gpx_bytes(300), d.actor)
+        with server.session() as s:
+            log_before = s.scalar(select(func.count()).select_from(ChangeLog))
+        server.faults.add("/v1/sync/push", "drop_reply")  # the server commits, the reply is lost
+        with pytest.raises(Exception):  # noqa: B017 - the transport error class is httpx's
+            d.sync()
+        assert server_points(server) == 300
+        assert outbox(cache)[0][0] == "pending"
+        res = d.sync()  # the same mutation again: replayed, nothing twice
+        assert res.pushed == 1 and outbox(cache)[0][0] == "sent"
+        assert server_points(server) == 300
+        with server.session() as s:
+            log_after = s.scalar(select(func.count()).select_from(ChangeLog))
+        assert log_after - log_before == 300  # one change per point, once
+        assert local_points(cache) == 300
+    finally:
+        d.close()
+
+
+def _login(server, user: str) -> dict[str, str]:
+    r = httpx.post(server.url + "/v1/auth/login", json={"username": user, "password": PASSWORD})
+    r.raise_for_status()
+    return {"Authorization": "Bearer " + r.json()["token"], PROTOCOL_HEADER: str(PROTOCOL_VERSION)}
+
+
+def _pt(ts: dt.datetime, lat: float = 31.2, lon: float = 121.4, acc: float = 10.0) -> list:
+    return [ts.isoformat(), lat, lon, acc]
+
+
+def test_server_refuses_bad_values_and_the_ids_still_advance(server):
+    hdrs = _login(server, "sup1")
+    now = dt.datetime.now(dt.UTC)
+    too_many = [_pt(START + dt.timedelta(seconds=i)) for i in range(MAX_POINTS + 1)]
+    cases = [
+        ({"rep_id": REP, "points": [_pt(START, lat=95.0)]}, "bad_gps_points"),
+        ({"rep_id": REP, "points": [_pt(now + dt.timedelta(hours=2))]}, "bad_gps_points"),
+        ({"rep_id": REP, "points": [["2026-11-24 01:00", 31.2, 121.4, 10]]}, "bad_gps_points"),
+        ({"rep_id": REP, "points": [_pt(START, acc=-1)]}, "bad_gps_points"),
+        ({"rep_id": REP, "points": too_many}, "too_many_points"),
+        ({"rep_id": 12345, "points": [_pt(START)]}, "unknown_rep"),
+        ({"rep_id": 2, "points": [_pt(START)]}, "forbidden"),  # rep of region R2
+        ({"rep_id": REP, "points": [_pt(START), _pt(START + dt.timedelta(seconds=1))]}, None),
+    ]
+    muts = [
+        {"id": i, "name": MUTATION, "args": args, "base_version": None}
+        for i, (args, _code) in enumerate(cases, start=1)
+    ]
+    r = httpx.post(
+        server.url + "/v1/sync/push",
+        json={"client_id": "rawclient01", "mutations": muts},
+        headers=hdrs,
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["last_mutation_id"] == len(cases)
+    got = [(o["status"], o.get("reason_code")) for o in out["results"]]
+    want = [("rejected", code) if code else ("applied", None) for _a, code in cases]
+    assert got == want
+    assert server_points(server) == 2  # only the good mutation wrote anything
+
+
+def test_push_size_is_bounded_on_both_ends(server, tmp_path):
+    d = synced(tmp_path, server, "a", "mgr1")
+    cache = d.cache
+    try:
+        n = 12 * CHUNK  # twelve mutations of ~110 KB: 24,000 points
+        with cache.session() as s:
+            import_gpx(s, REP, gpx_bytes(n, step_s=2), d.actor)
+        batch = _outbox_batch(cache, 100, PUSH_BYTES)
+        sizes = [len(json.dumps(i.args, separators=(",", ":"))) for i in batch]
+        assert 1 <= len(batch) < 12 and sum(sizes[:-1]) <= PUSH_BYTES
+        assert len(_outbox_batch(cache, 100, 1)) == 1  # one big mutation still goes
+        server.faults.seen.clear()
+        res = d.sync()
+        assert res.pushed == 12 and server_points(server) == n
+        assert server.faults.seen.count("/v1/sync/push") >= 2
+    finally:
+        d.close()
+    hdrs = _login(server, "mgr1")
+    r = httpx.post(
+        server.url + "/v1/sync/push",
+        content=b" " * (MAX_PUSH_BYTES + 1),
+        headers={**hdrs, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert r.status_code == 413
