@@ -445,6 +445,9 @@ def page_checksum(data: bytes, columns: list[str]) -> PageSums:
     con = sqlite3.connect(":memory:", check_same_thread=False)
     try:
         try:
+            # Nothing in the received file's schema may call a function that is not
+            # innocuous (on top of the structural checks below, which run after the open).
+            con.execute("PRAGMA trusted_schema=OFF")
             con.deserialize(data)
             _page_objects_ok(con, "main", columns)
             if con.execute("PRAGMA quick_check").fetchone() != ("ok",):
@@ -478,13 +481,20 @@ def apply_snapshot_page(
     position, in one transaction.
 
     The rows go from the page file to the table with one ``INSERT … SELECT`` (no Python
-    per value); the page's checksum terms are added to the snapshot's running sums in the
-    same transaction, so the verify at the end need not read the whole cache again.
+    per value); then, in the same transaction, the rows are read back from the table and
+    compared with the page's, value by value and type by type (:func:`_stored_as_sent`):
+    a value SQLite would store converted (type affinity: text ``'12'`` into an INTEGER
+    column) or replaced (a NULL by a column default, a row by a later one with the same
+    key) refuses the page with ``ValueError``, and nothing of it is kept. So the page's
+    checksum terms, added to the snapshot's running sums here, are those of the rows as
+    stored, and the verify at the end need not read the whole cache again.
     """
     with cache.engine.connect() as conn:
         raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
         if raw.in_transaction:
             raw.rollback()
+        trusted = raw.execute("PRAGMA trusted_schema").fetchone()[0]
+        raw.execute("PRAGMA trusted_schema=OFF")  # see page_checksum
         raw.execute(f"ATTACH DATABASE ':memory:' AS {_PAGE_SCHEMA}")
         try:
             try:
@@ -504,11 +514,15 @@ def apply_snapshot_page(
                 _check_columns(name, columns)
                 local = _local_columns(name)
                 cols = ", ".join(_q(c) for c in columns if c in local)
-                cur = raw.execute(
-                    f"INSERT OR REPLACE INTO {_q(name)} ({cols}) SELECT {cols} FROM {src}"
-                )
+                try:
+                    cur = raw.execute(
+                        f"INSERT OR REPLACE INTO {_q(name)} ({cols}) SELECT {cols} FROM {src}"
+                    )
+                except sqlite3.IntegrityError as e:  # e.g. a NULL where none may be
+                    raise ValueError(f"rows of {name} cannot be stored: {e}") from None
                 if cur.rowcount != sums.count:
                     raise ValueError("the page file changed while it was loaded")
+                _stored_as_sent(raw, name, columns, src, sums.count)
                 if next_after is None:  # the table is complete: build its indexes now
                     _create_deferred_indexes(raw, name)
                 snap = json.loads(_get_raw(raw, K_SNAP_SUMS) or "null")
@@ -530,6 +544,66 @@ def apply_snapshot_page(
             if raw.in_transaction:
                 raw.rollback()
             raw.execute(f"DETACH DATABASE {_PAGE_SCHEMA}")
+            raw.execute(f"PRAGMA trusted_schema={int(trusted)}")
+
+
+def _affinity(declared: str) -> str:
+    """SQLite's type affinity of a column declared ``declared`` (its documented rules)."""
+    d = declared.upper()
+    if "INT" in d:
+        return "INTEGER"
+    if "CHAR" in d or "CLOB" in d or "TEXT" in d:
+        return "TEXT"
+    if "BLOB" in d or not d:
+        return "BLOB"
+    if "REAL" in d or "FLOA" in d or "DOUB" in d:
+        return "REAL"
+    return "NUMERIC"
+
+
+def _stored_as_sent(
+    raw: sqlite3.Connection, name: str, columns: list[str], src: str, count: int
+) -> None:
+    """Prove that the ``count`` rows of page table ``src`` are stored in ``name`` exactly.
+
+    Each page row is looked up by its key and compared with the stored row, column by
+    column, with ``IS`` on affinity-free ``+`` operands (no conversion: text ``'12'`` is
+    not integer 12, NULL is not a default). Where the stored column's affinity could
+    keep the value but change its storage class (integer 12 and real 12.0 compare equal)
+    their ``typeof`` results are compared too; a TEXT column holds only text or NULL, so ``IS``
+    alone decides there. A column the local table lacks must be NULL (a full re-read
+    sees NULL there). Runs in SQLite (a key lookup per row), inside the page's
+    transaction.
+    """
+    declared = {r[1]: r[2] for r in raw.execute(f"PRAGMA main.table_info({_q(name)})")}
+    pkc = [c.name for c in Base.metadata.tables[name].primary_key.columns]
+    on = " AND ".join(f"t.{_q(c)} = p.{_q(c)}" for c in pkc)
+
+    def same(c: str) -> str:
+        if c not in declared:
+            return f"p.{_q(c)} IS NULL"
+        t, p = f"t.{_q(c)}", f"p.{_q(c)}"
+        if _affinity(declared[c]) == "TEXT":
+            return f"+{t} IS +{p}"
+        return f"+{t} IS +{p} AND typeof({t}) = typeof({p})"
+
+    join = f"{src} AS p JOIN main.{_q(name)} AS t ON {on}"
+    matched = raw.execute(
+        f"SELECT count(*) FROM {join} WHERE {' AND '.join(map(same, columns))}"
+    ).fetchone()[0]
+    if matched == count:
+        return
+    for c in columns:  # name the first column that differs, for the error
+        stored = f"t.{_q(c)}" if c in declared else "NULL"
+        row = raw.execute(
+            f"SELECT typeof(p.{_q(c)}), typeof({stored}) FROM {join} WHERE NOT ({same(c)}) LIMIT 1"
+        ).fetchone()
+        if row is not None:
+            raise ValueError(
+                f"rows of {name} would not be stored as sent "
+                f"(column {c}: {row[0]} stored as {row[1]})"
+            )
+    raise ValueError(f"rows of {name} would not be stored as sent (a row replaced by another)")
 
 
 def finish_snapshot(cache: Cache, token: int, actor: Actor | None, now: dt.datetime) -> None:

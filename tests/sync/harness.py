@@ -213,14 +213,19 @@ class Faults:
         self._lock = threading.Lock()
 
     def add(self, path: str, kind: str, arg: Any = None, times: int = 1) -> None:
-        """kind: drop_reply | error_after | error_before | garbage | replace | delay."""
+        """kind: drop_reply | error_after | error_before | garbage | replace | rewrite | delay.
+
+        ``path`` may end with ``?text``: the rule then matches only requests whose query
+        string contains ``text`` (e.g. ``/v1/sync/snapshot?table=shifts``).
+        """
         with self._lock:
             self.rules.extend([(path, kind, arg)] * times)
 
-    def _take(self, path: str) -> tuple[str, Any] | None:
+    def _take(self, path: str, query: str = "") -> tuple[str, Any] | None:
         with self._lock:
             for i, (p, kind, arg) in enumerate(self.rules):
-                if path == p:
+                want, _sep, part = p.partition("?")
+                if path == want and part in query:
                     del self.rules[i]
                     return kind, arg
         return None
@@ -229,7 +234,7 @@ class Faults:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         self.seen.append(scope["path"])
-        rule = self._take(scope["path"])
+        rule = self._take(scope["path"], scope.get("query_string", b"").decode())
         if rule is None:
             return await self.app(scope, receive, send)
         kind, arg = rule
@@ -261,6 +266,8 @@ class Faults:
             return await _reply(send, 200, arg if arg is not None else b"{not json")
         if kind == "replace":
             return await _reply(send, 200, json.dumps(arg(json.loads(body))).encode())
+        if kind == "rewrite":  # the server's reply, bytes in, bytes out
+            return await _reply(send, 200, arg(body))
         raise ValueError(kind)
 
 

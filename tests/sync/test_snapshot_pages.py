@@ -25,8 +25,11 @@ from sync.protocol import (
     PROTOCOL_VERSION,
     SYNCED_TABLE_NAMES,
     SnapshotPageInfo,
+    decode_page,
     encode_page,
     page_from_rows,
+    row_checksum_terms,
+    table_checksum,
     wire_columns,
 )
 from sync.protocol import table as synced_table
@@ -272,3 +275,140 @@ def test_precomputed_sums_serve_one_verify_only(server):
     b = httpx.get(server.url + "/v1/sync/verify", headers=h).json()
     assert b["seq"] == a["seq"]
     assert b["tables"]["visit_notes"]["count"] == a["tables"]["visit_notes"]["count"] + 1
+
+
+def _rebuilt_page(body: bytes, change) -> tuple[bytes, list[list]]:
+    """The server's page with its rows passed through ``change`` (untyped page columns, so
+    the values are kept exactly as given); returns the new page and its rows."""
+    info, data = decode_page(body)
+    con = sqlite3.connect(":memory:")
+    con.deserialize(data)
+    rows = [change(list(r)) for r in con.execute(f"SELECT * FROM {PAGE_TABLE}")]
+    con.close()
+    return encode_page(info, page_from_rows(info.columns, rows)), rows
+
+
+def test_a_value_stored_converted_refuses_the_page_even_when_the_sums_agree(server, tmp_path):
+    """Text '10' for an INTEGER column is stored as integer 10: the rows received are not
+    the rows stored. Even with a verify answer that agrees with the rows sent (as a server
+    whose own sums describe what it sent would), such a page is refused when it is loaded
+    and nothing of it is kept; the next clean sync loads and verifies."""
+    cache = new_client(tmp_path, "a")
+    name = "hourly_traffic"
+    col = wire_columns(synced_table(name)).index("visitors")
+    sent: list[list] = []
+
+    def as_text(body: bytes) -> bytes:
+        page, rows = _rebuilt_page(body, lambda r: [*r[:col], str(r[col]), *r[col + 1 :]])
+        sent.extend(rows)
+        return page
+
+    def agree(body: dict) -> dict:
+        n, crc = row_checksum_terms(sent)
+        body["tables"][name]["checksum"] = table_checksum(n, crc)
+        return body
+
+    server.faults.add(f"/v1/sync/snapshot?table={name}", "rewrite", as_text)
+    server.faults.add("/v1/sync/verify", "replace", agree, times=3)
+
+    async def go():
+        eng = engine_for(cache, server, "admin")
+        with pytest.raises(ProtocolError, match="visitors"):
+            await eng.sync_once()
+        server.faults.rules.clear()
+        r = await eng.sync_once()
+        await eng.aclose()
+        return r
+
+    index = SYNCED_TABLE_NAMES.index(name)
+    calls: list[tuple[int, int]] = []
+    orig = local.apply_snapshot_page
+
+    def spy(cache_, token, table_index, *rest):
+        if table_index == index and not calls:  # the refused page: nothing of it kept
+            try:
+                return orig(cache_, token, table_index, *rest)
+            finally:
+                calls.append((_count(cache_, name), local.read_state(cache_).snapshot_table_index))
+        return orig(cache_, token, table_index, *rest)
+
+    local.apply_snapshot_page, saved = spy, local.apply_snapshot_page
+    try:
+        r = run(go())
+    finally:
+        local.apply_snapshot_page = saved
+    assert sent and calls == [(0, index)]
+    assert r.verified is True
+    with cache.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        types = {t for (t,) in raw.execute(f"SELECT typeof(visitors) FROM {name}")}
+    assert types == {"integer"} and _count(cache, name) == len(sent)
+    cache.close()
+
+
+def test_a_row_replaced_within_its_page_refuses_the_page(tmp_path):
+    """Two rows with one key in one page: INSERT OR REPLACE keeps the last, so the first
+    row received is not stored; the page is refused, not counted."""
+    from core.cache import open_cache
+
+    cache = open_cache(tmp_path / "c.db")
+    name = "holidays"
+    cols = wire_columns(synced_table(name))
+    rows = [["2026-10-01", "国庆节"], ["2026-10-01", "国庆"]]
+    local.begin_snapshot(cache, 1, [(name, cols)])
+    data = page_from_rows(cols, rows).serialize()
+    sums = local.page_checksum(data, cols)
+    with pytest.raises(ValueError, match="holidays"):
+        local.apply_snapshot_page(cache, 1, 0, cols, data, sums, None)
+    assert _count(cache, name) == 0 and local.read_state(cache).snapshot_done == 0
+    cache.close()
+
+
+def _page_with_check(cols: list[str], rows: list[list]) -> sqlite3.Connection:
+    """A page database whose table has a CHECK constraint calling json(), a function
+    SQLite marks unsafe for use in a schema it has not been told to trust."""
+    con = sqlite3.connect(":memory:")
+    decl = ", ".join(f'"{c}"' for c in cols)
+    con.execute(f"CREATE TABLE {PAGE_TABLE} ({decl}, CHECK (json('1') IS NOT NULL))")
+    con.executemany(f"INSERT INTO {PAGE_TABLE} VALUES ({', '.join('?' * len(cols))})", rows)
+    return con
+
+
+def test_page_files_are_opened_with_an_untrusted_schema(server, tmp_path):
+    cache = new_client(tmp_path, "a")
+    name = SYNCED_TABLE_NAMES[0]
+    cols = wire_columns(synced_table(name))
+    rows = [["2026-10-01", "国庆节"]]
+    data = _page_with_check(cols, rows).serialize()
+    # the checking thread's connection and the DB worker's both refuse it
+    with pytest.raises(ValueError, match="unsafe use of json"):
+        local.page_checksum(data, cols)
+    local.begin_snapshot(cache, 1, [(name, cols)])
+    n, crc = row_checksum_terms(rows)
+    with pytest.raises(ValueError, match="unsafe use of json"):
+        local.apply_snapshot_page(cache, 1, 0, cols, data, local.PageSums(n, crc), None)
+    assert _count(cache, name) == 0
+    with cache.engine.connect() as conn:  # the cache's own connection is left as it was
+        raw = conn.connection.driver_connection
+        assert raw.execute("PRAGMA trusted_schema").fetchone() == (1,)
+    local.forget_cursor(cache)
+
+    # over the wire: the server's rows in such a file are refused, nothing is applied
+    def with_check(body: bytes) -> bytes:
+        info, data = decode_page(body)
+        con = sqlite3.connect(":memory:")
+        con.deserialize(data)
+        rows = [list(r) for r in con.execute(f"SELECT * FROM {PAGE_TABLE}")]
+        return encode_page(info, _page_with_check(info.columns, rows))
+
+    server.faults.add(f"/v1/sync/snapshot?table={name}", "rewrite", with_check)
+
+    async def go():
+        eng = engine_for(cache, server, "admin")
+        with pytest.raises(ProtocolError):
+            await eng.sync_once()
+        await eng.aclose()
+
+    run(go())
+    assert _count(cache, name) == 0
+    cache.close()
