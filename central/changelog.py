@@ -5,9 +5,11 @@ Capture. SQLAlchemy session events see every ORM insert/update/delete of a synce
 be resolved), ``after_flush`` remembers new and changed instances, and ``before_commit``
 writes one ``change_log`` row per changed row — the full row for upserts, the key for
 deletes (tombstones) — **inside the same transaction** as the change itself. A rollback
-discards the captured set. (Writes that bypass the ORM, such as bulk ``insert()``
-statements, are not seen: mutation handlers must use the ORM; the demo generator's bulk
-load is covered by the snapshot, whose pinned sequence starts after it.)
+discards the captured set. Writes that bypass the ORM are not seen, except rows a handler
+inserts with :func:`core.mutations.insert_new_rows` (a GPS import's thousands of points),
+which tells the recorder :func:`install` puts on the sessions; handlers otherwise use the
+ORM. The demo generator's bulk load is covered by the snapshot, whose pinned sequence
+starts after it.
 
 Sequence = commit order. The sequence numbers are taken from the single-row counter
 ``change_seq`` with ``UPDATE … SET value = value + n RETURNING value`` as the *last*
@@ -33,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from central.models import ChangeLog, ChangeSeq
 from central.scope import RULES, RegionStore, ScopeKeys, scope_keys
 from central.scope import Store as StoreRule
+from core.mutations import ROW_RECORDER_KEY
 from sync.protocol import SYNCED_TABLE_NAMES, pk_columns, table, to_wire, wire_columns
 
 _ORDER = {name: i for i, name in enumerate(SYNCED_TABLE_NAMES)}
@@ -47,6 +50,8 @@ class _Pending:
     )
     #: rows whose own scope columns changed: the keys they had before (see _moved_from)
     moves: dict[tuple[str, tuple[Any, ...]], ScopeKeys] = field(default_factory=dict)
+    #: rows inserted without the ORM (column name -> value), see _record_rows
+    inserted: dict[tuple[str, tuple[Any, ...]], dict[str, Any]] = field(default_factory=dict)
 
 
 def _pending(session: Session) -> _Pending:
@@ -84,6 +89,7 @@ def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
         row = _row_dict(obj)
         pk = _pk(name, row)
         pending.upserts.pop((name, pk), None)
+        pending.inserted.pop((name, pk), None)
         pending.deletes[(name, pk)] = (list(pk), scope_keys(session, name, row))
 
 
@@ -128,6 +134,17 @@ def _moved_from(session: Session, name: str, obj: Any, row: dict[str, Any]) -> S
     return scope_keys(session, name, old) if changed else None
 
 
+def _record_rows(session: Session, name: str, rows: list[dict[str, Any]]) -> None:
+    """Rows a handler inserted with :func:`core.mutations.insert_new_rows` (not ORM objects)."""
+    if name not in _ORDER:
+        return
+    pending = _pending(session)
+    for row in rows:
+        pk = _pk(name, row)
+        pending.deletes.pop((name, pk), None)
+        pending.inserted[(name, pk)] = row
+
+
 def _before_commit(session: Session) -> None:
     session.flush()  # commit() fires this event before its own final flush
     if _KEY not in session.info:
@@ -140,8 +157,9 @@ def _before_commit(session: Session) -> None:
         for (name, pk), before in pending.moves.items():
             if (name, pk) in pending.upserts:
                 rows.append(_log_row(name, "delete", list(pk), None, before, now))
-        for (name, pk), obj in sorted(pending.upserts.items(), key=lambda kv: _ORDER[kv[0][0]]):
-            data = _row_dict(obj)
+        upserts = [(key, _row_dict(obj)) for key, obj in pending.upserts.items()]
+        upserts += [(k, row) for k, row in pending.inserted.items() if k not in pending.upserts]
+        for (name, pk), data in sorted(upserts, key=lambda kv: _ORDER[kv[0][0]]):
             keys = scope_keys(session, name, data, memo)
             wire = [to_wire(data[c]) for c in wire_columns(table(name))]
             rows.append(_log_row(name, "upsert", list(pk), wire, keys, now))
@@ -191,6 +209,7 @@ def install(factory: sessionmaker[Session]) -> None:
     event.listen(factory, "after_flush", _after_flush)
     event.listen(factory, "before_commit", _before_commit)
     event.listen(factory, "after_rollback", _after_rollback)
+    factory.configure(info={**(factory.kw.get("info") or {}), ROW_RECORDER_KEY: _record_rows})
 
 
 def ensure_counter(session: Session) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from core.i18n import _
 from core.models import GpsPoint, Rep
-from core.mutations import Actor, Changes, Rejected, ScopeDenied, mutation
+from core.mutations import Actor, Changes, Rejected, ScopeDenied, insert_new_rows, mutation
 
 MUTATION = "gps.import/1"
 #: Points per mutation the desktop queues: about 130 KB of JSON, a short server transaction.
@@ -104,7 +104,9 @@ def handle_gps_import(
     """Add imported points to a rep's trace (source='gpx'); points already there are kept.
 
     Insert-only with a natural key (rep, instant): a replay, a re-application over pulled
-    rows, or another desktop importing the same file inserts nothing twice.
+    rows, or another desktop importing the same file inserts nothing twice. The rows go in
+    with one batched insert (:func:`core.mutations.insert_new_rows`), which the central
+    change log records like ORM writes.
     """
     rep_id = args.get("rep_id")
     if isinstance(rep_id, bool) or not isinstance(rep_id, int):
@@ -126,14 +128,15 @@ def handle_gps_import(
         parsed[ts] = (lat, lon, acc)
     existing = existing_times(session, rep_id, min(parsed), max(parsed))
     rows = [
-        GpsPoint(rep_id=rep_id, ts=ts, lat=lat, lon=lon, accuracy_m=acc, source="gpx")
+        {"rep_id": rep_id, "ts": ts, "lat": lat, "lon": lon, "accuracy_m": acc, "source": "gpx"}
         for ts, (lat, lon, acc) in parsed.items()
         if ts not in existing
     ]
     if not rows:
         return Changes()
-    session.add_all(rows)
-    session.flush()
+    session.flush()  # ORM writes pending in this session go first
+    if not insert_new_rows(session, GpsPoint, rows):
+        return Changes()
     return Changes().add("gps_points", rep_id)
 
 

@@ -202,3 +202,24 @@ def test_handler_is_insert_only_and_idempotent(cache):
             (31.2, 121.4, 10.0),
             (31.3, 121.5, 8.0),
         ]
+
+
+def test_insert_new_rows_skips_taken_keys_and_tells_the_recorder(cache):
+    """A key taken meanwhile (a concurrent import) is skipped, not overwritten, not an error."""
+    from core.mutations import ROW_RECORDER_KEY, insert_new_rows
+
+    told = []
+    t1 = T0 + dt.timedelta(seconds=1)
+    with cache.session() as s:
+        s.add(GpsPoint(rep_id=7, ts=T0, lat=1.0, lon=2.0, accuracy_m=3.0, source="app"))
+        s.flush()
+        s.info[ROW_RECORDER_KEY] = lambda _s, name, rows: told.append((name, rows))
+        rows = [
+            {"rep_id": 7, "ts": ts, "lat": 31.2, "lon": 121.4, "accuracy_m": 5.0, "source": "gpx"}
+            for ts in (T0, t1)
+        ]
+        assert insert_new_rows(s, GpsPoint, rows) == [rows[1]]
+        assert told == [("gps_points", [rows[1]])]
+    with cache.session() as s:
+        pts = s.scalars(select(GpsPoint).order_by(GpsPoint.ts)).all()
+        assert [(p.ts, p.source, p.lat) for p in pts] == [(T0, "app", 1.0), (t1, "gpx", 31.2)]
