@@ -20,16 +20,14 @@ from sqlalchemy.orm import Session
 from core.models import Customer, GpsPoint, Region, Rep, Store, UserRole, Visit
 from core.mutations import Actor
 from core.timeutil import local_day_bounds, to_local
-from core.trajectory.arrays import (
-    DayTrace,
-    FixArrays,
-    PlaceArrays,
-    clean_arrays,
-    detect_stops_arrays,
-    from_us,
-    match_stops_arrays,
-    to_us,
-    trace_facts_many,
+from core.trajectory.arrays import FixArrays, PlaceArrays, to_us
+from core.trajectory.batch import (
+    Batch,
+    clean_batch,
+    detect_stops_batch,
+    match_stops_batch,
+    simplify_batch,
+    trace_facts_batch,
 )
 from core.trajectory.cleaning import Fix, clean_fixes
 from core.trajectory.evidence import VisitEvidence, score_visit, score_visit_facts
@@ -124,6 +122,9 @@ class RepTrack:
     n_raw: int
     n_clean: int
     stops: list[StopMatch]
+    #: ``points`` as arrays (drawing data is built from these), when the maker has them
+    lat: np.ndarray | None = field(default=None, compare=False, repr=False)
+    lon: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -329,86 +330,59 @@ def _utc(value: Any) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def _by_local_day(fa: FixArrays, tz: str) -> dict[dt.date, FixArrays]:
-    """Time-ordered fixes split by local day (as ``to_local(ts, tz).date()`` would)."""
-    if len(fa) == 0:
-        return {}
-    first = to_local(from_us(int(fa.t_us[0])), tz).date()
-    last = to_local(from_us(int(fa.t_us[-1])), tz).date()
-    out: dict[dt.date, FixArrays] = {}
-    day = first
-    while day <= last:
-        a, b = local_day_bounds(day, tz)
-        lo = int(np.searchsorted(fa.t_us, to_us(a), "left"))
-        hi = int(np.searchsorted(fa.t_us, to_us(b), "left"))
-        if hi > lo:
-            out[day] = fa.take(slice(lo, hi))
-        day += dt.timedelta(days=1)
-    return out
-
-
 def prepare_field_map(raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGET) -> FieldMap:
     """Clean, detect stops, score evidence and simplify (CPU pool; no database).
 
-    Runs over numpy arrays (:mod:`core.trajectory.arrays`); the results are those of
-    :func:`prepare_field_map_reference`, the same steps over lists of fixes.
+    Runs over numpy arrays, every rep at once (:mod:`core.trajectory.batch`); the results
+    are those of :func:`prepare_field_map_reference`, the same steps over lists of fixes.
     """
     places = [Place(c.id, c.name, c.lat, c.lon) for c in raw.customers]
     places += [
         Place(v.visit.customer_id, v.customer_name, v.visit.customer_lat, v.visit.customer_lon)
         for v in raw.visits
     ]
-    place_arrays = PlaceArrays.of(places)
-    cleaned: dict[int, FixArrays] = {}
-    stops: dict[int, list[StopMatch]] = {}
     empty = FixArrays.empty()
-    for rep in raw.reps:
-        fa = clean_arrays(raw.gps.get(rep.id, empty))
-        cleaned[rep.id] = fa
-        stops[rep.id] = match_stops_arrays(detect_stops_arrays(fa), place_arrays)
+    raw_parts = [raw.gps.get(rep.id, empty) for rep in raw.reps]
+    cleaned = clean_batch(Batch.of(raw_parts))
+    matched = match_stops_batch(detect_stops_batch(cleaned), PlaceArrays.of(places))
+    segment = {rep.id: k for k, rep in enumerate(raw.reps)}
 
     visits_by_rep: dict[int, list[VisitRow]] = defaultdict(list)
     for v in raw.visits:
-        visits_by_rep[v.visit.rep_id].append(v)
+        if v.visit.rep_id in segment:
+            visits_by_rep[v.visit.rep_id].append(v)
+    rows = [r for rep in raw.reps for r in visits_by_rep.get(rep.id, [])]
+    facts = trace_facts_batch(
+        [r.visit for r in rows], [segment[r.visit.rep_id] for r in rows], cleaned, raw.timezone
+    )
+    fact_of = {id(r): f for r, f in zip(rows, facts, strict=True)}
 
     views: list[VisitView] = []
     unrecorded: list[tuple[int, StopMatch]] = []
-    no_trace = DayTrace(empty)
-    for rep in raw.reps:
-        rows = visits_by_rep.get(rep.id, [])
-        cmp = compare_with_visits(stops[rep.id], [r.visit for r in rows])
-        if rows:
-            days = {d: DayTrace(f) for d, f in _by_local_day(cleaned[rep.id], raw.timezone).items()}
-            by_day: dict[dt.date, list[VisitRow]] = defaultdict(list)
-            for r in rows:
-                by_day[to_local(r.visit.check_in_at, raw.timezone).date()].append(r)
-            facts = {}
-            for day, day_rows in by_day.items():
-                visits = [r.visit for r in day_rows]
-                for r, f in zip(
-                    day_rows, trace_facts_many(visits, days.get(day, no_trace)), strict=True
-                ):
-                    facts[r.visit.id] = f
-            for r in rows:
-                ev = score_visit_facts(r.visit, facts[r.visit.id])
-                views.append(VisitView(r, ev, cmp.visit_stop.get(r.visit.id)))
-        unrecorded += [(rep.id, stops[rep.id][i]) for i in cmp.unrecorded_stops]
+    for k, rep in enumerate(raw.reps):
+        rep_rows = visits_by_rep.get(rep.id, [])
+        cmp = compare_with_visits(matched[k], [r.visit for r in rep_rows])
+        for r in rep_rows:
+            ev = score_visit_facts(r.visit, fact_of[id(r)])
+            views.append(VisitView(r, ev, cmp.visit_stop.get(r.visit.id)))
+        unrecorded += [(rep.id, matched[k][i]) for i in cmp.unrecorded_stops]
 
-    simplified = simplify_tracks(
-        [np.column_stack((cleaned[r.id].lat, cleaned[r.id].lon)) for r in raw.reps],
-        total_max_points=point_budget,
-    )
-    tracks = [
-        RepTrack(
-            rep=rep,
-            colour=REP_COLOURS[i % len(REP_COLOURS)],
-            points=simplified[i],
-            n_raw=len(raw.gps.get(rep.id, empty)),
-            n_clean=len(cleaned[rep.id]),
-            stops=stops[rep.id],
+    simplified = simplify_batch(cleaned, point_budget)
+    tracks = []
+    for k, rep in enumerate(raw.reps):
+        lats, lons = simplified[k]
+        tracks.append(
+            RepTrack(
+                rep=rep,
+                colour=REP_COLOURS[k % len(REP_COLOURS)],
+                points=list(zip(lats.tolist(), lons.tolist(), strict=True)),
+                n_raw=len(raw_parts[k]),
+                n_clean=int(cleaned.starts[k + 1] - cleaned.starts[k]),
+                stops=matched[k],
+                lat=lats,
+                lon=lons,
+            )
         )
-        for i, rep in enumerate(raw.reps)
-    ]
     views.sort(key=lambda v: v.row.visit.check_in_at)
     return FieldMap(raw=raw, tracks=tracks, visits=views, unrecorded=unrecorded)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 from sqlalchemy import select
 
 from core.demo import demo_truth
 from core.models import Region
+from core.timeutil import to_local
 from core.trajectory.field_day import load_field_day, prepare_field_map
 from tests.conftest import DEMO_TODAY
 
@@ -150,3 +152,100 @@ def test_array_steps_equal_the_reference_on_awkward_traces():
             assert trace_facts_arrays(v, day) == trace_facts(v, ref)
             visits.append(v)
         assert trace_facts_many(visits, day) == [trace_facts(v, ref) for v in visits]
+
+
+def test_batch_steps_equal_the_per_rep_steps_on_awkward_traces():
+    """All reps at once (segments of one set of arrays) as each rep alone, at every step:
+    nothing crosses a boundary between reps, empty and one-fix reps included."""
+    import random
+
+    from core.trajectory.arrays import (
+        DayTrace,
+        FixArrays,
+        PlaceArrays,
+        clean_arrays,
+        detect_stops_arrays,
+        match_stops_arrays,
+        trace_facts_many,
+    )
+    from core.trajectory.batch import (
+        Batch,
+        clean_batch,
+        detect_stops_batch,
+        match_stops_batch,
+        simplify_batch,
+        trace_facts_batch,
+    )
+    from core.trajectory.cleaning import Fix
+    from core.trajectory.simplify import simplify_tracks
+    from core.trajectory.stops import Place, RecordedVisit
+
+    rng = random.Random(11)
+    t0 = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
+    tz = "Asia/Shanghai"
+
+    def at(seconds: int, lat: float = 31.2) -> Fix:
+        return Fix(t0 + dt.timedelta(seconds=seconds), lat, 121.45, 10.0)
+
+    # two reps staying at one place at the same times (a run must end with its rep), then
+    # a rep whose first fix, far from where the one before ended, is not a spike of it
+    staying = [FixArrays.from_fixes([at(30 * i) for i in range(40)])] * 2
+    spike = [
+        FixArrays.from_fixes([at(0), at(30)]),
+        FixArrays.from_fixes([at(0, 31.23), at(3600), at(3630)]),
+    ]
+    for case in range(32):
+        parts = [staying, spike][case] if case < 2 else []
+        for _rep in range(rng.randint(1, 6) if case >= 2 else 0):
+            # reps start where and when the one before did: a run or a spike test that
+            # ran on past a rep's last fix would find the next rep's fixes within reach
+            fixes, t, lat, lon = [], t0, 31.2, 121.45
+            for i in range(rng.choice([0, 1, 2, 30, 300])):
+                if i % 12 == 0:
+                    r = rng.random()
+                t += dt.timedelta(seconds=rng.choice([0, 1, 15, 30, 30, 60, 1200, 40000]))
+                if rng.random() < 0.08:
+                    fixes.append(Fix(t, lat + 0.05, lon, 10.0))
+                elif r < 0.6:
+                    fixes.append(Fix(t, lat + rng.gauss(0, 1e-4), lon + rng.gauss(0, 1e-4), 10.0))
+                elif r < 0.9:
+                    lat += rng.gauss(0, 1e-3)
+                    lon += rng.gauss(0, 1e-3)
+                    fixes.append(Fix(t, lat, lon, rng.choice([5.0, 20.0, 150.0])))
+                else:
+                    lat += 0.03
+                    fixes.append(Fix(t, lat, lon, 10.0))
+            rng.shuffle(fixes)
+            parts.append(FixArrays.from_fixes(fixes))
+        cleaned = [clean_arrays(p) for p in parts]
+        batch = clean_batch(Batch.of(parts))
+        assert [batch.part(k).to_fixes() for k in range(len(parts))] == [
+            c.to_fixes() for c in cleaned
+        ]
+        stops = [detect_stops_arrays(c) for c in cleaned]
+        assert detect_stops_batch(batch) == stops
+        places = PlaceArrays.of(
+            [
+                Place(i, "", s.lat + rng.gauss(0, 5e-4), s.lon + rng.gauss(0, 5e-4))
+                for i, s in enumerate(s for part in stops for s in part)
+            ]
+        )
+        assert match_stops_batch(stops, places) == [match_stops_arrays(s, places) for s in stops]
+        visits, segments, expected = [], [], []
+        for k, c in enumerate(cleaned):
+            days: dict[dt.date, list[int]] = {}
+            for i, f in enumerate(c.to_fixes()):
+                days.setdefault(to_local(f.ts, tz).date(), []).append(i)
+            for j in range(6):
+                cin = t0 + dt.timedelta(minutes=rng.randint(0, 3000))
+                out = cin + dt.timedelta(minutes=rng.choice([0, 3, 20, 45])) if j % 3 else None
+                v = RecordedVisit(f"v{k}-{j}", k, 1, cin, out, None, None, 31.2, 121.45)
+                idx = days.get(to_local(cin, tz).date(), [])
+                day = DayTrace(c.take(np.array(idx, dtype=np.int64)))
+                visits.append(v)
+                segments.append(k)
+                expected += trace_facts_many([v], day)
+        assert trace_facts_batch(visits, segments, batch, tz) == expected
+        got = simplify_batch(batch, 200)
+        want = simplify_tracks([np.column_stack((c.lat, c.lon)) for c in cleaned], 200)
+        assert [list(zip(a.tolist(), b.tolist(), strict=True)) for a, b in got] == want
