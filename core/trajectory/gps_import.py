@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.i18n import _
-from core.models import GpsPoint, Rep
+from core.models import GpsPoint, Outbox, Rep
 from core.mutations import Actor, Changes, Rejected, ScopeDenied, insert_new_rows, mutation
 
 MUTATION = "gps.import/1"
@@ -159,3 +160,36 @@ def gps_point_keys(args: dict[str, Any]) -> list[tuple[int, dt.datetime]]:
         if ts.tzinfo is not None:
             out.append((rep_id, ts.astimezone(dt.UTC)))
     return out
+
+
+@dataclass(frozen=True)
+class RefusedImport:
+    """A ``gps.import/1`` the server refused: its points were removed from this cache."""
+
+    mutation_id: int
+    rep_id: int
+    points: int
+    message: str
+
+
+def refused_imports(session: Session, after_mutation_id: int = 0) -> list[RefusedImport]:
+    """The refused GPX imports of this desktop's outbox, newest last (local cache only).
+
+    The rep and the point count are read with SQLite's JSON functions, so the points
+    themselves (up to :data:`CHUNK` per row) are never loaded.
+    """
+    rows = session.execute(
+        select(
+            Outbox.mutation_id,
+            func.json_extract(Outbox.args, "$.rep_id"),
+            func.json_array_length(Outbox.args, "$.points"),
+            Outbox.error,
+        )
+        .where(
+            Outbox.name == MUTATION,
+            Outbox.status == "rejected",
+            Outbox.mutation_id > after_mutation_id,
+        )
+        .order_by(Outbox.mutation_id)
+    ).all()
+    return [RefusedImport(int(m), int(r or 0), int(n or 0), e or "") for m, r, n, e in rows]

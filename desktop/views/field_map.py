@@ -73,6 +73,7 @@ from core.trajectory.field_day import (
     prepare_field_map,
     reps_in_scope,
 )
+from core.trajectory.gps_import import RefusedImport, refused_imports
 from core.trajectory.gpx import GpxImportError, GpxImportSummary, import_gpx
 from desktop.context import Worker
 from desktop.screens import ScreenSpec, register_screen
@@ -454,6 +455,9 @@ class FieldMapView(QWidget):
         self.tile_combo.currentIndexChanged.connect(self._on_tiles_changed)
         self.online_check.toggled.connect(self._on_tiles_changed)
         ctx.db.submit(self._load_regions, on_result=self._on_regions)
+        #: the last refused GPX import already reported (see _on_data_changed)
+        self._refusals_told = 0
+        ctx.sig_data_changed.connect(self._on_data_changed)
 
     # ------------------------------------------------------------------ settings
 
@@ -944,6 +948,31 @@ class FieldMapView(QWidget):
         text = str(exc) if isinstance(exc, GpxImportError) else _("The GPX file could not be read.")
         self.notice.setText(text)
         QMessageBox.warning(self, _("Import GPX…"), text)
+
+    def _on_data_changed(self, changes: Any) -> None:
+        """After a sync: say which imported tracks the server refused (each once)."""
+        if changes.touches("sync"):
+            self.ctx.db.submit(refused_imports, self._refusals_told, on_result=self._on_refused)
+
+    def _on_refused(self, refused: list[RefusedImport]) -> None:
+        if not refused:
+            return
+        self._refusals_told = max(self._refusals_told, refused[-1].mutation_id)
+        names = {r.id: r.name for r in self._reps}
+        by_rep: dict[int, list[RefusedImport]] = {}
+        for r in refused:
+            by_rep.setdefault(r.rep_id, []).append(r)
+        text = "\n".join(
+            _("The server refused {n} imported track points of {rep}: {reason}").format(
+                n=sum(r.points for r in rs),
+                rep=names.get(rep_id, f"#{rep_id}"),
+                reason=rs[-1].message,
+            )
+            for rep_id, rs in by_rep.items()
+        )
+        self.notice.setText(text)
+        if set(by_rep) & set(self.selected_rep_ids()):
+            self.refresh()  # their points were taken off this desktop again
 
     def closeEvent(self, event: Any) -> None:
         self._cancel_download()

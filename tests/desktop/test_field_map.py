@@ -314,3 +314,45 @@ def test_gpx_import_from_the_screen(qtbot, screen, tmp_path, monkeypatch):
     view.import_gpx(rep_id, bad)
     qtbot.waitUntil(lambda: bool(warnings), timeout=10_000)
     assert "not valid GPX" in warnings[0] and warnings[0] == view.notice.text()
+
+
+def test_gpx_import_is_queued_and_a_server_refusal_is_reported(qtbot, screen, ctx, tmp_path):
+    """The import queues gps.import/1; when a sync comes back refused, the screen says so once."""
+    from core.models import Outbox
+    from core.mutations import Changes
+    from core.trajectory.gps_import import MUTATION
+
+    view, _t0 = screen
+    qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
+    rep_id = view.selected_rep_ids()[0]
+    name = next(r.name for r in view._reps if r.id == rep_id)
+    day = (DAY - dt.timedelta(days=25)).isoformat()
+    gpx = tmp_path / "refused.gpx"
+    gpx.write_text(
+        '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+        + "".join(
+            f'<trkpt lat="31.3{i}" lon="121.5{i}"><time>{day}T0{i + 1}:00:00Z</time></trkpt>'
+            for i in range(4)
+        )
+        + "</trkseg></trk></gpx>",
+        encoding="utf-8",
+    )
+    view.import_gpx(rep_id, gpx)
+    qtbot.waitUntil(
+        lambda: "Imported 4 track points (0 already" in view.notice.text(), timeout=10_000
+    )
+    with ctx.cache.session() as s:
+        [ob] = [o for o in s.scalars(select(Outbox).where(Outbox.name == MUTATION))
+                if o.args["points"][0][0].startswith(day)]  # fmt: skip
+        assert ob.status == "pending" and ob.args["rep_id"] == rep_id
+        ob.status, ob.error = "rejected", "rep is outside the scope of SUP_SH"
+    ctx.sig_data_changed.emit(Changes().add("sync"))
+    want = f"The server refused 4 imported track points of {name}: rep is outside the scope"
+    qtbot.waitUntil(lambda: want in view.notice.text(), timeout=10_000)
+    view.notice.setText("")
+    ctx.sig_data_changed.emit(Changes().add("sync"))  # told once: not again
+    done = []
+    ctx.db.submit(lambda _s: None, on_result=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=10_000)
+    qtbot.wait(50)
+    assert view.notice.text() == ""
