@@ -205,12 +205,22 @@ def _checksum_form(protocol: str | None) -> int:
     return checksum_form(int(protocol) if protocol and protocol.isdigit() else PROTOCOL_VERSION)
 
 
+class _Abandoned(Exception):
+    """A background checksum job whose result nobody will take any more."""
+
+
 def _scope_sums(
-    factory: sessionmaker[Session], is_sqlite: bool, actor: Actor, form: int
+    factory: sessionmaker[Session],
+    is_sqlite: bool,
+    actor: Actor,
+    form: int,
+    stop: threading.Event | None = None,
 ) -> tuple[int, dict[str, TableSum]]:
     """(head, per-table counts and checksums of ``actor``'s scope), in one read snapshot.
 
     ``form``: how rows are checksummed (:func:`sync.protocol.row_checksum_terms`).
+    ``stop``: set when the result is no longer wanted; checked before each table
+    (raises :class:`_Abandoned`).
     """
     sums: dict[str, TableSum] = {}
     with factory() as s, s.begin():
@@ -218,6 +228,8 @@ def _scope_sums(
             s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         head, _floor = changelog.head_and_floor(s)
         for name in SYNCED_TABLE_NAMES:
+            if stop is not None and stop.is_set():
+                raise _Abandoned(name)
             tbl = table(name)
             cols = wire_columns(tbl)
             if is_sqlite:
@@ -239,55 +251,84 @@ def _scope_sums(
     return head, sums
 
 
+@dataclass
+class _SumsJob:
+    future: Future[tuple[int, dict[str, TableSum]]]
+    stop: threading.Event
+    user_id: int
+
+
 class _SumsCache:
     """Scope checksums computed in the background from a snapshot start, for its verify.
 
-    :meth:`prefetch` (at ``/v1/sync/snapshot/start``) starts computing the scope's sums at
-    the current head on a worker thread, while the client downloads the pages. The first
-    verify of that scope at that same head takes them (each result is used once); any
-    other verify computes its sums then, as it always did. Nothing is kept beyond that
-    one use, so a write that bypassed the change log (the head did not move) is still
-    seen by the next verify.
+    :meth:`prefetch` (at ``/v1/sync/snapshot/start``) queues the scope's sums at the
+    current head for one worker thread, which computes them while the client downloads
+    the pages. The first verify of that scope at that same head takes them (each result
+    is used once); any other verify computes its sums then, as it always did. Nothing is
+    kept beyond that one use, so a write that bypassed the change log (the head did not
+    move) is still seen by the next verify.
+
+    A verify never waits behind other clients' jobs: if its own job has not started yet
+    (other scopes' jobs queued before it), the job is cancelled and the verify computes
+    its sums on its own request thread at once; a job already running is waited for.
+    Each user keeps at most :attr:`PER_USER` jobs (a newer snapshot start drops their
+    oldest) and the process :attr:`KEEP`. A dropped job is cancelled if queued and stops
+    before its next table if running, so the work for a verify that never comes here —
+    behind a load balancer, it may reach another process, which computes its own sums —
+    is bounded by those limits.
     """
 
     KEEP = 16
+    PER_USER = 2
 
     def __init__(self, compute: Any) -> None:
-        self._compute = compute
+        self._compute = compute  # (actor, form, stop: threading.Event | None) -> sums
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scope-sums")
         self._lock = threading.Lock()
-        self._entries: dict[tuple[Any, ...], Future[tuple[int, dict[str, TableSum]]]] = {}
+        self._entries: dict[tuple[Any, ...], _SumsJob] = {}
 
     @staticmethod
     def _key(actor: Actor, form: int, head: int) -> tuple[Any, ...]:
         return (actor.user_id, actor.role, actor.store_ids, actor.region_ids, form, head)
+
+    def _drop(self, key: tuple[Any, ...]) -> None:
+        job = self._entries.pop(key)
+        job.stop.set()
+        job.future.cancel()
 
     def prefetch(self, actor: Actor, form: int, head: int) -> None:
         key = self._key(actor, form, head)
         with self._lock:
             if key in self._entries:
                 return
+            stop = threading.Event()
             try:
-                fut = self._pool.submit(self._compute, actor, form)
+                fut = self._pool.submit(self._compute, actor, form, stop)
             except RuntimeError:  # shutting down
                 return
-            self._entries[key] = fut
+            self._entries[key] = _SumsJob(fut, stop, actor.user_id)
+            mine = [k for k, job in self._entries.items() if job.user_id == actor.user_id]
+            for old in mine[: -self.PER_USER]:  # snapshots restarted before their verify
+                self._drop(old)
             while len(self._entries) > self.KEEP:  # snapshots abandoned before their verify
-                self._entries.pop(next(iter(self._entries))).cancel()
+                self._drop(next(iter(self._entries)))
 
     def get(self, actor: Actor, form: int, head: int) -> tuple[int, dict[str, TableSum]]:
         with self._lock:
-            fut = self._entries.pop(self._key(actor, form, head), None)
-        if fut is not None:
+            job = self._entries.pop(self._key(actor, form, head), None)
+        if job is not None and not job.future.cancel():  # running or done: take it
             try:
-                seq, tables = fut.result()
+                seq, tables = job.future.result()
                 if seq == head:
                     return seq, tables
             except Exception:
                 log.exception("precomputed checksums failed; computing them again")
-        return self._compute(actor, form)
+        return self._compute(actor, form, None)
 
     def close(self) -> None:
+        with self._lock:
+            for key in list(self._entries):
+                self._drop(key)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -402,7 +443,7 @@ def create_app(
     is_sqlite = engine.dialect.name == "sqlite"
 
     timer = ProposalTimer(factory, generate_every) if generate_every else None
-    sums = _SumsCache(lambda actor, form: _scope_sums(factory, is_sqlite, actor, form))
+    sums = _SumsCache(lambda actor, form, stop: _scope_sums(factory, is_sqlite, actor, form, stop))
     plans = _PagePlans()
     # A file database: snapshot pages are built by SQLite itself from the file.
     db_file = engine.url.database if is_sqlite else None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
+import time
 
 import httpx
 import pytest
@@ -412,3 +414,93 @@ def test_page_files_are_opened_with_an_untrusted_schema(server, tmp_path):
     run(go())
     assert _count(cache, name) == 0
     cache.close()
+
+
+def _note(server, note_id: str) -> None:
+    """A change through the change log (the head moves)."""
+    with server.app.state.session_factory() as s, s.begin():
+        s.add(
+            VisitNote(
+                id=note_id,
+                visit_id=server.world.visits["S1"],
+                author_id=1,
+                text="t",
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
+
+
+def test_a_verify_never_waits_behind_another_clients_checksum_job(server):
+    """Two clients start snapshots: the admin's background sums are computing (held here,
+    as a large scope would be), the supervisor's are queued behind them. The supervisor's
+    verify answers at once, with the right sums, instead of waiting for the admin's job;
+    the admin's verify then takes its own precomputed sums."""
+    sums = server.app.state.scope_sums
+    real = sums._compute
+    gate, held = threading.Event(), threading.Event()
+    background: list[int] = []
+
+    def slow(actor, form, *rest):
+        if threading.current_thread().name.startswith("scope-sums"):
+            background.append(actor.user_id)
+            if actor.user_id == 1:  # admin
+                held.set()
+                gate.wait(60)
+        return real(actor, form, *rest)
+
+    sums._compute = slow
+    admin, sup = _headers(server, "admin"), _headers(server, "sup1")
+    start, verify = server.url + "/v1/sync/snapshot/start", server.url + "/v1/sync/verify"
+    try:
+        httpx.get(start, headers=admin)
+        assert held.wait(10)
+        httpx.get(start, headers=sup)
+        b = httpx.get(verify, headers=sup, timeout=15).json()
+        assert not gate.is_set() and background == [1]  # answered while admin's job runs
+        gate.set()
+        a = httpx.get(verify, headers=admin, timeout=15).json()
+    finally:
+        gate.set()
+        sums._compute = real
+    assert background == [1]  # the supervisor's queued job was cancelled, never run
+    assert httpx.get(verify, headers=sup).json() == b  # a fresh computation agrees
+    assert httpx.get(verify, headers=admin).json() == a
+    assert b["tables"]["stores"]["count"] == 2 and a["tables"]["stores"]["count"] == 3
+
+
+def test_each_user_keeps_at_most_two_background_checksum_jobs(server):
+    """A user who starts snapshot after snapshot (the head moving in between) leaves at
+    most two jobs queued; the older ones are dropped before they run."""
+    sums = server.app.state.scope_sums
+    real = sums._compute
+    gate, held = threading.Event(), threading.Event()
+    background: list[int] = []
+
+    def slow(actor, form, *rest):
+        if threading.current_thread().name.startswith("scope-sums"):
+            background.append(actor.user_id)
+            if actor.user_id == 2:  # sup1 holds the worker while admin queues jobs
+                held.set()
+                gate.wait(60)
+        return real(actor, form, *rest)
+
+    sums._compute = slow
+    admin, sup = _headers(server, "admin"), _headers(server, "sup1")
+    start = server.url + "/v1/sync/snapshot/start"
+    try:
+        httpx.get(start, headers=sup)
+        assert held.wait(10)
+        for i in range(4):
+            _note(server, f"restart-{i}")
+            httpx.get(start, headers=admin)
+        gate.set()
+        a = httpx.get(server.url + "/v1/sync/verify", headers=admin, timeout=15).json()
+    finally:
+        gate.set()
+        sums._compute = real
+    deadline = time.monotonic() + 10
+    while background.count(1) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert background == [2, 1, 1]
+    assert a["tables"]["visit_notes"]["count"] == 4
