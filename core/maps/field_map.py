@@ -203,13 +203,21 @@ class _DayLayers:
 
     customers: list[list[Any]]  # [lat, lon, style, tooltip, popup]
     stores: list[tuple[float, float, str]]  # lat, lon, tooltip
-    tracks: list[tuple[list[tuple[float, float]], str, str]]  # points, colour, tooltip
+    #: points (a list of (lat, lon), or an (n, 2) array), colour, tooltip
+    tracks: list[tuple[Any, str, str]]
     stops: list[list[Any]]
     visits: list[list[Any]]
     heat: list[tuple[float, float]]
     bounds: list[tuple[float, float]] | None  # [sw, ne]
     legend: str
     summary: dict[str, Any]
+
+
+def _track_points(t: Any) -> Any:
+    """A track's points as an (n, 2) array when the track has them as arrays (cheaper)."""
+    if t.lat is not None and t.lon is not None:
+        return np.column_stack((t.lat, t.lon))
+    return t.points
 
 
 def _static_layers(
@@ -242,7 +250,7 @@ def _day_layers(fm: FieldMap, datum: str, *, static: bool = True) -> _DayLayers:
     cust_points, stores, heat = _static_layers(fm.raw, datum) if static else ([], [], [])
     tracks = [
         (
-            t.points if datum == WGS84 else [pt(*p) for p in t.points],
+            _track_points(t) if datum == WGS84 else [pt(*p) for p in t.points],
             t.colour,
             esc(t.rep.name),
         )
@@ -623,7 +631,7 @@ def build_field_shell_html(
     return root.render()
 
 
-def _b64_latlngs(points: list[tuple[float, float]]) -> str:
+def _b64_latlngs(points: Any) -> str:
     arr = np.rint(np.asarray(points, dtype=np.float64).reshape(-1) * 1e6).astype("<i4")
     return base64.b64encode(arr.tobytes()).decode("ascii")
 
@@ -677,12 +685,18 @@ def field_static_script(raw: FieldDayRaw, provider: TileProvider | None = None) 
 
 
 def field_day_payload(
-    fm: FieldMap, provider: TileProvider | None = None, *, static: bool = True
+    fm: FieldMap,
+    provider: TileProvider | None = None,
+    *,
+    static: bool = True,
+    request: int | None = None,
 ) -> dict[str, Any]:
     """One day for ``window.sdDraw`` (see :class:`_Shell`), as plain JSON-able data.
 
     With ``static`` the payload carries :func:`field_static_payload` too (one message
     draws everything); without, ``window.sdBegin`` must have drawn that part first.
+    ``request`` comes back in the page's ready summary, so the asker can tell the ready
+    of its request from a late one of an earlier request.
     """
     datum = provider.datum if provider is not None else WGS84
     lay = _day_layers(fm, datum, static=False)
@@ -695,15 +709,20 @@ def field_day_payload(
         "tracks": [[_b64_latlngs(p), colour, tip] for p, colour, tip in lay.tracks],
         "bounds": [list(p) for p in lay.bounds] if lay.bounds is not None else None,
         "legend": lay.legend,
-        "summary": lay.summary,
+        "summary": lay.summary if request is None else {**lay.summary, "request": request},
     }
 
 
 def field_day_script(
-    fm: FieldMap, provider: TileProvider | None = None, *, static: bool = True
+    fm: FieldMap,
+    provider: TileProvider | None = None,
+    *,
+    static: bool = True,
+    request: int | None = None,
 ) -> str:
     """The JavaScript that draws one day on the page of :func:`build_field_shell_html`."""
-    return f"window.sdDraw({js_json(field_day_payload(fm, provider, static=static))});"
+    payload = field_day_payload(fm, provider, static=static, request=request)
+    return f"window.sdDraw({js_json(payload)});"
 
 
 def _period(fm: FieldMap) -> str:

@@ -154,15 +154,22 @@ class FieldMap:
         return sum(1 for v in self.visits if v.evidence.flagged)
 
     def bounds(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
-        pts = [p for t in self.tracks for p in t.points]
-        pts += [(v.row.visit.customer_lat, v.row.visit.customer_lon) for v in self.visits]
-        if not pts:
-            pts = [(s.lat, s.lon) for s in self.raw.stores]
-        if not pts:
+        lats: list[Any] = [[v.row.visit.customer_lat for v in self.visits]]
+        lons: list[Any] = [[v.row.visit.customer_lon for v in self.visits]]
+        for t in self.tracks:
+            if t.lat is not None and t.lon is not None:
+                lats.append(t.lat)
+                lons.append(t.lon)
+            elif t.points:
+                lats.append([p[0] for p in t.points])
+                lons.append([p[1] for p in t.points])
+        lat, lon = np.concatenate(lats), np.concatenate(lons)
+        if not lat.size:
+            lat = np.array([s.lat for s in self.raw.stores], dtype=np.float64)
+            lon = np.array([s.lon for s in self.raw.stores], dtype=np.float64)
+        if not lat.size:
             return None
-        lats = [p[0] for p in pts]
-        lons = [p[1] for p in pts]
-        return (min(lats), min(lons)), (max(lats), max(lons))
+        return (float(lat.min()), float(lon.min())), (float(lat.max()), float(lon.max()))
 
 
 def reps_in_scope(session: Session, actor: Actor, region_id: int) -> list[RepInfo]:

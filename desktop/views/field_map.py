@@ -74,7 +74,7 @@ from core.trajectory.field_day import (
     reps_in_scope,
 )
 from core.trajectory.gps_import import RefusedImport, refused_imports
-from core.trajectory.gpx import GpxImportError, GpxImportSummary, import_gpx
+from core.trajectory.gpx import GpxImportError, GpxImportSummary, ParsedGpx, parse_gpx, queue_gpx
 from desktop.context import Worker
 from desktop.screens import ScreenSpec, register_screen
 from desktop.widgets.progress_panel import ProgressPanel
@@ -128,14 +128,17 @@ class DayBuild:
     seconds: float
 
 
-def build_day(raw: Any, provider: TileProvider | None) -> DayBuild:
+def build_day(raw: Any, provider: TileProvider | None, request: int | None = None) -> DayBuild:
     """CPU part of asking for a period (runs on ctx.cpu): prepare, the script that
-    completes the drawing started by :func:`load_day`, and the table's rows."""
+    completes the drawing started by :func:`load_day`, and the table's rows.
+
+    ``request`` comes back in the page's ready message (see FieldMapView._on_map_ready).
+    """
     from core.maps.field_map import field_day_script
 
     t0 = time.perf_counter()
     fm = prepare_field_map(raw)
-    script = field_day_script(fm, provider, static=False)
+    script = field_day_script(fm, provider, static=False, request=request)
     rows = visit_table_rows(fm)
     return DayBuild(fm, script, rows, time.perf_counter() - t0)
 
@@ -684,6 +687,7 @@ class FieldMapView(QWidget):
             build_day,
             raw,
             provider,
+            token,
             on_result=lambda res: self._on_built(token, res),
             on_error=self._on_error,
         )
@@ -730,10 +734,14 @@ class FieldMapView(QWidget):
     def _on_map_ready(self, summary: str) -> None:
         if self._drawn_token != self._token:
             return  # the previous period finished drawing; this one is not sent yet
+        info = json.loads(summary) if summary else {}
+        if info.get("request") != self._token:
+            # a late ready of an earlier request (its drawing was sent before this one's):
+            # this request's drawing is still to come
+            return
         total = time.perf_counter() - self._t_request
         self._fill_pending()  # (if the page was quicker than the event loop)
         self.last_timing["ready_s"] = total
-        info = json.loads(summary) if summary else {}
         self.status.setText(
             _(
                 "{tracks} tracks, {visits} visits ({flagged} flagged) · ready in {s:.1f} s · "
@@ -919,16 +927,23 @@ class FieldMapView(QWidget):
             self.import_gpx(reps[0], Path(path))
 
     def import_gpx(self, rep_id: int, path: Path) -> None:
-        """Points and their outbox rows in one DB-worker transaction; then a sync is asked."""
-        data = path.read_bytes()
-        self.ctx.db.submit(
-            import_gpx,
-            rep_id,
-            data,
-            self.ctx.actor,
-            self.ctx.now(),
-            on_result=self._on_gpx_done,
-            on_error=self._on_gpx_error,
+        """Read the file on the CPU worker, then write its points and their outbox rows in
+        one DB-worker transaction; then ask for a sync."""
+        actor, now = self.ctx.actor, self.ctx.now()
+
+        def parsed(p: ParsedGpx) -> None:
+            self.ctx.db.submit(
+                queue_gpx,
+                rep_id,
+                p,
+                actor,
+                now,
+                on_result=self._on_gpx_done,
+                on_error=self._on_gpx_error,
+            )
+
+        self.ctx.cpu.submit(
+            lambda: parse_gpx(path.read_bytes()), on_result=parsed, on_error=self._on_gpx_error
         )
 
     def _on_gpx_done(self, summary: GpxImportSummary) -> None:

@@ -186,6 +186,36 @@ def test_clicking_a_flagged_visit_shows_its_evidence(qtbot, screen, artifacts):
     view.grab().save(str(artifacts / "field_map_flagged_visit.png"))
 
 
+def test_a_late_ready_of_an_earlier_request_is_not_taken_for_the_current_one(qtbot, screen):
+    """The page answers each drawing in order; the ready of request N can reach Python after
+    request N+1's drawing was sent. It must not end N+1 (status, timing, sig_map_ready)."""
+    view, _t0 = screen
+    qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
+    with qtbot.waitSignal(view.sig_map_ready, timeout=60_000):
+        view.refresh()
+    earlier = view._token
+    summary = json.loads(view.map_view.last_summary)
+    assert summary["request"] == earlier  # the page's ready names its request
+
+    held: list[str] = []  # the next request's drawing, held back from the page
+    draw = view.map_view.draw
+    view.map_view.draw = held.append
+    try:
+        view.refresh()
+        qtbot.waitUntil(lambda: view._drawn_token == view._token, timeout=60_000)
+    finally:
+        view.map_view.draw = draw
+    assert view._token == earlier + 1 and len(held) == 2  # begin and draw
+    with qtbot.assertNotEmitted(view.sig_map_ready, wait=200):
+        view.map_view.sig_ready.emit(json.dumps({**summary, "request": earlier}))
+    assert view.status.text() == "Building the map…"
+    with qtbot.waitSignal(view.sig_map_ready, timeout=60_000):
+        for script in held:
+            view.map_view.draw(script)
+    assert json.loads(view.map_view.last_summary)["request"] == view._token
+    assert "tracks" in view.status.text()
+
+
 def test_download_area_refused_for_osm_and_done_from_an_allowed_server(qtbot, screen):
     view, _t0 = screen
     qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
