@@ -74,7 +74,7 @@ from core.trajectory.field_day import (
     reps_in_scope,
 )
 from core.trajectory.gps_import import RefusedImport, refused_imports
-from core.trajectory.gpx import GpxImportError, GpxImportSummary, import_gpx
+from core.trajectory.gpx import GpxImportError, GpxImportSummary, ParsedGpx, parse_gpx, queue_gpx
 from desktop.context import Worker
 from desktop.screens import ScreenSpec, register_screen
 from desktop.widgets.progress_panel import ProgressPanel
@@ -927,16 +927,23 @@ class FieldMapView(QWidget):
             self.import_gpx(reps[0], Path(path))
 
     def import_gpx(self, rep_id: int, path: Path) -> None:
-        """Points and their outbox rows in one DB-worker transaction; then a sync is asked."""
-        data = path.read_bytes()
-        self.ctx.db.submit(
-            import_gpx,
-            rep_id,
-            data,
-            self.ctx.actor,
-            self.ctx.now(),
-            on_result=self._on_gpx_done,
-            on_error=self._on_gpx_error,
+        """Read the file on the CPU worker, then write its points and their outbox rows in
+        one DB-worker transaction; then ask for a sync."""
+        actor, now = self.ctx.actor, self.ctx.now()
+
+        def parsed(p: ParsedGpx) -> None:
+            self.ctx.db.submit(
+                queue_gpx,
+                rep_id,
+                p,
+                actor,
+                now,
+                on_result=self._on_gpx_done,
+                on_error=self._on_gpx_error,
+            )
+
+        self.ctx.cpu.submit(
+            lambda: parse_gpx(path.read_bytes()), on_result=parsed, on_error=self._on_gpx_error
         )
 
     def _on_gpx_done(self, summary: GpxImportSummary) -> None:

@@ -181,3 +181,87 @@ def test_simplify_bound_holds_for_any_size(n, budget):
     out = simplify_track(pts, max_points=budget)
     assert 2 <= len(out) <= max(budget, 2)
     assert all(math.isfinite(a) and math.isfinite(b) for a, b in out)
+
+
+# --------------------------------------------------------------------------- the GPX reader
+
+
+def _gpxpy_fixes(text: str) -> list[tuple[dt.datetime, float, float, float]]:
+    """The same file read by gpxpy (the reference reader before the streaming one)."""
+    import gpxpy
+
+    out = []
+    for track in gpxpy.parse(text).tracks:
+        for seg in track.segments:
+            for p in seg.points:
+                ts = p.time if p.time.tzinfo else p.time.replace(tzinfo=dt.UTC)
+                hdop = p.horizontal_dilution
+                out.append(
+                    (ts.astimezone(dt.UTC), p.latitude, p.longitude, hdop * 5 if hdop else 10.0)
+                )
+    return sorted(out)
+
+
+def _big_gpx(n: int) -> str:
+    t0 = dt.datetime(2026, 11, 20, 0, 0, tzinfo=dt.UTC)
+    pts = "".join(
+        f'<trkpt lat="{31 + i * 1e-5:.6f}" lon="{121 + i * 1e-5:.6f}"><ele>4.5</ele>'
+        f"<time>{(t0 + dt.timedelta(seconds=7 * i, microseconds=1000 * (i % 7))).isoformat()}</time>"
+        f"{'<hdop>1.5</hdop>' if i % 3 == 0 else ''}</trkpt>"
+        + ("</trkseg><trkseg>" if i % 1000 == 999 else "")
+        for i in range(n)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">'
+        '<rte><rtept lat="1" lon="2"><time>2026-11-20T00:00:00Z</time></rtept></rte>'
+        f"<trk><trkseg>{pts}</trkseg></trk></gpx>"
+    )
+
+
+@pytest.mark.parametrize("name", ["GPX11", "GPX10", "big"])
+def test_streaming_reader_agrees_with_gpxpy(name):
+    from core.trajectory import gpx as gpx_mod
+
+    text = {"GPX11": GPX11, "GPX10": GPX10, "big": _big_gpx(12_000)}[name]
+    if name == "big":
+        assert len(text) > 5 * gpx_mod.FEED_CHARS  # read in several feeds
+    parsed = parse_gpx(text.encode())
+    mine = sorted((f.ts, f.lat, f.lon, f.accuracy_m) for f in parsed.fixes)
+    assert mine == _gpxpy_fixes(text)
+    if name == "big":
+        assert (parsed.tracks, parsed.segments) == (1, 13)  # the last one empty
+
+
+MORE_BROKEN = {
+    "other root": ("<kml><trk><trkseg/></trk></kml>", "not <gpx>"),
+    "unreadable time": (
+        GPX10.replace("2026-11-25T00:30:30Z", "yesterday noon"),
+        r"unreadable time “yesterday noon” \(track 1, segment 1, point 2\)",
+    ),
+    "missing lon": (GPX10.replace(' lon="120.1552"', ""), "impossible position"),
+    "nan lat": (GPX10.replace('lat="30.2742"', 'lat="NaN"'), "impossible position"),
+    "trailing garbage": (GPX10 + "<gpx>", "not valid GPX"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MORE_BROKEN))
+def test_streaming_reader_refuses_what_gpxpy_would(case):
+    text, message = MORE_BROKEN[case]
+    with pytest.raises(GpxImportError, match=message):
+        parse_gpx(text.encode())
+
+
+def test_gpx_without_namespace_and_with_local_times():
+    text = (
+        '<gpx version="1.0"><trk><trkseg>'
+        '<trkpt lat="31.1" lon="121.1"><time>2026-11-26T09:00:00.250+08:00</time></trkpt>'
+        '<trkpt lat="31.2" lon="121.2"><time>2026-11-26T01:00:01</time><hdop>-1</hdop></trkpt>'
+        "</trkseg></trk></gpx>"
+    )
+    fixes = parse_gpx(text).fixes
+    assert [f.ts for f in fixes] == [
+        dt.datetime(2026, 11, 26, 1, 0, 0, 250_000, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 26, 1, 0, 1, tzinfo=dt.UTC),
+    ]
+    assert [f.accuracy_m for f in fixes] == [10.0, 10.0]
