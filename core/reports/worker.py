@@ -21,8 +21,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import threading
 import time
+import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,23 @@ POLL_S = 0.05
 
 class RenderWorkerDied(RuntimeError):
     """The child process ended without an answer (crash, killed, out of memory)."""
+
+
+class RenderChildError(RuntimeError):
+    """Drawing failed in the child with an exception that cannot be rebuilt here.
+
+    Some exceptions do not survive the pipe: one holding something unpicklable, or one
+    whose constructor needs other arguments than its ``args`` (unpickling it raises
+    ``TypeError``). This carries what the child knew instead: the exception's type
+    (``module.QualName``), its message and the child's traceback text.
+    """
+
+    def __init__(self, type_name: str, message: str, child_traceback: str) -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.message = message
+        self.child_traceback = child_traceback
+        self.add_note(f"Traceback in the render child process:\n{child_traceback}")
 
 
 class RenderWorker:
@@ -93,8 +112,9 @@ class RenderWorker:
         """Like :func:`core.reports.render.render_pack`, drawn by the child; returns pages.
 
         Raises :class:`~core.tasks.Cancelled` when ``state`` is cancelled (no file is
-        written), the child's own exception when drawing fails, and
-        :class:`RenderWorkerDied` if the child goes away mid-build.
+        written), the child's own exception when drawing fails (with the child's
+        traceback as a note), :class:`RenderChildError` when that exception cannot be
+        rebuilt here, and :class:`RenderWorkerDied` if the child goes away mid-build.
         """
         state = state or TaskState()
         out = Path(out)
@@ -151,7 +171,7 @@ class RenderWorker:
             elif kind == "cancelled":
                 raise Cancelled()
             elif kind == "error":
-                raise rest[0]
+                raise _rebuilt(*rest)
 
     def _release(self) -> None:
         """Ask the child to leave and reap it on a daemon thread (never blocks)."""
@@ -174,6 +194,41 @@ class RenderWorker:
             conn.close()
         if proc is not None:
             _reap(proc, timeout=0)
+
+
+def _error_message(e: BaseException) -> tuple[bytes | None, str, str, str]:
+    """What the child sends about a failure: the pickled exception (None if it cannot be
+    pickled), its type's ``module.QualName``, its message and the traceback text. The
+    exception travels as bytes inside the message, so a failure to rebuild it in the
+    parent is the parent's to handle (:func:`_rebuilt`), never an error of ``recv``."""
+    try:
+        blob: bytes | None = pickle.dumps(e)
+    except Exception:
+        blob = None
+    kind = type(e)
+    try:
+        message = str(e)
+    except Exception:
+        message = f"<{kind.__name__}: its message could not be read>"
+    return (
+        blob,
+        f"{kind.__module__}.{kind.__qualname__}",
+        message,
+        "".join(traceback.format_exception(e)),
+    )
+
+
+def _rebuilt(blob: bytes | None, type_name: str, message: str, tb: str) -> BaseException:
+    """The child's exception as the parent raises it (see :func:`_error_message`)."""
+    if blob is not None:
+        try:
+            exc = pickle.loads(blob)
+        except Exception:
+            exc = None
+        if isinstance(exc, BaseException):
+            exc.add_note(f"Traceback in the render child process:\n{tb}")
+            return exc
+    return RenderChildError(type_name, message, tb)
 
 
 def _reap(proc: Any, timeout: float = STOP_TIMEOUT_S) -> None:
@@ -229,9 +284,6 @@ def serve(conn: Connection, cancel: Any) -> None:
         except Cancelled:
             conn.send(("cancelled",))
         except Exception as e:  # the caller re-raises it
-            try:
-                conn.send(("error", e))
-            except Exception:  # not picklable: its text is enough
-                conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
+            conn.send(("error", *_error_message(e)))
         else:
             conn.send(("done", pages))

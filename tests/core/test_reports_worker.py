@@ -15,7 +15,7 @@ from pypdf import PdfReader
 
 from core.reports.gather import gather_pack
 from core.reports.model import PackData
-from core.reports.worker import RenderWorker, RenderWorkerDied
+from core.reports.worker import RenderChildError, RenderWorker, RenderWorkerDied
 from core.tasks import Cancelled, TaskState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,3 +154,62 @@ def test_the_calling_process_never_imports_reportlab(demo_db: Path, tmp_path: Pa
     pages, modules = out.stdout.splitlines()[-2:]
     assert int(pages) > 0 and modules == "[]"
     assert (tmp_path / "s.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+class NeedsTwoArgs(Exception):
+    """Pickles, but cannot be rebuilt from its args (unpickling raises TypeError)."""
+
+    def __init__(self, store: str, code: int) -> None:
+        super().__init__(f"store {store} failed with {code}")
+
+
+class HoldsALock(Exception):
+    """Cannot be pickled at all."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+class ExplodingPack:
+    """Stands for a PackData in the child: reading any field raises ``error()``."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self.error == "needs_args":
+            raise NeedsTwoArgs("SH001", 7)
+        if self.error == "lock":
+            raise HoldsALock("the lock went missing")
+        raise ValueError("a plain failure")
+
+
+@pytest.mark.parametrize(
+    ("error", "type_name", "message"),
+    [
+        ("needs_args", "NeedsTwoArgs", "store SH001 failed with 7"),
+        ("lock", "HoldsALock", "the lock went missing"),
+    ],
+)
+def test_a_child_error_that_cannot_be_rebuilt_says_what_it_was(
+    worker, region_data, tmp_path: Path, error: str, type_name: str, message: str
+) -> None:
+    with pytest.raises(RenderChildError) as info:
+        worker.render(ExplodingPack(error), tmp_path / "x.pdf")  # type: ignore[arg-type]
+    e = info.value
+    assert e.type_name == f"{__name__}.{type_name}" and e.message == message
+    assert str(e) == f"{e.type_name}: {message}"
+    assert "Traceback" in e.child_traceback and "__getattr__" in e.child_traceback
+    assert f"{type_name}: {message}" in e.child_traceback
+    assert list(tmp_path.iterdir()) == []
+    assert worker.render(region_data, tmp_path / "y.pdf") > 0  # the child is still usable
+
+
+def test_a_child_error_that_can_be_rebuilt_is_raised_as_itself(worker, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="a plain failure") as info:
+        worker.render(ExplodingPack("plain"), tmp_path / "x.pdf")  # type: ignore[arg-type]
+    notes = "".join(getattr(info.value, "__notes__", []))
+    assert "render child" in notes and "__getattr__" in notes
