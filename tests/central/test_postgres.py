@@ -155,3 +155,46 @@ def test_two_server_processes_give_gapless_commit_ordered_sequences(pg_servers):
         notes = s.scalar(select(func.count()).select_from(VisitNote))
     assert notes == n_clients * per
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # no holes, no duplicates
+
+
+def test_the_same_gpx_pushed_at_once_through_two_processes_lands_once(pg_servers, tmp_path):
+    """Two managers import one file and push through two server processes concurrently:
+    every point exists once, both mutations are applied (a key taken by the other
+    transaction is skipped, not an error), and a third desktop's snapshot verifies."""
+    from core.models import GpsPoint
+    from core.trajectory.gpx import import_gpx
+    from tests.sync.test_gpx_sync import START, gpx_bytes
+
+    a_srv, b_srv = pg_servers
+    n = 4_500  # three mutations each
+    ca, cb, cc = (new_client(tmp_path, x) for x in "abc")
+
+    async def go():
+        ea, eb = engine_for(ca, a_srv, "mgr1"), engine_for(cb, b_srv, "mgr1b")
+        await asyncio.gather(ea.sync_once(), eb.sync_once())
+        for cache, eng in ((ca, ea), (cb, eb)):
+            with cache.session() as s:
+                import_gpx(s, 1, gpx_bytes(n), eng._actor())
+        results = await asyncio.gather(ea.sync_once(), eb.sync_once())
+        await ea.sync_once()
+        ec = engine_for(cc, a_srv, "sup1")
+        rc = await ec.sync_once()
+        for e in (ea, eb, ec):
+            await e.aclose()
+        return results, rc
+
+    (ra, rb), rc = asyncio.run(go())
+    assert (ra.pushed, ra.rejected, rb.pushed, rb.rejected) == (3, 0, 3, 0)
+    assert rc.verified is True
+    with a_srv.session() as s:
+        got = s.scalar(select(func.count()).select_from(GpsPoint).where(GpsPoint.source == "gpx"))
+        assert got == n
+        first = s.get(GpsPoint, (1, START))
+        assert first is not None and first.lat == pytest.approx(31.2)
+    for cache in (ca, cb, cc):
+        with cache.session() as s:
+            assert (
+                s.scalar(select(func.count()).select_from(GpsPoint).where(GpsPoint.source == "gpx"))
+                == n
+            )
+        cache.close()
