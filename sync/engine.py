@@ -425,6 +425,7 @@ class SyncEngine:
             self._running = True
             t0 = time.perf_counter()
             result = SyncResult()
+            ended = False  # succeeded, or the task itself was cancelled (the app quits)
             try:
                 await self._sign_in()
                 await self._push(result)
@@ -432,7 +433,11 @@ class SyncEngine:
                 await self.run_db(local.mark_success, self.cache, self.now())
                 self._online, self._last_error = True, ""
                 self._emit("done", 1.0, _("Synchronised."))
+                ended = True
                 return result
+            except asyncio.CancelledError:
+                ended = True
+                raise
             except (ValueError, sqlite3.InterfaceError, sqlite3.ProgrammingError) as e:
                 # A reply that passed validation but cannot be applied (bad key, non-scalar
                 # value): its transaction rolled back, so nothing was changed.
@@ -465,6 +470,8 @@ class SyncEngine:
                     with contextlib.suppress(BaseException):
                         await self._early_verify
                     self._early_verify = None
+                if not ended:
+                    await self._indexes_back()
                 result.seconds = time.perf_counter() - t0
                 self._running = False
                 self._state = None
@@ -546,6 +553,18 @@ class SyncEngine:
         self._emit(phase, fraction, message)
         if self._state is not None:
             self._state.progress(fraction, message)  # raises Cancelled if asked
+
+    async def _indexes_back(self) -> None:
+        """A sync that stopped (cancelled, failed, offline) with a snapshot load unfinished
+        — this one, or one a killed app left — leaves the partial cache with all its
+        indexes, so queries over it stay fast while offline (:func:`local.build_missing_indexes`)."""
+        try:
+            built = await self.run_db(local.build_missing_indexes, self.cache)
+        except Exception:  # never hides the error that stopped the sync
+            log.exception("could not rebuild the indexes of an unfinished snapshot")
+            return
+        if built:
+            log.info("snapshot not finished: %d indexes built for the partial cache", len(built))
 
     async def _sign_in(self) -> None:
         self._token = await self.token_provider(self.client, self.base_url, False)
@@ -728,6 +747,7 @@ class SyncEngine:
             token, tables = st.snapshot_token, st.snapshot_tables
             index, after = st.snapshot_table_index, st.snapshot_after
             done, total = st.snapshot_done, st.snapshot_total
+            await self.run_db(local.resume_snapshot, self.cache, token)
         self._progress("snapshot", done / total if total else 0.0, _("Downloading data…"))
 
         # Three stages run at once: the pages are downloaded one after the other (each

@@ -365,6 +365,46 @@ def _create_deferred_indexes(raw: sqlite3.Connection, table: str | None = None) 
             raw.execute(str(CreateIndex(ix, if_not_exists=True).compile(dialect=dialect)))
 
 
+def _index_names(raw: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def resume_snapshot(cache: Cache, token: int) -> None:
+    """A snapshot load starts again where it stopped: drop the non-unique indexes of the
+    tables it has still to load (the current one and the later, empty ones), which
+    :func:`build_missing_indexes` built when it stopped, so the rest loads in bulk too."""
+    with _sync_tx(cache) as (raw, _s):
+        if _get_raw(raw, K_SNAP_TOKEN) != str(token):
+            raise StaleWrite("snapshot token changed")
+        pos = json.loads(_get_raw(raw, K_SNAP_POS) or "{}")
+        tables = json.loads(_get_raw(raw, K_SNAP_TABLES) or "[]")
+        todo = {t[0] for t in tables[int(pos.get("table", 0)) :]}
+        for ix in _deferred_indexes():
+            if ix.table is not None and ix.table.name in todo:
+                raw.execute(f"DROP INDEX IF EXISTS {_q(str(ix.name))}")
+
+
+def build_missing_indexes(cache: Cache) -> list[str]:
+    """Build the non-unique indexes a snapshot load dropped, if any are missing; their names.
+
+    For a load that stopped before its end (cancelled, failed, the app killed): the
+    partial cache is what the user works with until the snapshot can go on (offline, say),
+    and without its indexes every screen over the table being loaded would scan it. Only
+    that table holds rows without its indexes (earlier tables got theirs with their last
+    page, later ones are empty), so this costs one table's index build at most.
+    """
+    with cache.engine.connect() as conn:
+        raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        if raw.in_transaction:
+            raw.rollback()
+        have = _index_names(raw)
+        missing = [str(ix.name) for ix in _deferred_indexes() if str(ix.name) not in have]
+        if missing:
+            with _raw_tx(raw):
+                _create_deferred_indexes(raw)
+        return missing
+
+
 def begin_snapshot(
     cache: Cache, token: int, tables: list[tuple[str, list[str]]], total: int = 0
 ) -> None:
@@ -372,7 +412,10 @@ def begin_snapshot(
 
     The synced tables' non-unique indexes are dropped until the table's last page is
     loaded (:func:`apply_snapshot_page` builds them in that page's transaction);
-    :func:`finish_snapshot` makes sure all exist before the cursor is set.
+    :func:`finish_snapshot` makes sure all exist before the cursor is set. A load that
+    stops before then gets them back at once (:func:`build_missing_indexes`, called by the
+    engine when a sync ends without finishing) and drops them again when it resumes
+    (:func:`resume_snapshot`).
     """
     for name, _cols in tables:
         if name not in SYNCED_TABLE_NAMES:

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from core.models import Base, VisitNote
 from core.tasks import Cancelled, TaskState
 from sync import local
-from sync.engine import ProtocolError, VerificationFailed
+from sync.engine import OfflineError, ProtocolError, VerificationFailed
 from sync.protocol import (
     PAGE_TABLE,
     PROTOCOL_HEADER,
@@ -196,37 +196,120 @@ def test_a_row_lost_on_load_fails_the_verification(server, tmp_path):
     cache.close()
 
 
-def test_indexes_dropped_for_the_load_are_built_when_the_snapshot_ends(server, tmp_path):
+def _deferred(table: str | None = None) -> set[str]:
+    return {
+        str(ix.name)
+        for name in SYNCED_TABLE_NAMES
+        for ix in Base.metadata.tables[name].indexes
+        if not ix.unique and table in (None, name)
+    }
+
+
+def test_indexes_dropped_for_the_load_are_back_when_the_load_stops_or_ends(server, tmp_path):
+    """The non-unique indexes are dropped while pages load; a sync cancelled in the middle
+    of the snapshot leaves the partial cache with all of them (what the user works with
+    offline); the resumed load drops those of the tables it still has to load and the
+    finished snapshot has them all."""
     cache = new_client(tmp_path, "a")
     expected = {
         str(ix.name) for name in SYNCED_TABLE_NAMES for ix in Base.metadata.tables[name].indexes
     }
     assert expected <= _indexes(cache)
+    seen: dict[str, tuple[set[str], set[str]]] = {}
+
+    def look(key: str):
+        def listener(ev):  # between two pages: (indexes missing, those of the tables to load)
+            if ev.phase == "snapshot" and ev.fraction > 0.3 and key not in seen:
+                st = local.read_state(cache)
+                todo = set().union(
+                    *(_deferred(t) for t, _c in st.snapshot_tables[st.snapshot_table_index :])
+                )
+                seen[key] = (expected - _indexes(cache), todo)
+                if key == "first":
+                    state.cancel()
+
+        return listener
+
+    state = TaskState()
 
     async def go():
         eng = engine_for(cache, server, "admin", snapshot_limit=2)
-        state = TaskState()
+        eng.listeners.append(look("first"))
+        with pytest.raises(Cancelled):
+            await eng.sync_once(state)
+        stopped = local.read_state(cache)
+        after_cancel = expected - _indexes(cache)
+        eng.listeners[:] = [look("resumed")]
+        r = await eng.sync_once()
+        await eng.aclose()
+        return stopped, after_cancel, r
+
+    stopped, after_cancel, r = run(go())
+    missing, todo = seen["first"]
+    assert missing and missing == todo  # only the tables still to load lack them
+    assert stopped.snapshot_token is not None and stopped.snapshot_done > 0
+    assert after_cancel == set()  # cancelled mid-snapshot: the partial cache has them all
+    missing, todo = seen["resumed"]
+    assert missing and missing == todo  # dropped again for the rest of the load
+    assert r.verified is True and r.snapshot_rows < stopped.snapshot_total  # resumed
+    assert expected <= _indexes(cache)
+    cache.close()
+
+
+def test_a_snapshot_left_by_a_killed_app_gets_its_indexes_on_the_next_sync_even_offline(
+    server, tmp_path
+):
+    """A killed app leaves a snapshot in progress with its indexes dropped. The next sync,
+    here with the server down (offline), cannot resume it, but leaves the partial cache
+    indexed: a query over the table being loaded uses its index. The snapshot is still
+    resumed afterwards, not restarted."""
+    cache = new_client(tmp_path, "a")
+    state = TaskState()
+
+    async def cancelled():
+        eng = engine_for(cache, server, "admin", snapshot_limit=2)
         eng.listeners.append(
-            lambda ev: state.cancel() if ev.phase == "snapshot" and ev.fraction > 0.3 else None
+            lambda ev: state.cancel() if ev.phase == "snapshot" and ev.fraction > 0.5 else None
         )
         with pytest.raises(Cancelled):
             await eng.sync_once(state)
-        missing = expected - _indexes(cache)
-        eng.listeners.clear()
+        await eng.aclose()
+
+    run(cancelled())
+    st = local.read_state(cache)
+    with cache.engine.begin() as conn:  # what a kill leaves: the load's indexes dropped
+        for name in _deferred():
+            conn.exec_driver_sql(f'DROP INDEX "{name}"')
+    assert not (_deferred() & _indexes(cache))
+    shifts_ix = next(ix for ix in Base.metadata.tables["shifts"].indexes if not ix.unique)
+    column = next(iter(shifts_ix.columns)).name
+    server.stop()
+
+    async def offline():
+        eng = engine_for(cache, server, "admin")
+        with pytest.raises(OfflineError):
+            await eng.sync_once()
+        await eng.aclose()
+
+    run(offline())
+    assert _deferred() <= _indexes(cache)
+    with cache.engine.connect() as conn:
+        plan = conn.exec_driver_sql(
+            f'EXPLAIN QUERY PLAN SELECT * FROM shifts WHERE "{column}" = 1'
+        ).fetchall()
+    assert any(str(shifts_ix.name) in str(row) for row in plan)
+    assert local.read_state(cache) == st  # still the same snapshot, at the same page
+
+    server.start()
+
+    async def resumed():
+        eng = engine_for(cache, server, "admin")
         r = await eng.sync_once()
         await eng.aclose()
-        return missing, r
+        return r
 
-    missing, r = run(go())
-    assert missing
-    assert r.verified is True and expected <= _indexes(cache)
-    unique = {
-        str(ix.name)
-        for name in SYNCED_TABLE_NAMES
-        for ix in Base.metadata.tables[name].indexes
-        if ix.unique
-    }
-    assert not (missing & unique)  # INSERT OR REPLACE needs them during the load
+    r = run(resumed())
+    assert r.verified is True and 0 < r.snapshot_rows < st.snapshot_total
     cache.close()
 
 
