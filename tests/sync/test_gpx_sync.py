@@ -273,3 +273,32 @@ def test_push_size_is_bounded_on_both_ends(server, tmp_path):
         timeout=30,
     )
     assert r.status_code == 413
+
+
+def test_through_the_storedesk_central_process(tmp_path):
+    """The same round trip against ``storedesk-central`` run as a child process."""
+    from types import SimpleNamespace
+
+    from central.db import init_central_schema, make_central_engine
+    from central.process import central_process
+    from tests.sync.harness import build_world
+
+    db_path = tmp_path / "central.db"
+    eng = make_central_engine(f"sqlite:///{db_path}")
+    init_central_schema(eng)
+    build_world(eng)
+    eng.dispose()
+    n = CHUNK + 100
+    with central_process(db_path, tmp_path / "central.log") as url:
+        srv = SimpleNamespace(url=url)
+        da, db = synced(tmp_path, srv, "a", "mgr1"), synced(tmp_path, srv, "b", "sup1")
+        try:
+            with da.cache.session() as s:
+                import_gpx(s, REP, gpx_bytes(n), da.actor)
+            res = da.sync()
+            assert (res.pushed, res.rejected) == (2, 0)
+            db.sync()
+            assert local_points(db.cache) == n
+        finally:
+            da.close()
+            db.close()
