@@ -69,7 +69,10 @@ def _bad(detail: str) -> Rejected:
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    f = float(value)
+    try:
+        f = float(value)
+    except OverflowError:  # an integer of 400 digits is valid JSON
+        return None
     return f if math.isfinite(f) else None
 
 

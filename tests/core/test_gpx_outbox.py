@@ -160,6 +160,7 @@ BAD_ARGS = {
     "lat as text": {"rep_id": 7, "points": [[T0.isoformat(), "31.2", 121.4, 10.0]]},
     "lat bool": {"rep_id": 7, "points": [[T0.isoformat(), True, 121.4, 10.0]]},
     "nan": {"rep_id": 7, "points": [[T0.isoformat(), float("nan"), 121.4, 10.0]]},
+    "huge int": {"rep_id": 7, "points": [[T0.isoformat(), 31.2, 10**400, 10.0]]},
     "accuracy 0": {"rep_id": 7, "points": [[T0.isoformat(), 31.2, 121.4, 0]]},
     "accuracy huge": {"rep_id": 7, "points": [[T0.isoformat(), 31.2, 121.4, 1e9]]},
     "same instant twice": {"rep_id": 7, "points": [GOOD, GOOD]},
