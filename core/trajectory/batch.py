@@ -27,7 +27,6 @@ from core.trajectory.arrays import (
     _EDGE_M,
     FixArrays,
     PlaceArrays,
-    _consecutive_speeds,
     from_us,
     haversine_np,
     match_stops_arrays,
@@ -52,6 +51,8 @@ from core.trajectory.stops import (
 )
 
 _US = dt.timedelta(microseconds=1)
+#: degrees of latitude beyond which a fix is surely farther than NEAR_CUSTOMER_M (> 160 m)
+_NEAR_DLAT = 0.00145
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,24 @@ class Batch:
         """For each pair (i, i+1): both fixes belong to one segment."""
         return self.seg[1:] == self.seg[:-1]
 
+    @functools.cached_property
+    def pair_m(self) -> np.ndarray:
+        """haversine_np between fixes i and i+1, for every i (pairs across reps too)."""
+        fa = self.fa
+        if len(fa) < 2:
+            return np.zeros(0)
+        return haversine_np(fa.lat[:-1], fa.lon[:-1], fa.lat[1:], fa.lon[1:])
+
+    def pair_kmh(self) -> np.ndarray:
+        """:func:`core.trajectory.arrays._consecutive_speeds` from :attr:`pair_m`."""
+        if len(self) < 2:
+            return np.zeros(0)
+        secs = np.abs(np.diff(self.fa.t_us)) / 1_000_000
+        dist = self.pair_m
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = dist / secs * 3.6
+        return np.where(secs == 0, np.where(dist < 1, 0.0, np.inf), v)
+
 
 def clean_batch(
     b: Batch, *, max_accuracy_m: float = MAX_ACCURACY_M, max_speed_kmh: float = MAX_SPEED_KMH
@@ -120,7 +139,7 @@ def clean_batch(
     if m < 2:
         return acc
     same = acc.same_segment()
-    speeds = _consecutive_speeds(acc.fa)
+    speeds = acc.pair_kmh()
     keep = np.ones(m, dtype=bool)
     fast = np.flatnonzero((speeds - max_speed_kmh > -_EDGE_M) & same) + 1
     seg = acc.seg
@@ -134,7 +153,19 @@ def clean_batch(
         if i + 1 < m and seg[i + 1] == seg[i] and speed_kmh(a, acc.fa.fix(i + 1)) <= max_speed_kmh:
             keep[i] = False
             last_dropped = i
-    return acc.take(np.flatnonzero(keep)) if not keep.all() else acc
+    if keep.all():
+        return acc
+    kept = np.flatnonzero(keep)
+    out = acc.take(kept)
+    # the pairs' distances carry over where two kept fixes were neighbours already
+    adjacent = np.diff(kept) == 1
+    pair_m = np.where(adjacent, acc.pair_m[kept[:-1]], 0.0)
+    redo = np.flatnonzero(~adjacent)
+    if redo.size:
+        a, z = kept[redo], kept[redo + 1]
+        pair_m[redo] = haversine_np(acc.fa.lat[a], acc.fa.lon[a], acc.fa.lat[z], acc.fa.lon[z])
+    out.__dict__["pair_m"] = pair_m
+    return out
 
 
 def detect_stops_batch(
@@ -161,7 +192,7 @@ def detect_stops_batch(
         dy = (fa.lat[1:] - fa.lat[:-1]) * 111_195.0
         dx = (fa.lon[1:] - fa.lon[:-1]) * 111_195.0 * k
         far = (dx * dx + dy * dy > ((radius_m * 1.01) ** 2) * (1 + 1e-9)) & (
-            haversine_np(fa.lat[:-1], fa.lon[:-1], fa.lat[1:], fa.lon[1:]) > radius_m + _EDGE_M
+            b.pair_m > radius_m + _EDGE_M
         )
         out_of_reach = np.append(gap | far | ~b.same_segment(), True)
         candidates: list[int] = np.flatnonzero(~out_of_reach).tolist()
@@ -266,9 +297,13 @@ def trace_facts_batch(
         clat = np.array([v.customer_lat for v in visits])[wseg]
         clon = np.array([v.customer_lon for v in visits])[wseg]
         lat, lon, t = fa.lat[idx], fa.lon[idx], fa.t_us[idx]
-        d = haversine_np(lat, lon, clat, clon)
-        near = d <= NEAR_CUSTOMER_M
-        for i in np.flatnonzero(np.abs(d - NEAR_CUSTOMER_M) <= _EDGE_M).tolist():
+        # only fixes within reach in latitude need the distance: a great circle is at
+        # least as long as its latitude difference (_NEAR_DLAT is over 160 m of it)
+        reach = np.flatnonzero(np.abs(lat - clat) <= _NEAR_DLAT)
+        d = haversine_np(lat[reach], lon[reach], clat[reach], clon[reach])
+        near = np.zeros(total, dtype=bool)
+        near[reach] = d <= NEAR_CUSTOMER_M
+        for i in reach[np.abs(d - NEAR_CUSTOMER_M) <= _EDGE_M].tolist():
             near[i] = (
                 haversine_m(float(lat[i]), float(lon[i]), float(clat[i]), float(clon[i]))
                 <= NEAR_CUSTOMER_M
@@ -289,7 +324,7 @@ def trace_facts_batch(
     # coverage: gaps between consecutive fixes, capped (as _coverage_arrays, summed in order)
     if len(tl) > 1:
         capped = np.minimum(np.diff(fa.t_us) / 1_000_000, GAP_S).tolist()
-        speeds = _consecutive_speeds(fa)
+        speeds = b.pair_kmh()
         fast = np.flatnonzero((speeds - max_speed_kmh > -_EDGE_M) & b.same_segment()).tolist()
     else:
         capped, fast = [], []
