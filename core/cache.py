@@ -13,6 +13,13 @@ afford before its first window. The app therefore opens with
 run at once, and :meth:`Cache.check_integrity` runs the full check on the DB worker right
 after the window is up; a failure there closes the session, moves the file aside with
 :meth:`Cache.move_aside` and tells the user, as an open-time failure does.
+
+Nor can start-up afford SQLAlchemy's ORM (≈0.2 s of imports and mapper set-up): opening a
+file that is up to date imports no SQLAlchemy at all. :meth:`Cache.reader` gives a plain
+sqlite3 connection for the start path's reads (``core.quickread``); the engine and the
+session factory are made when first used (the DB worker's first ORM job), and only then is
+the file's table list checked against the models (the tables the start path reads are
+checked at open, :data:`core.cache_format.QUICKREAD_TABLES`).
 """
 
 from __future__ import annotations
@@ -20,17 +27,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.orm import Session, sessionmaker
 
+from core.cache_format import APP_ID, QUICKREAD_TABLES, SCHEMA_VERSION
 from core.i18n import _
-from core.models import APP_ID, SCHEMA_VERSION, Base
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +96,8 @@ def _set_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
 
 def make_engine(url_or_path: str | Path, *, echo: bool = False) -> Engine:
     """An engine for a SQLite file (pragmas set on every connection) or any SQLAlchemy URL."""
+    from sqlalchemy import create_engine, event
+
     url = str(url_or_path)
     if "://" not in url:
         url = f"sqlite:///{Path(url_or_path)}"
@@ -174,18 +187,53 @@ def _move_aside(path: Path, reason: str) -> CacheRecovered:
 
 @dataclass
 class Cache:
-    """An open cache: engine, session factory, and what happened at open."""
+    """An open cache: engine, session factory, and what happened at open.
+
+    ``engine`` and ``session_factory`` are made on first use (thread-safe), so a start that
+    reads only through :meth:`reader` never imports SQLAlchemy before its first window.
+    """
 
     path: Path
-    engine: Engine
-    session_factory: sessionmaker[Session]
     recovered: CacheRecovered | None = None
     migrated_from: int | None = None
     #: False while the full ``quick_check`` is still due (see :func:`open_cache`).
     integrity_checked: bool = True
     #: What :meth:`check_integrity` found wrong (None: nothing, or not checked yet).
     integrity_problem: str | None = None
+    #: The tables the file had at open, still to be checked against the models when the
+    #: engine is made (None: checked, or the schema was created at open).
+    tables_at_open: frozenset[str] | None = field(default=None, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
+    _session_factory: sessionmaker[Session] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _closed: bool = field(default=False, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._connect()
+        assert self._engine is not None
+        return self._engine
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        if self._session_factory is None:
+            self._connect()
+        assert self._session_factory is not None
+        return self._session_factory
+
+    def _connect(self) -> None:
+        from sqlalchemy.orm import sessionmaker
+
+        with self._lock:
+            if self._engine is not None:
+                return
+            engine = make_engine(self.path)
+            if self.tables_at_open is not None and not self.tables_at_open >= model_tables():
+                init_schema(engine)  # tables added to the models since the file was written
+            self.tables_at_open = None
+            self._session_factory = sessionmaker(engine, expire_on_commit=False)
+            self._engine = engine
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -193,9 +241,24 @@ class Cache:
         with self.session_factory.begin() as s:
             yield s
 
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A read-only sqlite3 connection in one read transaction (a consistent snapshot).
+
+        For reads that must not wait for SQLAlchemy (``core.quickread``); closed on exit.
+        """
+        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        try:
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("BEGIN")
+            yield conn
+        finally:
+            conn.close()
+
     def close(self) -> None:
         if not self._closed:
-            self.engine.dispose()
+            if self._engine is not None:
+                self._engine.dispose()
             self._closed = True
 
     def check_integrity(self) -> str | None:
@@ -236,11 +299,19 @@ class Cache:
         return _move_aside(self.path, reason)
 
 
-_TABLES = frozenset(Base.metadata.tables)
+def model_tables() -> frozenset[str]:
+    """The tables of the data model (imports it)."""
+    from core.models import Base
+
+    return frozenset(Base.metadata.tables)
 
 
 def init_schema(engine: Engine) -> None:
     """Create every table and stamp identity + version (idempotent)."""
+    from sqlalchemy import text
+
+    from core.models import Base
+
     Base.metadata.create_all(engine)
     with engine.begin() as conn:
         for key, value in (("app_id", APP_ID), ("schema_version", str(SCHEMA_VERSION))):
@@ -288,17 +359,18 @@ def open_cache(path: str | Path | None = None, *, defer_integrity_check: bool = 
                 migrated_from = version
         elif state != "empty":
             recovered = _move_aside(path, state)
-    engine = make_engine(path)
-    if migrated_from is not None or recovered is not None or not tables >= _TABLES:
-        init_schema(engine)  # (an up-to-date file has every table and its meta stamp)
-    return Cache(
+    cache = Cache(
         path=path,
-        engine=engine,
-        session_factory=sessionmaker(engine, expire_on_commit=False),
         recovered=recovered,
         migrated_from=migrated_from,
         integrity_checked=not deferred,
+        tables_at_open=tables,
     )
+    if migrated_from is not None or recovered is not None or not tables >= QUICKREAD_TABLES:
+        # a new, recovered or migrated file (or one lacking a table the start path reads)
+        cache.tables_at_open = frozenset()
+        cache.engine  # noqa: B018 - made now: init_schema creates the tables and the stamp
+    return cache
 
 
 def _migrate(path: Path, version: int) -> None:

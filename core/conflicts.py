@@ -23,11 +23,12 @@ from sqlalchemy.orm import Session
 from core.models import Outbox, SyncConflict, SyncState
 from core.mutations import Actor, Changes, Rejected, apply_local, pending_count
 
+# The status bar's counts (LocalSyncStatus, from the LAST_SYNC_KEYS of SyncState) are read
+# at start-up without SQLAlchemy too (core.quickread.local_sync_status): defined there.
+from core.quickread import LAST_SYNC_KEYS, LocalSyncStatus
+
 #: Entities where "keep mine" makes sense (intent + base_version edits).
 REAPPLICABLE = frozenset({"shift"})
-
-#: SyncState keys the status bar reads (written by the sync engine).
-LAST_SYNC_KEYS = ("last_sync_at", "last_success_at", "last_sync")
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,6 @@ class ConflictInfo:
     message: str
     created_at: dt.datetime
     can_keep_mine: bool
-
-
-@dataclass(frozen=True)
-class LocalSyncStatus:
-    pending: int
-    conflicts: int
-    last_sync_at: dt.datetime | None
 
 
 def open_conflict_count(session: Session) -> int:

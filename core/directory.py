@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+if TYPE_CHECKING:  # the dataclasses need no database library (the pickers import them at start)
+    from sqlalchemy.orm import Session
 
-from core.models import Region, Store, User, UserRole, UserScope
-from core.mutations import Actor, actor_for_user
+    from core.actor import Actor
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,10 @@ class DemoAccount:
 
 
 def regions_in_scope(session: Session, actor: Actor) -> list[RegionInfo]:
+    from sqlalchemy import select
+
+    from core.models import Region, Store, UserRole
+
     q = select(Region).order_by(Region.code)
     if actor.role != UserRole.ADMIN.value:
         region_ids = set(actor.region_ids)
@@ -62,6 +66,10 @@ def regions_in_scope(session: Session, actor: Actor) -> list[RegionInfo]:
 def stores_in_scope(
     session: Session, actor: Actor, region_id: int | None = None
 ) -> list[StoreInfo]:
+    from sqlalchemy import select
+
+    from core.models import Store, UserRole
+
     q = select(Store).order_by(Store.code)
     if actor.role != UserRole.ADMIN.value:
         q = q.where(Store.id.in_(actor.store_ids))
@@ -74,6 +82,10 @@ def stores_in_scope(
 
 def demo_accounts(session: Session) -> list[DemoAccount]:
     """Active store managers and supervisors with the codes of what they look after."""
+    from sqlalchemy import select
+
+    from core.models import Region, Store, User, UserRole, UserScope
+
     users = session.scalars(
         select(User)
         .where(
@@ -103,12 +115,19 @@ def demo_accounts(session: Session) -> list[DemoAccount]:
 
 
 def actor_for_username(session: Session, username: str) -> Actor | None:
+    from sqlalchemy import select
+
+    from core.models import User
+    from core.mutations import actor_for_user
+
     user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
     return actor_for_user(session, user) if user is not None else None
 
 
 def demo_actor(session: Session, role: str, code: str) -> Actor | None:
     """The demo user who manages store ``code`` (role store_manager) or supervises region ``code``."""
+    from core.models import UserRole
+
     for acc in demo_accounts(session):
         if acc.role != role:
             continue
@@ -120,11 +139,17 @@ def demo_actor(session: Session, role: str, code: str) -> Actor | None:
 
 def has_reference_data(session: Session) -> bool:
     """True once the cache holds at least one store (demo generated or first sync done)."""
+    from sqlalchemy import select
+
+    from core.models import Store
+
     return session.scalar(select(Store.id).limit(1)) is not None
 
 
 def data_last_day(session: Session, zone: str | None = None) -> dt.date | None:
     """The last local business day with traffic data (the demo's "today")."""
+    from sqlalchemy import func, select
+
     from core.models import HourlyTraffic
     from core.timeutil import to_local
 
@@ -147,6 +172,10 @@ class DemoChoices:
 
 
 def demo_choices(session: Session) -> DemoChoices:
+    from sqlalchemy import select
+
+    from core.models import Region, Store, UserRole
+
     stores = {s.code: s.name for s in session.scalars(select(Store))}
     regions = {r.code: r.name for r in session.scalars(select(Region))}
     st: list[tuple[str, str]] = []

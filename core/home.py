@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from core.models import Region, Rep, Store, Visit
-from core.mutations import Actor
 from core.timeutil import local_day_bounds
+
+if TYPE_CHECKING:  # the figures' types need no database library (core.quickread)
+    from sqlalchemy.orm import Session
+
+    from core.actor import Actor
+    from core.alerts.rows import AlertRow
+    from core.funnel_figures import FunnelResult
+    from core.traffic.kpis import Kpis
 
 #: Days the home's funnel summary covers (ending on the selected day).
 FUNNEL_DAYS = 28
@@ -42,7 +46,7 @@ class Kpi:
     @property
     def change(self) -> float | None:
         """Relative change (0.05 = +5 %), None when there is nothing to compare with."""
-        from core.traffic.analytics import pct_change
+        from core.traffic.kpis import pct_change
 
         return pct_change(self.value, self.previous)
 
@@ -95,7 +99,7 @@ class StoreRank:
 
     @property
     def change(self) -> float | None:
-        from core.traffic.analytics import pct_change
+        from core.traffic.kpis import pct_change
 
         return pct_change(self.sales_fen, self.previous_fen)
 
@@ -137,6 +141,7 @@ def _visitors_by_hour(points) -> dict[int, int | None]:
 
 
 def manager_home(session: Session, store_id: int, day: dt.date) -> ManagerHome:
+    from core.models import Store
     from core.promotions.queue import list_proposals
     from core.traffic.analytics import store_day_hours, stores_week_kpis
 
@@ -175,9 +180,13 @@ def manager_home(session: Session, store_id: int, day: dt.date) -> ManagerHome:
 def supervisor_home(
     session: Session, region_id: int, day: dt.date, actor: Actor | None = None
 ) -> SupervisorHome:
+    """The region's home, read with the ORM (:func:`core.quickread.supervisor_home` reads
+    the same with the sqlite3 driver for the app; a test holds the two equal)."""
+    from sqlalchemy import select
+
     from core.alerts.engine import list_alerts
-    from core.alerts.rules import KIND_LABELS
-    from core.funnel import FunnelQuery, compute_funnel, period_of_days
+    from core.funnel import FunnelQuery, _load_tracks, period_of_days
+    from core.models import Region, Store
     from core.traffic.analytics import stores_week_kpis
 
     region = session.get(Region, region_id)
@@ -196,9 +205,49 @@ def supervisor_home(
     )
     if actor is not None and actor.role != "admin":
         stores = [s for s in stores if s[0] in actor.store_ids]
-
-    # ranking and region totals from each store's own week comparison (read in bulk)
     weeks = stores_week_kpis(session, [s[0] for s in stores], week_start, day)
+    alert_rows = list_alerts(
+        session,
+        local_day_bounds(day, zone)[1],
+        actor=actor,
+        region_id=region_id,
+        include_snoozed=False,
+    )
+    start, end = period_of_days(day, FUNNEL_DAYS, zone)
+    query = FunnelQuery(start, end, region_id=region_id)
+    tracks = _load_tracks(session, query, actor)
+    yesterday = day - dt.timedelta(days=1)
+    by_rep = _visits_by_rep(session, region_id, yesterday, zone)
+    last_week = _visits_by_rep(session, region_id, yesterday - dt.timedelta(days=7), zone)
+    return assemble_supervisor_home(
+        region.id, region.name, day, stores, weeks, alert_rows, query, tracks, by_rep, last_week
+    )
+
+
+def assemble_supervisor_home(
+    region_id: int,
+    region_name: str,
+    day: dt.date,
+    stores: list[tuple[int, str, str]],
+    weeks: dict[int, tuple[Kpis, Kpis]],
+    alert_rows: list[AlertRow],
+    funnel_query: object,
+    funnel_tracks: list,
+    by_rep: list[tuple[str, int]],
+    last_week_by_rep: list[tuple[str, int]],
+) -> SupervisorHome:
+    """The region home from its loaded parts (both readers end here).
+
+    ``stores``: (id, code, name) in scope ordered by code; ``weeks``: their
+    :func:`core.traffic.kpis.weeks_kpis`; ``alert_rows``: open, unsnoozed alerts in
+    scope; the funnel's query and its loaded tracks; check-ins per rep yesterday and a
+    week before.
+    """
+    from core.alerts.rows import KIND_LABELS
+    from core.funnel_figures import _figures
+
+    week_start = day - dt.timedelta(days=day.weekday())
+    # ranking and region totals from each store's own week comparison (read in bulk)
     ranking: list[StoreRank] = []
     cur_v = prev_v = cur_s = prev_s = 0
     cur_txn = prev_txn = 0.0  # trusted transactions = conversion x visitors
@@ -213,10 +262,6 @@ def supervisor_home(
         prev_txn += (p.conversion or 0.0) * p.visitors
     ranking.sort(key=lambda r: (-r.sales_fen, r.code))
 
-    now_end = local_day_bounds(day, zone)[1]
-    alert_rows = list_alerts(
-        session, now_end, actor=actor, region_id=region_id, include_snoozed=False
-    )
     alerts = [
         AlertLine(
             a.id,
@@ -229,16 +274,10 @@ def supervisor_home(
         )
         for a in alert_rows[:8]
     ]
-
-    start, end = period_of_days(day, FUNNEL_DAYS, zone)
-    fr = compute_funnel(session, FunnelQuery(start, end, region_id=region_id), actor=actor)
+    fr: FunnelResult = _figures(funnel_query, funnel_tracks)  # type: ignore[arg-type]
     funnel = [(s.stage, s.count, s.amount_fen) for s in fr.stages]
-
     yesterday = day - dt.timedelta(days=1)
-    by_rep = _visits_by_rep(session, region_id, yesterday, zone)
-    ylast = sum(
-        n for _, n in _visits_by_rep(session, region_id, yesterday - dt.timedelta(days=7), zone)
-    )
+    ylast = sum(n for _, n in last_week_by_rep)
     yvisits = sum(n for _, n in by_rep)
     kpis = [
         Kpi("sales", cur_s, prev_s, "fen"),
@@ -252,8 +291,8 @@ def supervisor_home(
         Kpi("visits", yvisits, ylast, "count"),
     ]
     return SupervisorHome(
-        region_id=region.id,
-        region_name=region.name,
+        region_id=region_id,
+        region_name=region_name,
         day=day,
         week_start=week_start,
         open_alerts=len(alert_rows),
@@ -272,6 +311,10 @@ def _visits_by_rep(
     session: Session, region_id: int, day: dt.date, zone: str
 ) -> list[tuple[str, int]]:
     """Check-ins per rep on a local day (a count; visit evidence lives in core.trajectory)."""
+    from sqlalchemy import func, select
+
+    from core.models import Rep, Visit
+
     lo, hi = local_day_bounds(day, zone)
     rows = session.execute(
         select(Rep.name, func.count(Visit.id))

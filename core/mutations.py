@@ -29,6 +29,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+# Actor and the refusals live in core.actor (no SQLAlchemy: the app's start path needs them)
+from core.actor import (  # noqa: F401 (re-exported)
+    Actor,
+    Conflict,
+    MutationError,
+    Rejected,
+    ScopeDenied,
+)
 from core.models import Outbox, Store, SyncState, User, UserRole, UserScope
 
 #: Modules whose import registers mutation handlers (each feature adds its own).
@@ -40,31 +48,6 @@ MUTATION_MODULES: list[str] = [
     "core.visits",
     "core.trajectory.gps_import",
 ]
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting, with their resolved scope (all stores they may see and change)."""
-
-    user_id: int
-    name: str
-    role: str
-    store_ids: frozenset[int]
-    region_ids: frozenset[int] = frozenset()
-
-    def can_store(self, store_id: int | None) -> bool:
-        return self.role == UserRole.ADMIN.value or (
-            store_id is not None and store_id in self.store_ids
-        )
-
-    def can_region(self, region_id: int | None) -> bool:
-        return self.role == UserRole.ADMIN.value or (
-            region_id is not None and region_id in self.region_ids
-        )
-
-    def require_store(self, store_id: int | None) -> None:
-        if not self.can_store(store_id):
-            raise ScopeDenied(f"store {store_id} is outside the scope of {self.name}")
 
 
 def actor_for_user(session: Session, user: User) -> Actor:
@@ -89,45 +72,6 @@ def actor_for_user(session: Session, user: User) -> Actor:
         store_ids=frozenset(store_ids),
         region_ids=frozenset(region_ids),
     )
-
-
-class MutationError(Exception):
-    """Base of the refusals a handler may raise."""
-
-    code = "error"
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-
-
-class Rejected(MutationError):
-    """A business rule refused the edit; the mutation id still advances."""
-
-    code = "rejected"
-
-    def __init__(self, reason_code: str, message: str, **details: Any) -> None:
-        super().__init__(message, **details)
-        self.reason_code = reason_code
-
-
-class Conflict(MutationError):
-    """Stale ``base_version`` or a lost first-wins race; ``theirs`` is the server's row."""
-
-    code = "conflict"
-
-    def __init__(
-        self, entity: str, entity_id: str, message: str, theirs: dict[str, Any], **details: Any
-    ) -> None:
-        super().__init__(message, **details)
-        self.entity = entity
-        self.entity_id = entity_id
-        self.theirs = theirs
-
-
-class ScopeDenied(MutationError):
-    code = "forbidden"
 
 
 @dataclass

@@ -21,10 +21,9 @@ from PySide6.QtCore import QLibraryInfo, QLocale, QObject, QTimer, QTranslator, 
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from core import i18n
+from core.actor import Actor
 from core.cache import open_cache
-from core.directory import data_last_day, demo_actor, demo_choices
 from core.i18n import _
-from core.mutations import Actor
 from desktop.context import AppContext, Selection, Worker
 from desktop.credentials import TokenStore, keyring_usable
 from desktop.errors import install_excepthook, user_message
@@ -207,6 +206,8 @@ class Shell(QObject):
 
     def _load_choices(self, cache, dlg: SignInDialog) -> None:
         def work():
+            from core.directory import demo_choices
+
             with cache.session() as s:
                 return demo_choices(s)
 
@@ -266,11 +267,15 @@ class Shell(QObject):
 
         def with_cache(cache) -> None:
             def work():
-                with cache.session() as s:
-                    actor = demo_actor(s, role, code)
+                # the sqlite3 driver, not the ORM: a remembered sign-in opens the window
+                # before SQLAlchemy is imported (core.quickread; equal to core.directory's)
+                from core.quickread import data_last_day, demo_actor
+
+                with cache.reader() as conn:
+                    actor = demo_actor(conn, role, code)
                     if actor is None:
-                        actor = demo_actor(s, role, "")
-                    return actor, data_last_day(s)
+                        actor = demo_actor(conn, role, "")
+                    return actor, data_last_day(conn)
 
             def ready(result) -> None:
                 actor, last_day = result
@@ -412,6 +417,8 @@ class Shell(QObject):
             dlg.accept()
         self._make_window()
         self._verify_cache(cache, self.ctx.db)
+        # the first screen reads through the sqlite3 driver; the ORM loads behind it
+        self.ctx.db.warm_up()
         if engine is not None:
             self.sync.sync_now()
         self.sig_signed_in.emit(self.window)

@@ -16,13 +16,16 @@ import logging
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from core.cache import Cache
-from core.mutations import Actor, Changes, apply_local
+from core.actor import Actor
 from desktop.memory import release_free_memory_soon
+
+if TYPE_CHECKING:
+    from core.cache import Cache
+    from core.mutations import Changes
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +115,12 @@ class Worker:
 
 
 class DbWorker(Worker):
-    """The single database worker: runs ``fn(session, *args)`` in one transaction."""
+    """The single database worker: runs ``fn(session, *args)`` in one transaction.
+
+    :meth:`submit_read` runs ``fn(conn, *args)`` on a plain read-only sqlite3 connection
+    instead (``core.quickread``: the reads the first window waits for, before SQLAlchemy
+    is imported); :meth:`warm_up` then loads the ORM here, off the UI thread.
+    """
 
     def __init__(self, cache: Cache) -> None:
         super().__init__("db", 1)
@@ -134,6 +142,42 @@ class DbWorker(Worker):
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await super().run(self._in_session, fn, *args)
+
+    def submit_read(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        on_result: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> Future[Any]:
+        """Run ``fn(conn, *args)`` on a read-only sqlite3 connection (one read transaction)."""
+        return Worker.submit(
+            self, self._in_reader, fn, *args, on_result=on_result, on_error=on_error
+        )
+
+    def _in_reader(self, fn: Callable[..., Any], *args: Any) -> Any:
+        self.cache.ensure_usable()
+        with self.cache.reader() as conn:
+            return fn(conn, *args)
+
+    def warm_up(self) -> Future[Any]:
+        """Load SQLAlchemy's ORM and the data model and make the engine, on this thread.
+
+        Queued by the shell after the first screen's reads: the first ORM job a later
+        screen submits then starts at once instead of paying ≈0.2 s of imports and mapper
+        set-up (nothing is read; a failure is logged and left to that job to report).
+        """
+        return Worker.submit(self, self._warm)
+
+    def _warm(self) -> None:
+        if self.cache.integrity_problem is not None:
+            return  # damaged: the shell is moving it aside, nothing will query it
+        from sqlalchemy.orm import configure_mappers
+
+        import core.models  # noqa: F401
+
+        configure_mappers()
+        self.cache.engine  # noqa: B018 - made now (checks the tables against the models)
 
     async def run_plain(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Await ``fn(*args)`` on the DB thread without opening a session for it.
@@ -247,6 +291,8 @@ class AppContext(QObject):
         now = self.now()
 
         def work(session: Any) -> Changes:
+            from core.mutations import apply_local
+
             return apply_local(session, actor, name, args, base_version=base_version, now=now)
 
         def done(changes: Changes) -> None:

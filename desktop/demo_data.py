@@ -15,8 +15,8 @@ from pathlib import Path
 import platformdirs
 
 from core.cache import APP_AUTHOR, APP_NAME, Cache, open_cache
-from core.directory import has_reference_data
 from core.i18n import _
+from core.quickread import has_reference_data
 from core.tasks import TaskState
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ def ensure_demo_cache(
     cache = open_cache(path, defer_integrity_check=defer_integrity_check)
     generating = False
     try:
-        with cache.session() as s:
-            ready = has_reference_data(s)
+        with cache.reader() as conn:  # (no ORM before the first window: core.quickread)
+            ready = has_reference_data(conn)
         if not ready:
             from core.demo import generate
 

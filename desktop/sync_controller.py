@@ -18,8 +18,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.conflicts import LocalSyncStatus, local_sync_status
 from core.i18n import _
+from core.quickread import LocalSyncStatus, local_sync_status
 from core.tasks import Cancelled, TaskState
 from core.timeutil import to_local
 
@@ -134,7 +134,8 @@ class SyncController(QObject):
         """Re-read the counters from the cache (on the DB worker)."""
         if self.ctx is None:
             return
-        self.ctx.db.submit(local_sync_status, on_result=self._on_counts)
+        # (driver-level: the first refresh comes before the first window, see core.quickread)
+        self.ctx.db.submit_read(local_sync_status, on_result=self._on_counts)
 
     def _on_counts(self, st: LocalSyncStatus) -> None:
         self._set(pending=st.pending, conflicts=st.conflicts, last_sync_at=st.last_sync_at)

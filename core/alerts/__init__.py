@@ -5,15 +5,22 @@
 ``mutations`` holds ``alert.snooze/1``.
 """
 
-from core.alerts.engine import (
-    AlertRow,
-    DigestGroup,
-    alert_digest,
-    evaluate_alerts,
-    list_alerts,
-    seed_alerts,
-)
-from core.alerts.rules import KIND_LABELS, AlertKind, AlertThresholds
+import importlib
+from typing import Any
+
+# Imported on first use (PEP 562): ``core.alerts.rows`` is read by the app's start path
+# before SQLAlchemy is imported, and importing it runs this package first.
+_WHERE = {
+    "KIND_LABELS": "core.alerts.rows",
+    "AlertKind": "core.alerts.rows",
+    "AlertRow": "core.alerts.rows",
+    "AlertThresholds": "core.alerts.rules",
+    "DigestGroup": "core.alerts.engine",
+    "alert_digest": "core.alerts.engine",
+    "evaluate_alerts": "core.alerts.engine",
+    "list_alerts": "core.alerts.engine",
+    "seed_alerts": "core.alerts.engine",
+}
 
 __all__ = [
     "KIND_LABELS",
@@ -26,3 +33,11 @@ __all__ = [
     "list_alerts",
     "seed_alerts",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,18 +21,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+# reading rows back needs no database library (the app's start path lists the home's
+# alerts before SQLAlchemy is imported): core.alerts.rows
+from core.alerts.rows import (  # noqa: F401 (re-exported)
+    SEVERITY_RANK,
+    AlertRow,
+    _state,
+    _subject_label,
+    alert_rows,
+    in_scope,
+)
 from core.alerts.rules import AlertThresholds, Candidate, all_candidates
 from core.i18n import _
-from core.models import Alert, Rep, Store, UserRole
+from core.models import Alert, Rep, Store
 from core.mutations import Actor
-
-SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
 
 def alert_id(kind: str, subject_type: str, subject_id: str) -> str:
@@ -40,15 +47,6 @@ def alert_id(kind: str, subject_type: str, subject_id: str) -> str:
     return hashlib.md5(
         f"{kind}|{subject_type}|{subject_id}".encode(), usedforsecurity=False
     ).hexdigest()
-
-
-def in_scope(actor: Actor | None, store_id: int | None, region_id: int | None) -> bool:
-    """Store-bound alerts follow the store scope, the others their region's."""
-    if actor is None or actor.role == UserRole.ADMIN.value:
-        return True
-    if store_id is not None:
-        return actor.can_store(store_id)
-    return actor.can_region(region_id)
 
 
 def _escalation_time(alert: Alert, thr: AlertThresholds) -> dt.datetime | None:
@@ -144,52 +142,6 @@ def seed_alerts(session: Session, today: dt.date) -> int:
 # --------------------------------------------------------------------------- reading
 
 
-@dataclass(frozen=True)
-class AlertRow:
-    id: str
-    kind: str
-    severity: str
-    #: active | snoozed | resolved
-    state: str
-    subject_type: str
-    subject_id: str
-    subject_label: str
-    customer_id: int | None
-    region_id: int | None
-    store_id: int | None
-    store_name: str
-    rep_id: int | None
-    rep_name: str
-    raised_at: dt.datetime
-    due_at: dt.datetime | None
-    #: Hours since the milestone fell due (at evaluation time ``now``).
-    overdue_hours: float
-    escalated_at: dt.datetime | None
-    snoozed_until: dt.datetime | None
-    snooze_reason: str
-    resolved_at: dt.datetime | None
-    params: dict[str, Any] = field(default_factory=dict)
-
-
-def _subject_label(a: Alert) -> str:
-    p = a.params or {}
-    if a.subject_type == "opportunity":
-        return f"{p.get('title', a.subject_id)} · {p.get('customer_name', '')}".strip(" ·")
-    if a.subject_type == "customer":
-        return str(p.get("customer_name", a.subject_id))
-    if a.subject_type == "promotion_proposal":
-        return f"{p.get('sku_name', '')} @ {p.get('store_name', '')}"
-    return a.subject_id
-
-
-def _state(a: Alert, now: dt.datetime) -> str:
-    if a.resolved_at is not None:
-        return "resolved"
-    if a.snoozed_until is not None and a.snoozed_until > now:
-        return "snoozed"
-    return "active"
-
-
 def list_alerts(
     session: Session,
     now: dt.datetime,
@@ -218,44 +170,7 @@ def list_alerts(
         stmt = stmt.where(Alert.rep_id == rep_id)
     if not include_resolved:
         stmt = stmt.where(Alert.resolved_at.is_(None))
-    rows: list[AlertRow] = []
-    for a, store_name, rep_name in session.execute(stmt):
-        if not in_scope(actor, a.store_id, a.region_id):
-            continue
-        state = _state(a, now)
-        if state == "snoozed" and not include_snoozed:
-            continue
-        p = a.params or {}
-        cid = p.get("customer_id")
-        rows.append(
-            AlertRow(
-                id=a.id,
-                kind=a.kind,
-                severity=a.severity,
-                state=state,
-                subject_type=a.subject_type,
-                subject_id=a.subject_id,
-                subject_label=_subject_label(a),
-                customer_id=int(cid) if cid is not None else None,
-                region_id=a.region_id,
-                store_id=a.store_id,
-                store_name=store_name or "",
-                rep_id=a.rep_id,
-                rep_name=rep_name or "",
-                raised_at=a.raised_at,
-                due_at=a.due_at,
-                overdue_hours=max(0.0, (now - a.due_at).total_seconds() / 3600)
-                if a.due_at
-                else 0.0,
-                escalated_at=a.escalated_at,
-                snoozed_until=a.snoozed_until,
-                snooze_reason=a.snooze_reason or "",
-                resolved_at=a.resolved_at,
-                params=dict(p),
-            )
-        )
-    rows.sort(key=lambda r: (SEVERITY_RANK.get(r.severity, 9), -r.overdue_hours, r.id))
-    return rows
+    return alert_rows(session.execute(stmt), now, actor=actor, include_snoozed=include_snoozed)
 
 
 @dataclass(frozen=True)

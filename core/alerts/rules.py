@@ -23,14 +23,13 @@ opportunities): the engine then suppresses the alert.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.i18n import N_
+from core.alerts.rows import KIND_LABELS, AlertKind  # noqa: F401 (re-exported)
 from core.models import (
     Customer,
     Opportunity,
@@ -41,22 +40,6 @@ from core.models import (
     Store,
     Visit,
 )
-
-
-class AlertKind(enum.StrEnum):
-    NO_QUOTE = "no_quote"
-    PAYMENT_OVERDUE = "payment_overdue"
-    A_TIER_UNVISITED = "a_tier_unvisited"
-    PROMOTION_PENDING = "promotion_pending"
-
-
-#: English source labels, translated with ``_()`` where shown.
-KIND_LABELS: dict[str, str] = {
-    AlertKind.NO_QUOTE: N_("No quote after opportunity"),
-    AlertKind.PAYMENT_OVERDUE: N_("Contract signed, payment overdue"),
-    AlertKind.A_TIER_UNVISITED: N_("A-tier customer not visited"),
-    AlertKind.PROMOTION_PENDING: N_("Promotion awaiting approval"),
-}
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import datetime as dt
 import enum
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from core.i18n import N_, _
 from core.models import HourlyTraffic, Store
-from core.timeutil import local_day_bounds, to_local
+from core.timeutil import to_local
 from core.traffic.hours import (
     HourRecord,
     StoreInfo,
@@ -43,9 +43,19 @@ from core.traffic.hours import (
     holidays,
     load_hours,
     load_hours_many,
-    staff_hours_of,
     store_info,
     stores_info,
+)
+
+# KPI definitions and the home's two-week figures need no database library (the app's
+# start path computes them before SQLAlchemy is imported): core.traffic.kpis
+from core.traffic.kpis import (  # noqa: F401 (re-exported)
+    Kpis,
+    _div_round_half_up,
+    compute_kpis,
+    pct_change,
+    week_pair_ranges,
+    weeks_kpis,
 )
 from core.traffic.quality import REFERENCE_WEEKS, Outage, detect_outages
 
@@ -72,79 +82,6 @@ BASIS_LABELS = {
     "last_period": N_("vs same week last period (4 weeks earlier; less than a year of history)"),
     "none": N_("no earlier period in the data"),
 }
-
-
-@dataclass(frozen=True)
-class Kpis:
-    visitors: int
-    transactions: int
-    sales_fen: int
-    units: int | None
-    conversion: float | None
-    atv_fen: int | None
-    upt: float | None
-    staff_hours: float
-    star: float | None
-    hours: int  # hours with data
-    excluded_hours: int  # of which not trusted for visitors
-
-    @property
-    def sales_yuan(self) -> float:
-        return self.sales_fen / 100.0
-
-
-def _div_round_half_up(num: int, den: int) -> int:
-    return (2 * num + den) // (2 * den)
-
-
-def compute_kpis(
-    records: Iterable[HourRecord],
-    excluded: Iterable[Key] = (),
-    staff_hours: Mapping[Key, float] | None = None,
-) -> Kpis:
-    """The KPI definitions above over a set of hours (pure, hand-checkable)."""
-    bad = set(excluded)
-    staff = staff_hours or {}
-    visitors = transactions = sales = 0
-    trusted_txn = 0
-    units = units_txn = 0
-    any_units = False
-    trusted_staff = 0.0
-    n = n_bad = 0
-    for r in records:
-        n += 1
-        transactions += r.transactions
-        sales += r.sales_fen
-        if r.units is not None:
-            any_units = True
-            units += r.units
-            units_txn += r.transactions
-        if (r.day, r.hour) in bad:
-            n_bad += 1
-            continue
-        visitors += r.visitors
-        trusted_txn += r.transactions
-        trusted_staff += staff.get((r.day, r.hour), 0.0)
-    return Kpis(
-        visitors=visitors,
-        transactions=transactions,
-        sales_fen=sales,
-        units=units if any_units else None,
-        conversion=trusted_txn / visitors if visitors else None,
-        atv_fen=_div_round_half_up(sales, transactions) if transactions else None,
-        upt=units / units_txn if units_txn else None,
-        staff_hours=round(trusted_staff, 4),
-        star=visitors / trusted_staff if trusted_staff > 0 else None,
-        hours=n,
-        excluded_hours=n_bad,
-    )
-
-
-def pct_change(current: float | None, previous: float | None) -> float | None:
-    """Relative change (0.1 = +10 %); None when there is nothing to compare with."""
-    if current is None or previous is None or previous == 0:
-        return None
-    return (current - previous) / previous
 
 
 # --------------------------------------------------------------------------- loading
@@ -316,37 +253,14 @@ def stores_week_kpis(
     :data:`REFERENCE_WEEKS` of history, exactly as :func:`week_comparison` does, so the
     results are equal (a test holds the two together).
     """
-    week_start = week_start - dt.timedelta(days=week_start.weekday())
-    days = max(1, min(7, (today - week_start).days + 1))
-    end = week_start + dt.timedelta(days=days - 1)
     infos = stores_info(session, store_ids)
     if not infos:
         return {}
-    windows = [(week_start - dt.timedelta(days=o), end - dt.timedelta(days=o)) for o in (0, 7)]
-    first_ref = windows[-1][0] - dt.timedelta(weeks=REFERENCE_WEEKS)
+    first_ref, shifts_from, end = week_pair_ranges(week_start, today)
     records = load_hours_many(session, infos, first_ref, end)
     hols = holidays(session, first_ref, end)
-    shifts = floor_shifts_many(session, infos, windows[-1][0], end)
-    out: dict[int, tuple[Kpis, Kpis]] = {}
-    for info in infos:
-        recs = records[info.id]
-        # Staff-hours of the two weeks at once: a shift's share of an hour does not depend
-        # on where the range is clipped, and only the weeks' own hours are looked up.
-        staff = staff_hours_of(
-            shifts[info.id],
-            info.timezone,
-            local_day_bounds(windows[-1][0], info.timezone)[0],
-            local_day_bounds(end, info.timezone)[1],
-        )
-        got = []
-        for start, stop in windows:
-            ref_start = start - dt.timedelta(weeks=REFERENCE_WEEKS)
-            history = [r for r in recs if ref_start <= r.day <= stop]
-            outages = detect_outages(history, info, hols, judge=(start, stop))
-            in_range = [r for r in history if start <= r.day <= stop]
-            got.append(compute_kpis(in_range, outages.keys(), staff))
-        out[info.id] = (got[0], got[1])
-    return out
+    shifts = floor_shifts_many(session, infos, shifts_from, end)
+    return weeks_kpis(infos, records, hols, shifts, week_start, today)
 
 
 def _first_day(session: Session, info: StoreInfo) -> dt.date | None:

@@ -9,89 +9,39 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import NamedTuple
 
 from sqlalchemy import Select, String, select, type_coerce
 from sqlalchemy.orm import Session
 
-from core.models import Holiday, HourlyTraffic, Shift, ShiftStatus, StaffRole, Store
+from core.models import Holiday, HourlyTraffic, Shift, ShiftStatus, Store
 from core.timeutil import local_day_bounds, tz
 
-#: Roles counted as "on the floor" for STAR: they serve shoppers. Stock clerks (理货) work
-#: the back room and are left out, as in ShopperTrak's and RetailNext's STAR definitions.
-FLOOR_ROLES: frozenset[str] = frozenset(
-    {
-        StaffRole.SALES.value,
-        StaffRole.CASHIER.value,
-        StaffRole.KEYHOLDER.value,
-        StaffRole.MANAGER.value,
-    }
+# the records, the store facts and the staff-hours arithmetic need no database library
+# (the app's start path uses them before SQLAlchemy is imported): core.traffic.records
+from core.traffic.records import (  # noqa: F401 (re-exported)
+    FLOOR_ROLES,
+    HourRecord,
+    StoreInfo,
+    _as_utc,
+    _wall_us,
+    hours_window,
+    info_of,
+    records_from_rows,
+    staff_hours_of,
 )
-
-
-class HourRecord(NamedTuple):
-    """One store-hour in local time.
-
-    A named tuple rather than a frozen dataclass: a region's home reads ~30k of them at
-    start-up, and a tuple is built in a fifth of the time (immutable all the same).
-    """
-
-    day: dt.date
-    hour: int
-    visitors: int
-    transactions: int
-    sales_fen: int
-    units: int | None
-
-
-@dataclass(frozen=True)
-class StoreInfo:
-    id: int
-    code: str
-    name: str
-    region_id: int
-    cluster: str
-    timezone: str
-    open_hour: int  # first local hour the store is open
-    close_hour: int  # first local hour after closing (22:00 -> 22; 21:30 -> 22)
-
-    def is_open(self, hour: int) -> bool:
-        return self.open_hour <= hour < self.close_hour
-
-    @property
-    def opening_hours(self) -> range:
-        return range(self.open_hour, self.close_hour)
 
 
 def store_info(session: Session, store_id: int) -> StoreInfo:
     store = session.get(Store, store_id)
     if store is None:
         raise LookupError(f"no store {store_id}")
-    return _info(store)
-
-
-def _info(store: Store) -> StoreInfo:
-    close = store.closes_at
-    close_hour = close.hour + (1 if (close.minute or close.second) else 0)
-    if close_hour <= store.opens_at.hour:  # closes after midnight: count to the day's end
-        close_hour = 24
-    return StoreInfo(
-        id=store.id,
-        code=store.code,
-        name=store.name,
-        region_id=store.region_id,
-        cluster=store.cluster or "",
-        timezone=store.timezone or "Asia/Shanghai",
-        open_hour=store.opens_at.hour,
-        close_hour=close_hour,
-    )
+    return info_of(store)
 
 
 def stores_info(session: Session, store_ids: Iterable[int]) -> list[StoreInfo]:
     ids = list(store_ids)
     rows = session.scalars(select(Store).where(Store.id.in_(ids)).order_by(Store.code)).all()
-    return [_info(s) for s in rows]
+    return [info_of(s) for s in rows]
 
 
 def load_hours(
@@ -140,12 +90,6 @@ def _driver_rows(session: Session, stmt: Select) -> list[tuple]:
         result.close()
 
 
-def _as_utc(raw: str | dt.datetime) -> dt.datetime:
-    """An instant column read raw: what :class:`core.models.UTCDateTime` returns for it."""
-    instant = dt.datetime.fromisoformat(raw) if isinstance(raw, str) else raw
-    return instant.replace(tzinfo=dt.UTC) if instant.tzinfo is None else instant
-
-
 def load_hours_many(
     session: Session, stores: Iterable[StoreInfo], start: dt.date, end: dt.date
 ) -> dict[int, list[HourRecord]]:
@@ -158,15 +102,9 @@ def load_hours_many(
     calling :func:`load_hours` per store (a test holds them together).
     """
     infos = {s.id: s for s in stores}
-    out: dict[int, list[HourRecord]] = {sid: [] for sid in infos}
     if not infos:
-        return out
-    bounds = {
-        sid: (local_day_bounds(start, s.timezone)[0], local_day_bounds(end, s.timezone)[1])
-        for sid, s in infos.items()
-    }
-    lo = min(b[0] for b in bounds.values())
-    hi = max(b[1] for b in bounds.values())
+        return {}
+    lo, hi, bounds = hours_window(infos.values(), start, end)
     rows = _driver_rows(
         session,
         select(
@@ -184,26 +122,7 @@ def load_hours_many(
         )
         .order_by(HourlyTraffic.store_id, HourlyTraffic.hour_start),
     )
-    # raw hour -> (UTC instant, local day, local hour), one table per time zone
-    local_of: dict[str, dict[object, tuple[dt.datetime, dt.date, int]]] = {}
-    one_zone = len({s.timezone for s in infos.values()}) == 1  # the query's bounds are exact
-    current = None
-    for sid, raw, visitors, transactions, sales_fen, units in rows:
-        if sid != current:  # rows come store by store
-            current = sid
-            zone_name = infos[sid].timezone
-            zone = tz(zone_name)
-            memo = local_of.setdefault(zone_name, {})
-            lo_s, hi_s = bounds[sid]
-            bucket = out[sid]
-        hit = memo.get(raw)
-        if hit is None:
-            instant = _as_utc(raw)
-            local = instant.astimezone(zone)
-            hit = memo[raw] = (instant, local.date(), local.hour)
-        if one_zone or lo_s <= hit[0] < hi_s:
-            bucket.append(HourRecord(hit[1], hit[2], visitors, transactions, sales_fen, units))
-    return out
+    return records_from_rows(infos, bounds, rows)
 
 
 def floor_staff_hours(
@@ -262,53 +181,6 @@ def floor_shifts_many(
     )
     for sid, s_start, s_end in rows:
         out[sid].append((_as_utc(s_start), _as_utc(s_end)))
-    return out
-
-
-_WALL_EPOCH = dt.datetime(2000, 1, 1)
-_US_PER_HOUR = 3_600_000_000
-_US_PER_DAY = 24 * _US_PER_HOUR
-
-
-def _wall_us(instant: dt.datetime, zone: dt.tzinfo) -> int:
-    """The instant's local wall-clock time, as integer microseconds since 2000-01-01."""
-    wall = instant.astimezone(zone).replace(tzinfo=None) - _WALL_EPOCH
-    return (wall.days * 86_400 + wall.seconds) * 1_000_000 + wall.microseconds
-
-
-def staff_hours_of(
-    shifts: Iterable[tuple[dt.datetime, dt.datetime]],
-    timezone: str,
-    lo: dt.datetime,
-    hi: dt.datetime,
-) -> dict[tuple[dt.date, int], float]:
-    """:func:`floor_staff_hours` of given (start, end) UTC shifts, clipped to ``lo``..``hi``.
-
-    Each shift is cut at the local wall-clock hours it spans (a DST change shortens or
-    lengthens the day, not the hours). Integer wall-clock microseconds instead of aware
-    datetimes: the same sums (``timedelta.total_seconds`` is microseconds / 10**6 too),
-    ~4× faster — a region home walks ~16k shift-hours.
-    """
-    zone = tz(timezone)
-    out: dict[tuple[dt.date, int], float] = {}
-    dates: dict[int, dt.date] = {}
-    for s_start, s_end in shifts:
-        if s_end <= lo or s_start >= hi:
-            continue
-        a = _wall_us(max(s_start, lo), zone)
-        b = _wall_us(min(s_end, hi), zone)
-        cur = a - a % _US_PER_HOUR
-        while cur < b:
-            nxt = cur + _US_PER_HOUR
-            overlap_us = min(b, nxt) - max(a, cur)
-            if overlap_us > 0:
-                day_no, in_day = divmod(cur, _US_PER_DAY)
-                day = dates.get(day_no)
-                if day is None:
-                    day = dates[day_no] = (_WALL_EPOCH + dt.timedelta(days=day_no)).date()
-                key = (day, in_day // _US_PER_HOUR)
-                out[key] = out.get(key, 0.0) + overlap_us / 1_000_000 / 3600.0
-            cur = nxt
     return out
 
 

@@ -32,11 +32,13 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from core.i18n import N_, _
-from core.traffic.hours import HourRecord, StoreInfo, holidays, load_hours, store_info
+from core.traffic.records import HourRecord, StoreInfo
+
+if TYPE_CHECKING:  # detection is pure; only store_outages reads (the start path needs no ORM)
+    from sqlalchemy.orm import Session
 
 SPIKE_Z = 3.5
 #: ... and at least this multiple of the usual count: small samples make MAD jumpy.
@@ -184,6 +186,8 @@ def detect_outages(
 
 def store_outages(session: Session, store_id: int, start: dt.date, end: dt.date) -> list[Outage]:
     """Outages of local days ``start`` .. ``end``, judged against the weeks before as well."""
+    from core.traffic.hours import holidays, load_hours, store_info
+
     info = store_info(session, store_id)
     ref_start = start - dt.timedelta(weeks=REFERENCE_WEEKS)
     recs = load_hours(session, info, ref_start, end)

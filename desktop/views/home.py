@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.home import Kpi, ManagerHome, SupervisorHome, manager_home, supervisor_home
+from core.home import Kpi, ManagerHome, SupervisorHome, manager_home
 from core.i18n import N_, _
+from core.quickread import supervisor_home as quick_supervisor_home
 from core.timeutil import week_label
 from desktop.formatting import count, money, percent
 from desktop.screens import ScreenSpec, register_screen
@@ -253,8 +254,10 @@ class HomeView(QWidget):
                 on_error=self._failed,
             )
         elif sel.region_id is not None:
-            self.ctx.db.submit(
-                supervisor_home,
+            # read with the sqlite3 driver (equal to core.home.supervisor_home): the region
+            # home is a supervisor's first screen and must not wait for the ORM to load
+            self.ctx.db.submit_read(
+                quick_supervisor_home,
                 sel.region_id,
                 sel.day,
                 self.ctx.actor,

@@ -12,8 +12,9 @@ import datetime as dt
 from PySide6.QtCore import QDate, QSignalBlocker
 from PySide6.QtWidgets import QComboBox, QDateEdit, QHBoxLayout, QLabel, QWidget
 
-from core.directory import RegionInfo, StoreInfo, regions_in_scope, stores_in_scope
+from core.directory import RegionInfo, StoreInfo
 from core.i18n import _
+from core.quickread import regions_in_scope, stores_in_scope
 
 
 class ScopePickers(QWidget):
@@ -55,16 +56,17 @@ class ScopePickers(QWidget):
         self.reload()
 
     def reload(self) -> None:
-        self.ctx.db.submit(self._load, on_result=self._on_loaded)
+        # driver-level reads (core.quickread): the pickers fill before SQLAlchemy loads
+        self.ctx.db.submit_read(self._load, on_result=self._on_loaded)
 
     def _on_data_changed(self, changes) -> None:
         # a first sync brings the stores; later pulls may add some
         if changes.touches("pulled", "stores", "regions"):
             self.reload()
 
-    def _load(self, session) -> tuple[list[RegionInfo], list[StoreInfo]]:
+    def _load(self, conn) -> tuple[list[RegionInfo], list[StoreInfo]]:
         actor = self.ctx.actor
-        return regions_in_scope(session, actor), stores_in_scope(session, actor)
+        return regions_in_scope(conn, actor), stores_in_scope(conn, actor)
 
     @property
     def is_manager(self) -> bool:

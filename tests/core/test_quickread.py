@@ -1,0 +1,202 @@
+"""core.quickread (sqlite3 driver) returns exactly what its ORM counterparts return.
+
+The app reads its first window's data through core.quickread so that it never waits for
+SQLAlchemy; these tests hold every pair equal on the demo region, after edits and syncs
+change what they read, and across time zones (two stores moved to Berlin: DST, two zones).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, update
+
+from core import conflicts, directory, home, quickread
+from core.cache import open_cache
+from core.models import Alert, Region, Store, SyncConflict, SyncState, UserRole
+from core.mutations import Actor, apply_local
+from tests.conftest import DEMO_TODAY
+
+#: A Monday, a mid-week day, the demo's Friday "today", a Sunday, a week with DST, and a
+#: day long before the data (empty weeks).
+DAYS = (
+    DEMO_TODAY - dt.timedelta(days=4),
+    DEMO_TODAY - dt.timedelta(days=9),
+    DEMO_TODAY,
+    DEMO_TODAY - dt.timedelta(days=12),
+    dt.date(2026, 10, 27),
+    dt.date(2025, 1, 8),
+)
+
+
+@pytest.fixture
+def cache(demo_cache):
+    """The demo with two Shanghai stores moved to Berlin (DST ends 2026-10-25)."""
+    with demo_cache.session() as s:
+        ids = s.scalars(select(Store.id).where(Store.region_id == 1).order_by(Store.code)).all()
+        s.execute(update(Store).where(Store.id.in_(ids[:2])).values(timezone="Europe/Berlin"))
+    return demo_cache
+
+
+def _actors(s) -> list[Actor | None]:
+    sh = s.scalar(select(Region.id).where(Region.code == "SH"))
+    ids = sorted(s.scalars(select(Store.id).where(Store.region_id == sh)).all())
+    return [
+        None,
+        directory.actor_for_username(s, "admin"),
+        directory.demo_actor(s, "supervisor", "SH"),
+        directory.demo_actor(s, "supervisor", "JS"),
+        directory.demo_actor(s, "store_manager", "SH003"),
+        Actor(1, "part of SH", "supervisor", frozenset(ids[3:]), frozenset({sh})),
+        Actor(2, "nobody", "supervisor", frozenset(), frozenset()),
+    ]
+
+
+def _assert_homes_equal(cache, days=DAYS) -> None:
+    with cache.session() as s, cache.reader() as conn:
+        regions = s.scalars(select(Region.id).order_by(Region.id)).all()
+        for actor in _actors(s):
+            for rid in regions:
+                for day in days:
+                    want = home.supervisor_home(s, rid, day, actor)
+                    got = quickread.supervisor_home(conn, rid, day, actor)
+                    assert got == want, (actor and actor.name, rid, day)
+        with pytest.raises(LookupError):
+            quickread.supervisor_home(conn, 999_999, DEMO_TODAY)
+
+
+def test_region_home_equals_the_orm_home(cache) -> None:
+    _assert_homes_equal(cache)
+    with cache.session() as s, cache.reader() as conn:  # not an empty comparison
+        actor = directory.demo_actor(s, "supervisor", "SH")
+        got = quickread.supervisor_home(conn, min(actor.region_ids), DEMO_TODAY, actor)
+    assert len(got.ranking) > 20 and got.alerts and got.visits_by_rep
+    assert got.kpis[0].value > 0 and sum(n for _s, n, _a in got.funnel) > 0
+
+
+def test_region_home_equal_after_edits_and_a_sync(cache) -> None:
+    """What local edits and sync pulls write is read back equally (nothing is stored)."""
+    now = dt.datetime.combine(DEMO_TODAY, dt.time(9), tzinfo=dt.UTC)
+    with cache.session() as s:
+        sup = directory.demo_actor(s, "supervisor", "SH")
+        alerts = s.scalars(
+            select(Alert)
+            .where(Alert.region_id.in_(sup.region_ids), Alert.resolved_at.is_(None))
+            .order_by(Alert.id)
+        ).all()
+        assert len(alerts) >= 3
+        # a snooze through the mutation (outbox row), an escalation and a resolution as a
+        # pull would write them, and a traffic hour rewritten by an import
+        apply_local(
+            s,
+            sup,
+            "alert.snooze/1",
+            {
+                "alert_id": alerts[0].id,
+                "until": (now + dt.timedelta(days=2)).isoformat(),
+                "reason": "customer on holiday",
+            },
+            now=now,
+        )
+        alerts[1].escalated_at = now - dt.timedelta(hours=3)
+        alerts[1].severity = "critical"
+        alerts[2].resolved_at = now
+        store = min(sup.store_ids)
+        rows = [
+            {
+                "hour_start": f"{DEMO_TODAY - dt.timedelta(days=1)}T12:00:00+08:00",
+                "visitors": 0,
+                "transactions": 9,
+                "sales_fen": 12_345,
+                "units": 11,
+            }
+        ]
+        apply_local(s, sup, "traffic.import/1", {"store_id": store, "rows": rows}, now=now)
+    _assert_homes_equal(cache, days=(DEMO_TODAY,))
+    with cache.session() as s, cache.reader() as conn:
+        got = quickread.supervisor_home(conn, min(sup.region_ids), DEMO_TODAY, sup)
+        assert alerts[0].id not in {a.id for a in got.alerts}  # snoozed: not on the home
+        assert quickread.local_sync_status(conn) == conflicts.local_sync_status(s)
+        assert quickread.local_sync_status(conn).pending == 2
+
+
+def test_sign_in_pickers_and_sync_status_equal_the_orm(cache) -> None:
+    with cache.session() as s, cache.reader() as conn:
+        assert quickread.has_reference_data(conn) is directory.has_reference_data(s) is True
+        for zone in (None, "Asia/Shanghai", "Europe/Berlin", "America/Los_Angeles"):
+            assert quickread.data_last_day(conn, zone) == directory.data_last_day(s, zone)
+        codes = ("", "SH", "JS", "ZJ", "XX", "SH001", "SH003", "JS002", "ZJ010", "JS999")
+        seen = 0
+        for role in ("supervisor", "store_manager", "admin", "nobody"):
+            for code in codes:
+                want = directory.demo_actor(s, role, code)
+                assert quickread.demo_actor(conn, role, code) == want, (role, code)
+                seen += want is not None
+        assert seen >= 8  # both roles, with and without a code
+        for actor in [a for a in _actors(s) if a is not None]:
+            assert quickread.regions_in_scope(conn, actor) == directory.regions_in_scope(s, actor)
+            assert quickread.stores_in_scope(conn, actor) == directory.stores_in_scope(s, actor)
+            for rid in (1, 2, 3, 999):
+                assert quickread.stores_in_scope(conn, actor, rid) == directory.stores_in_scope(
+                    s, actor, rid
+                )
+        assert quickread.local_sync_status(conn) == conflicts.local_sync_status(s)
+    # after a sync: its time, and an open conflict
+    with cache.session() as s:
+        s.add(SyncState(key="last_success_at", value="2026-11-27T08:30:00"))
+        s.add(
+            SyncConflict(
+                mutation_id=7,
+                entity="shift",
+                entity_id="x",
+                mine={},
+                theirs={},
+                message="stale",
+                created_at=dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC),
+            )
+        )
+    with cache.session() as s, cache.reader() as conn:
+        got = quickread.local_sync_status(conn)
+        assert got == conflicts.local_sync_status(s)
+        assert got.conflicts == 1
+        assert got.last_sync_at == dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC)
+
+
+def test_empty_cache_reads(tmp_path) -> None:
+    cache = open_cache(tmp_path / "empty.db")
+    try:
+        with cache.session() as s, cache.reader() as conn:
+            assert quickread.has_reference_data(conn) is directory.has_reference_data(s) is False
+            assert quickread.data_last_day(conn) is directory.data_last_day(s) is None
+            assert quickread.demo_actor(conn, "supervisor", "SH") is None
+            assert quickread.local_sync_status(conn) == conflicts.local_sync_status(s)
+    finally:
+        cache.close()
+
+
+def test_the_reader_cannot_write(cache) -> None:
+    import sqlite3
+
+    with cache.reader() as conn, pytest.raises(sqlite3.OperationalError):
+        conn.execute("DELETE FROM stores")
+
+
+def test_literals_equal_the_data_model() -> None:
+    """The facts the driver-level code states as text are the data model's."""
+    from core import cache_format, models
+    from core.funnel_figures import STAGES
+    from core.traffic.records import FLOOR_ROLES
+
+    assert cache_format.SCHEMA_VERSION == models.SCHEMA_VERSION
+    assert cache_format.APP_ID == models.APP_ID
+    assert set(models.Base.metadata.tables) >= cache_format.QUICKREAD_TABLES
+    assert tuple(s.value for s in models.STAGE_ORDER) == STAGES
+    assert UserRole.ADMIN.value == "admin"
+    assert {UserRole.STORE_MANAGER.value, UserRole.SUPERVISOR.value} == {
+        "store_manager",
+        "supervisor",
+    }
+    assert {"sales", "cashier", "keyholder", "manager"} == FLOOR_ROLES
+    assert set(FLOOR_ROLES) < {r.value for r in models.StaffRole}
+    assert models.ShiftStatus.PUBLISHED.value == "published"

@@ -1,0 +1,77 @@
+"""The start path reads without SQLAlchemy, and the ORM is loaded behind the first screen."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.cache import open_cache
+from desktop.context import DbWorker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_start_path_imports_no_sqlalchemy() -> None:
+    """What a remembered sign-in imports before its first paint loads no SQLAlchemy."""
+    code = (
+        "import sys\n"
+        "import desktop.app, desktop.cli, desktop.main_window, desktop.views.home\n"
+        "import desktop.widgets.pickers, desktop.demo_data, desktop.sync_controller\n"
+        "import core.quickread, core.home, core.directory\n"
+        "print(','.join(sorted(m for m in sys.modules\n"
+        "    if m.split('.')[0] == 'sqlalchemy' or m == 'core.models')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.strip() == "", f"imported at start: {out.stdout.strip()}"
+
+
+def test_opening_an_up_to_date_cache_makes_no_engine_until_used(demo_db) -> None:
+    cache = open_cache(demo_db, defer_integrity_check=True)
+    try:
+        assert cache._engine is None
+        with cache.reader() as conn:
+            assert conn.execute("SELECT count(*) FROM stores").fetchone()[0] > 0
+        assert cache._engine is None
+        with cache.session() as s:  # made on first use
+            assert s.connection() is not None
+        assert cache._engine is not None
+    finally:
+        cache.close()
+
+
+@pytest.mark.gui
+def test_warm_up_makes_the_engine_on_the_db_worker(demo_db, qtbot) -> None:
+    cache = open_cache(demo_db, defer_integrity_check=True)
+    worker = DbWorker(cache)
+    try:
+        worker.warm_up().result(timeout=60)
+        assert cache._engine is not None
+        assert worker.errors == []
+    finally:
+        worker.shutdown()
+        cache.close()
+
+
+@pytest.mark.gui
+def test_warm_up_leaves_a_damaged_cache_alone(demo_db, qtbot) -> None:
+    cache = open_cache(demo_db, defer_integrity_check=True)
+    cache.integrity_problem = "damaged database (test)"
+    worker = DbWorker(cache)
+    try:
+        worker.warm_up().result(timeout=60)
+        assert cache._engine is None
+        with pytest.raises(Exception, match="damaged"):
+            worker.submit_read(lambda conn: 1).result(timeout=60)
+    finally:
+        worker.shutdown()
+        cache.close()
