@@ -557,6 +557,7 @@ def apply_snapshot_page(
                 _check_columns(name, columns)
                 local = _local_columns(name)
                 cols = ", ".join(_q(c) for c in columns if c in local)
+                last = raw.execute(f"SELECT max(rowid) FROM {_q(name)}").fetchone()[0]
                 try:
                     cur = raw.execute(
                         f"INSERT OR REPLACE INTO {_q(name)} ({cols}) SELECT {cols} FROM {src}"
@@ -565,7 +566,7 @@ def apply_snapshot_page(
                     raise ValueError(f"rows of {name} cannot be stored: {e}") from None
                 if cur.rowcount != sums.count:
                     raise ValueError("the page file changed while it was loaded")
-                _stored_as_sent(raw, name, columns, src, sums.count)
+                _stored_as_sent(raw, name, columns, src, sums.count, last or 0)
                 if next_after is None:  # the table is complete: build its indexes now
                     _create_deferred_indexes(raw, name)
                 snap = json.loads(_get_raw(raw, K_SNAP_SUMS) or "null")
@@ -605,22 +606,27 @@ def _affinity(declared: str) -> str:
 
 
 def _stored_as_sent(
-    raw: sqlite3.Connection, name: str, columns: list[str], src: str, count: int
+    raw: sqlite3.Connection, name: str, columns: list[str], src: str, count: int, last: int
 ) -> None:
     """Prove that the ``count`` rows of page table ``src`` are stored in ``name`` exactly.
 
-    Each page row is looked up by its key and compared with the stored row, column by
-    column, with ``IS`` on affinity-free ``+`` operands (no conversion: text ``'12'`` is
-    not integer 12, NULL is not a default). Where the stored column's affinity could
-    keep the value but change its storage class (integer 12 and real 12.0 compare equal)
-    their ``typeof`` results are compared too; a TEXT column holds only text or NULL, so ``IS``
-    alone decides there. A column the local table lacks must be NULL (a full re-read
-    sees NULL there). Runs in SQLite (a key lookup per row), inside the page's
-    transaction.
+    Each page row is compared with a stored row, column by column, with ``IS`` on
+    affinity-free ``+`` operands (no conversion: text ``'12'`` is not integer 12, NULL is
+    not a default). Where the stored column's affinity could keep the value but change
+    its storage class (integer 12 and real 12.0 compare equal) their ``typeof`` results
+    are compared too; a TEXT column holds only text or NULL, so ``IS`` alone decides
+    there. A column the local table lacks must be NULL (a full re-read sees NULL there).
+    Runs in SQLite, inside the page's transaction.
+
+    Which stored row: the page's rows were just inserted in page order after rowid
+    ``last``, so the i-th page row is first looked for at rowid ``last + i`` (one rowid
+    lookup each). That guess proves the page when every row matches (distinct stored
+    rows, all columns equal, keys included); otherwise — a table whose key is its rowid,
+    a row replaced — each page row is looked up by its key, which decides.
     """
-    declared = {r[1]: r[2] for r in raw.execute(f"PRAGMA main.table_info({_q(name)})")}
+    info = raw.execute(f"PRAGMA main.table_info({_q(name)})").fetchall()
+    declared = {r[1]: r[2] for r in info}
     pkc = [c.name for c in Base.metadata.tables[name].primary_key.columns]
-    on = " AND ".join(f"t.{_q(c)} = p.{_q(c)}" for c in pkc)
 
     def same(c: str) -> str:
         if c not in declared:
@@ -630,11 +636,19 @@ def _stored_as_sent(
             return f"+{t} IS +{p}"
         return f"+{t} IS +{p} AND typeof({t}) = typeof({p})"
 
+    where = " AND ".join(map(same, columns))
+    rowid_key = [r[2].upper() for r in info if r[5]] == ["INTEGER"]
+    if not rowid_key:
+        lo, hi = raw.execute(f"SELECT min(rowid), max(rowid) FROM {src}").fetchone()
+        if lo is not None and hi - lo + 1 == count:
+            by_place = (
+                f"{src} AS p JOIN main.{_q(name)} AS t ON t.rowid = p.rowid + {last - lo + 1}"
+            )
+            if raw.execute(f"SELECT count(*) FROM {by_place} WHERE {where}").fetchone()[0] == count:
+                return
+    on = " AND ".join(f"t.{_q(c)} = p.{_q(c)}" for c in pkc)
     join = f"{src} AS p JOIN main.{_q(name)} AS t ON {on}"
-    matched = raw.execute(
-        f"SELECT count(*) FROM {join} WHERE {' AND '.join(map(same, columns))}"
-    ).fetchone()[0]
-    if matched == count:
+    if raw.execute(f"SELECT count(*) FROM {join} WHERE {where}").fetchone()[0] == count:
         return
     for c in columns:  # name the first column that differs, for the error
         stored = f"t.{_q(c)}" if c in declared else "NULL"
