@@ -310,7 +310,10 @@ def _insert_rows(raw: sqlite3.Connection, name: str, columns: list[str], rows: l
         f"INSERT OR REPLACE INTO {_q(name)} ({', '.join(map(_q, columns))}) "
         f"VALUES ({', '.join('?' * len(columns))})"
     )
-    raw.executemany(sql, rows)
+    try:
+        raw.executemany(sql, rows)
+    except sqlite3.IntegrityError as e:  # e.g. a NULL where none may be
+        raise ValueError(f"rows of {name} cannot be stored: {e}") from None
     return len(rows)
 
 

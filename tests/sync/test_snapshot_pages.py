@@ -587,3 +587,40 @@ def test_each_user_keeps_at_most_two_background_checksum_jobs(server):
     time.sleep(0.2)
     assert background == [2, 1, 1]
     assert a["tables"]["visit_notes"]["count"] == 4
+
+
+def test_a_pulled_row_that_cannot_be_stored_is_a_clear_error_and_changes_nothing(server, tmp_path):
+    """A NULL where the table allows none (visit_notes.text) in a pull page: the sync
+    fails with the readable ProtocolError, and neither the page nor the cursor is kept."""
+    cache = new_client(tmp_path, "a")
+
+    async def first():
+        eng = engine_for(cache, server, "admin")
+        await eng.sync_once()
+        await eng.aclose()
+
+    run(first())
+    cursor = local.read_state(cache).cursor
+    _note(server, "pulled-null")
+    _note(server, "pulled-fine")
+
+    def null_text(body: dict) -> dict:
+        col = body["columns"]["visit_notes"].index("text")
+        for ch in body["changes"]:
+            if ch["table"] == "visit_notes" and ch["pk"] == ["pulled-null"]:
+                ch["row"][col] = None
+        return body
+
+    server.faults.add("/v1/sync/pull", "replace", null_text)
+
+    async def broken():
+        eng = engine_for(cache, server, "admin")
+        with pytest.raises(ProtocolError, match="visit_notes"):
+            await eng.sync_once()
+        await eng.aclose()
+
+    run(broken())
+    assert local.read_state(cache).cursor == cursor
+    with cache.session() as s:
+        assert s.get(VisitNote, "pulled-fine") is None
+    cache.close()
