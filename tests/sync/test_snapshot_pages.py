@@ -1,9 +1,13 @@
 """Protocol 2 snapshot pages (SQLite page files) and the checks around them.
 
-A hostile or broken page file applies nothing; the verify that ends a snapshot uses the
-checksum terms kept while loading (and still notices a row lost on load); after a pulled
-change it reads everything again; the non-unique indexes dropped for the load are back
-once the snapshot is finished; the server's scope checksums follow its head.
+A hostile or broken page file applies nothing (page files are opened with an untrusted
+schema); a page whose rows would not be stored exactly as received (a value converted by
+type affinity, a row replaced within the page) is refused, so the checksum terms kept
+while loading, which the verify that ends a snapshot uses, are those of the stored rows
+(and the verify still notices a row lost on load); after a pulled change it reads
+everything again; the non-unique indexes dropped for the load are back once the snapshot
+is finished, and as soon as a load stops unfinished; the server's scope checksums follow
+its head, and a verify never waits behind another client's background checksum job.
 """
 
 from __future__ import annotations
