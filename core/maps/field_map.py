@@ -34,7 +34,13 @@ from core.resources import CJK_FONT_FILE
 from core.timeutil import to_local
 from core.trajectory.coords import WGS84, to_tile_datum
 from core.trajectory.evidence import format_distance, format_minutes
-from core.trajectory.field_day import FieldDayRaw, FieldMap, VisitView
+from core.trajectory.field_day import (
+    REP_COLOURS,
+    FieldDayRaw,
+    FieldMap,
+    PreparedTracks,
+    VisitView,
+)
 
 FLAGGED_COLOUR = "#d32f2f"
 OK_COLOUR = "#2e7d32"
@@ -240,22 +246,25 @@ def _static_layers(
     return cust_points, stores, heat
 
 
-def _day_layers(fm: FieldMap, datum: str, *, static: bool = True) -> _DayLayers:
-    """Every layer of the page; without ``static``, customers, stores and heat are empty."""
+def _day_layers(
+    fm: FieldMap, datum: str, *, static: bool = True, tracks: bool = True
+) -> _DayLayers:
+    """Every layer of the page; without ``static``, customers, stores and heat are empty,
+    without ``tracks`` the tracks and the bounds."""
     tz = fm.raw.timezone
 
     def pt(lat: float, lon: float) -> tuple[float, float]:
         return to_tile_datum(lat, lon, datum)
 
     cust_points, stores, heat = _static_layers(fm.raw, datum) if static else ([], [], [])
-    tracks = [
+    track_layers = [
         (
             _track_points(t) if datum == WGS84 else [pt(*p) for p in t.points],
             t.colour,
             esc(t.rep.name),
         )
         for t in fm.tracks
-        if len(t.points) >= 2
+        if tracks and len(t.points) >= 2
     ]
 
     stop_points: list[list[Any]] = []
@@ -294,7 +303,7 @@ def _day_layers(fm: FieldMap, datum: str, *, static: bool = True) -> _DayLayers:
             ]
         )
 
-    bounds = fm.bounds()
+    bounds = fm.bounds() if tracks else None
     drawn = [t for t in fm.tracks if t.points]
     legend_rows = "".join(
         f'<div><span class="sd-sw" style="background:{t.colour}"></span>{esc(t.rep.name)}</div>'
@@ -316,13 +325,17 @@ def _day_layers(fm: FieldMap, datum: str, *, static: bool = True) -> _DayLayers:
     return _DayLayers(
         customers=cust_points,
         stores=stores,
-        tracks=tracks,
+        tracks=track_layers,
         stops=stop_points,
         visits=visit_points,
         heat=heat,
         bounds=[pt(*bounds[0]), pt(*bounds[1])] if bounds is not None else None,
         legend=legend,
-        summary={"tracks": len(tracks), "visits": len(fm.visits), "flagged": fm.flagged},
+        summary={
+            "tracks": sum(1 for t in fm.tracks if len(t.points) >= 2),
+            "visits": len(fm.visits),
+            "flagged": fm.flagged,
+        },
     )
 
 
@@ -533,20 +546,28 @@ class _Shell(MacroElement):
     });
     onMap(STATIC);
   }
-  function draw(d, bridge) {
-    if (d.static) begin(d.static);
-    else if (shown === null) begin({heat: "", customers: [], stores: [], styles: []});
+  // The tracks may come first (sdTracks: view and tracks, drawn while the visits are
+  // still being judged); sdDraw then brings stops, visits and legend (tracks null).
+  function tracks(t) {
+    if (shown === null) begin({heat: "", customers: [], stores: [], styles: []});
     offMap(DAY);
     Object.keys(visits).forEach(function (k) { delete visits[k]; });
-    if (d.bounds) map.fitBounds(d.bounds, {padding: [24, 24], animate: false});
-    d.tracks.forEach(function (t) {
-      L.polyline(latlngs(t[0]), {color: t[1], weight: 4, opacity: 0.9, smoothFactor: 1.0})
-        .bindTooltip(t[2], {sticky: true}).addTo(G.tracks);
+    if (t.bounds) map.fitBounds(t.bounds, {padding: [24, 24], animate: false});
+    t.tracks.forEach(function (p) {
+      L.polyline(latlngs(p[0]), {color: p[1], weight: 4, opacity: 0.9, smoothFactor: 1.0})
+        .bindTooltip(p[2], {sticky: true}).addTo(G.tracks);
     });
+    onMap(["tracks"]);
+  }
+  function draw(d, bridge) {
+    if (d.static) begin(d.static);
+    if (d.tracks) tracks(d);
+    else offMap(["stops", "visits"]);
+    Object.keys(visits).forEach(function (k) { delete visits[k]; });
     points(G.stops, d.stops, d.styles);
     points(G.visits, d.visits, d.styles);
     G.visits.eachLayer(function (l) { if (l.options.visitId) visits[l.options.visitId] = l; });
-    onMap(DAY);
+    onMap(["stops", "visits"]);
     shown = null;
     legend.innerHTML = d.legend;
     legend.style.display = "";
@@ -573,6 +594,10 @@ class _Shell(MacroElement):
   window.sdBegin = function (s) {
     window.sdReady = false;
     channel.then(function () { begin(s); });
+  };
+  window.sdTracks = function (t) {
+    window.sdReady = false;
+    channel.then(function () { tracks(t); });
   };
   window.sdDraw = function (d) {
     window.sdReady = false;
@@ -684,30 +709,73 @@ def field_static_script(raw: FieldDayRaw, provider: TileProvider | None = None) 
     return f"window.sdBegin({js_json(field_static_payload(raw, provider))});"
 
 
+def field_tracks_payload(
+    raw: FieldDayRaw, prepared: PreparedTracks, provider: TileProvider | None = None
+) -> dict[str, Any]:
+    """A period's view and tracks for ``window.sdTracks`` (before the visits are judged).
+
+    The same tracks and bounds :func:`field_day_payload` carries (then sent without them).
+    """
+    datum = provider.datum if provider is not None else WGS84
+    tracks = []
+    for k, rep in enumerate(raw.reps):
+        lat, lon = prepared.simplified[k]
+        if len(lat) < 2:
+            continue
+        pts = (
+            np.column_stack((lat, lon))
+            if datum == WGS84
+            else [
+                to_tile_datum(a, b, datum) for a, b in zip(lat.tolist(), lon.tolist(), strict=True)
+            ]
+        )
+        tracks.append([_b64_latlngs(pts), REP_COLOURS[k % len(REP_COLOURS)], esc(rep.name)])
+    bounds = prepared.bounds(raw)
+    return {
+        "tracks": tracks,
+        "bounds": (
+            [list(to_tile_datum(*bounds[0], datum)), list(to_tile_datum(*bounds[1], datum))]
+            if bounds is not None
+            else None
+        ),
+    }
+
+
+def field_tracks_script(
+    raw: FieldDayRaw, prepared: PreparedTracks, provider: TileProvider | None = None
+) -> str:
+    """Draws a period's tracks (and sets the view) on the kept page, ahead of its visits."""
+    return f"window.sdTracks({js_json(field_tracks_payload(raw, prepared, provider))});"
+
+
 def field_day_payload(
     fm: FieldMap,
     provider: TileProvider | None = None,
     *,
     static: bool = True,
+    tracks: bool = True,
     request: int | None = None,
 ) -> dict[str, Any]:
     """One day for ``window.sdDraw`` (see :class:`_Shell`), as plain JSON-able data.
 
     With ``static`` the payload carries :func:`field_static_payload` too (one message
     draws everything); without, ``window.sdBegin`` must have drawn that part first.
-    ``request`` comes back in the page's ready summary, so the asker can tell the ready
+    Without ``tracks``, ``window.sdTracks`` (:func:`field_tracks_script`) has drawn the
+    tracks and set the view. ``request`` comes back in the page's ready summary, so the asker can tell the ready
     of its request from a late one of an earlier request.
     """
     datum = provider.datum if provider is not None else WGS84
-    lay = _day_layers(fm, datum, static=False)
+    lay = _day_layers(fm, datum, static=False, tracks=tracks)
     st = _Styles()
     return {
         "static": field_static_payload(fm.raw, provider) if static else None,
         "stops": st.compact(lay.stops),
         "visits": st.compact(lay.visits),
         "styles": st.styles,
-        "tracks": [[_b64_latlngs(p), colour, tip] for p, colour, tip in lay.tracks],
-        "bounds": [list(p) for p in lay.bounds] if lay.bounds is not None else None,
+        "tracks": (
+            [[_b64_latlngs(p), colour, tip] for p, colour, tip in lay.tracks] if tracks else None
+        ),
+        "bounds": [list(p) for p in lay.bounds] if tracks and lay.bounds is not None else None,
         "legend": lay.legend,
         "summary": lay.summary if request is None else {**lay.summary, "request": request},
     }
@@ -718,10 +786,11 @@ def field_day_script(
     provider: TileProvider | None = None,
     *,
     static: bool = True,
+    tracks: bool = True,
     request: int | None = None,
 ) -> str:
     """The JavaScript that draws one day on the page of :func:`build_field_shell_html`."""
-    payload = field_day_payload(fm, provider, static=static, request=request)
+    payload = field_day_payload(fm, provider, static=static, tracks=tracks, request=request)
     return f"window.sdDraw({js_json(payload)});"
 
 

@@ -337,20 +337,58 @@ def _utc(value: Any) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def prepare_field_map(raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGET) -> FieldMap:
+@dataclass
+class PreparedTracks:
+    """The first part of preparing a period: cleaned fixes and simplified tracks (per rep
+    of ``raw.reps``), enough to draw the tracks before the visits are judged."""
+
+    raw_parts: list[FixArrays]
+    cleaned: Batch
+    simplified: list[tuple[np.ndarray, np.ndarray]]  # (lats, lons) per rep
+
+    def bounds(self, raw: FieldDayRaw) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """:meth:`FieldMap.bounds` of the map these tracks belong to."""
+        reps = {r.id for r in raw.reps}
+        lat = [v.visit.customer_lat for v in raw.visits if v.visit.rep_id in reps]
+        lon = [v.visit.customer_lon for v in raw.visits if v.visit.rep_id in reps]
+        lats = np.concatenate([np.array(lat, dtype=np.float64), *(a for a, _ in self.simplified)])
+        lons = np.concatenate([np.array(lon, dtype=np.float64), *(b for _, b in self.simplified)])
+        if not lats.size:
+            lats = np.array([s.lat for s in raw.stores], dtype=np.float64)
+            lons = np.array([s.lon for s in raw.stores], dtype=np.float64)
+        if not lats.size:
+            return None
+        return (float(lats.min()), float(lons.min())), (float(lats.max()), float(lons.max()))
+
+
+def prepare_tracks(raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGET) -> PreparedTracks:
+    """Clean every rep's fixes and simplify the tracks (the start of :func:`prepare_field_map`)."""
+    empty = FixArrays.empty()
+    raw_parts = [raw.gps.get(rep.id, empty) for rep in raw.reps]
+    cleaned = clean_batch(Batch.of(raw_parts))
+    return PreparedTracks(raw_parts, cleaned, simplify_batch(cleaned, point_budget))
+
+
+def prepare_field_map(
+    raw: FieldDayRaw,
+    *,
+    point_budget: int = TRACK_POINT_BUDGET,
+    tracks: PreparedTracks | None = None,
+) -> FieldMap:
     """Clean, detect stops, score evidence and simplify (CPU pool; no database).
 
     Runs over numpy arrays, every rep at once (:mod:`core.trajectory.batch`); the results
     are those of :func:`prepare_field_map_reference`, the same steps over lists of fixes.
+    ``tracks`` is :func:`prepare_tracks` of the same ``raw``, when done already.
     """
     places = [Place(c.id, c.name, c.lat, c.lon) for c in raw.customers]
     places += [
         Place(v.visit.customer_id, v.customer_name, v.visit.customer_lat, v.visit.customer_lon)
         for v in raw.visits
     ]
-    empty = FixArrays.empty()
-    raw_parts = [raw.gps.get(rep.id, empty) for rep in raw.reps]
-    cleaned = clean_batch(Batch.of(raw_parts))
+    if tracks is None:
+        tracks = prepare_tracks(raw, point_budget=point_budget)
+    raw_parts, cleaned = tracks.raw_parts, tracks.cleaned
     matched = match_stops_batch(detect_stops_batch(cleaned), PlaceArrays.of(places))
     segment = {rep.id: k for k, rep in enumerate(raw.reps)}
 
@@ -374,11 +412,10 @@ def prepare_field_map(raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGE
             views.append(VisitView(r, ev, cmp.visit_stop.get(r.visit.id)))
         unrecorded += [(rep.id, matched[k][i]) for i in cmp.unrecorded_stops]
 
-    simplified = simplify_batch(cleaned, point_budget)
-    tracks = []
+    rep_tracks = []
     for k, rep in enumerate(raw.reps):
-        lats, lons = simplified[k]
-        tracks.append(
+        lats, lons = tracks.simplified[k]
+        rep_tracks.append(
             RepTrack(
                 rep=rep,
                 colour=REP_COLOURS[k % len(REP_COLOURS)],
@@ -391,7 +428,7 @@ def prepare_field_map(raw: FieldDayRaw, *, point_budget: int = TRACK_POINT_BUDGE
             )
         )
     views.sort(key=lambda v: v.row.visit.check_in_at)
-    return FieldMap(raw=raw, tracks=tracks, visits=views, unrecorded=unrecorded)
+    return FieldMap(raw=raw, tracks=rep_tracks, visits=views, unrecorded=unrecorded)
 
 
 def prepare_field_map_reference(

@@ -18,9 +18,11 @@ URL and "fetch tiles while online" are remembered per screen.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,7 @@ from core.trajectory.field_day import (
     VisitView,
     load_field_day,
     prepare_field_map,
+    prepare_tracks,
     reps_in_scope,
 )
 from core.trajectory.gps_import import RefusedImport, refused_imports
@@ -128,17 +131,28 @@ class DayBuild:
     seconds: float
 
 
-def build_day(raw: Any, provider: TileProvider | None, request: int | None = None) -> DayBuild:
-    """CPU part of asking for a period (runs on ctx.cpu): prepare, the script that
-    completes the drawing started by :func:`load_day`, and the table's rows.
+def build_day(
+    raw: Any,
+    provider: TileProvider | None,
+    request: int | None = None,
+    on_tracks: Callable[[str], None] | None = None,
+) -> DayBuild:
+    """CPU part of asking for a period (runs on ctx.cpu): prepare, the scripts that
+    complete the drawing started by :func:`load_day`, and the table's rows.
 
-    ``request`` comes back in the page's ready message (see FieldMapView._on_map_ready).
+    With ``on_tracks``, the tracks' script is handed to it (on this thread) as soon as the
+    tracks are simplified, so the page draws them while the visits are judged; the
+    returned script then brings stops, visits and legend only. ``request`` comes back in
+    the page's ready message (see FieldMapView._on_map_ready).
     """
-    from core.maps.field_map import field_day_script
+    from core.maps.field_map import field_day_script, field_tracks_script
 
     t0 = time.perf_counter()
-    fm = prepare_field_map(raw)
-    script = field_day_script(fm, provider, static=False, request=request)
+    tracks = prepare_tracks(raw)
+    if on_tracks is not None:
+        on_tracks(field_tracks_script(raw, tracks, provider))
+    fm = prepare_field_map(raw, tracks=tracks)
+    script = field_day_script(fm, provider, static=False, tracks=on_tracks is None, request=request)
     rows = visit_table_rows(fm)
     return DayBuild(fm, script, rows, time.perf_counter() - t0)
 
@@ -306,6 +320,8 @@ class FieldMapView(QWidget):
 
     sig_map_ready = Signal(float)
     """A map finished drawing in the page; carries seconds from request to ready."""
+    sig_tracks_built = Signal(int, str)
+    """A request's tracks script is ready (emitted on the CPU pool; request, script)."""
 
     def __init__(self, ctx: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -323,6 +339,9 @@ class FieldMapView(QWidget):
         self._pending_begin: tuple[int, str] | None = None
         self._pending_fill: tuple[int, FieldMap, list[dict[str, Any]]] | None = None
         self._pending_draw: tuple[int, str] | None = None
+        self._pending_tracks: tuple[int, str] | None = None
+        #: (token, page id) the tracks script was run on
+        self._tracks_sent: tuple[int, str | None] | None = None
         #: (token, page id) the last begin script was run on; token of the last day drawn
         self._begun: tuple[int, str | None] | None = None
         self._drawn_token = 0
@@ -379,6 +398,7 @@ class FieldMapView(QWidget):
         self.map_view = MapView()
         self.map_view.sig_visit_clicked.connect(self._on_visit_clicked)
         self.map_view.sig_ready.connect(self._on_map_ready)
+        self.sig_tracks_built.connect(self._on_tracks_built, Qt.ConnectionType.QueuedConnection)
         self.map_view.sig_shell_loaded.connect(lambda _key: self._draw_pending())
         self.map_view.sig_load_failed.connect(self._on_page_failed)
         self.status = QLabel("")
@@ -628,7 +648,7 @@ class FieldMapView(QWidget):
             return
         self._token += 1
         token = self._token
-        self._pending_begin = self._pending_draw = None
+        self._pending_begin = self._pending_draw = self._pending_tracks = None
         self._t_request = time.perf_counter()
         self.status.setText(_("Building the map…"))
         rep_ids = self.selected_rep_ids() if self._reps else None
@@ -688,9 +708,21 @@ class FieldMapView(QWidget):
             raw,
             provider,
             token,
+            lambda script: self._tracks_built(token, script),
             on_result=lambda res: self._on_built(token, res),
             on_error=self._on_error,
         )
+
+    def _tracks_built(self, token: int, script: str) -> None:
+        """(CPU pool) Hand the tracks script to the UI thread, ahead of the day's result."""
+        with contextlib.suppress(RuntimeError):  # the view was closed: nothing to draw on
+            self.sig_tracks_built.emit(token, script)
+
+    def _on_tracks_built(self, token: int, script: str) -> None:
+        if token != self._token:
+            return
+        self._pending_tracks = (token, script)
+        self._draw_pending()
 
     def _on_built(self, token: int, result: DayBuild) -> None:
         if token != self._token:
@@ -713,7 +745,7 @@ class FieldMapView(QWidget):
 
     def _draw_pending(self) -> None:
         """Send what is ready of the period asked last, once its page is there."""
-        begin, draw = self._pending_begin, self._pending_draw
+        begin, tracks, draw = self._pending_begin, self._pending_tracks, self._pending_draw
         if begin is None or begin[0] != self._token:
             return
         provider = self.provider()
@@ -725,8 +757,12 @@ class FieldMapView(QWidget):
             self._begun = page
             self.last_timing["begin_sent_s"] = time.perf_counter() - self._t_request
             self.map_view.draw(begin[1])
-        if draw is not None and draw[0] == self._token:
-            self._pending_begin = self._pending_draw = None
+        if tracks is not None and tracks[0] == self._token and self._tracks_sent != page:
+            self._tracks_sent = page
+            self.last_timing["tracks_sent_s"] = time.perf_counter() - self._t_request
+            self.map_view.draw(tracks[1])
+        if draw is not None and draw[0] == self._token and self._tracks_sent == page:
+            self._pending_begin = self._pending_draw = self._pending_tracks = None
             self._drawn_token = self._token
             self.last_timing["draw_sent_s"] = time.perf_counter() - self._t_request
             self.map_view.draw(draw[1])
@@ -760,7 +796,7 @@ class FieldMapView(QWidget):
         """The kept page could not be loaded or brought back after its renderer died
         (MapView forgot it): say so; the next request loads a new page."""
         self._shell_wanted = None
-        self._begun = None
+        self._begun = self._tracks_sent = None
         self.status.setText(_("The map page stopped. Choose the day again to redraw it."))
 
     def _on_error(self, exc: BaseException) -> None:

@@ -161,3 +161,22 @@ def test_ttc_first_font_is_an_aligned_sfnt():
         tags.append(tag)
     assert {b"glyf", b"cmap", b"head", b"loca"} <= set(tags) and b"FFTM" not in tags
     assert ttc_first_font(ttf) == ttf  # a plain font passes through
+
+
+@pytest.mark.parametrize("provider", [None, GAODE])
+def test_tracks_sent_first_are_the_days_tracks(field, provider):
+    """sdTracks (ahead of the visits) + sdDraw without tracks carry what one sdDraw does."""
+    from core.maps.field_map import field_day_payload, field_tracks_payload
+    from core.trajectory.field_day import prepare_tracks
+
+    fm, _ids = field
+    whole = field_day_payload(fm, provider, static=False, request=7)
+    first = field_tracks_payload(fm.raw, prepare_tracks(fm.raw), provider)
+    rest = field_day_payload(fm, provider, static=False, tracks=False, request=7)
+    assert first["tracks"] == whole["tracks"] and len(first["tracks"]) == 3
+    assert first["bounds"] == whole["bounds"] is not None
+    assert rest["tracks"] is None and rest["bounds"] is None
+    assert {k: v for k, v in rest.items() if k not in ("tracks", "bounds")} == {
+        k: v for k, v in whole.items() if k not in ("tracks", "bounds")
+    }
+    assert rest["summary"] == {"tracks": 3, "visits": 3, "flagged": fm.flagged, "request": 7}
