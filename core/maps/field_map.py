@@ -546,8 +546,10 @@ class _Shell(MacroElement):
     });
     onMap(STATIC);
   }
-  // The tracks may come first (sdTracks: view and tracks, drawn while the visits are
-  // still being judged); sdDraw then brings stops, visits and legend (tracks null).
+  // The tracks may come first (sdTracks: the view and the tracks' layers, made while the
+  // visits are still being judged); sdDraw then brings stops, visits and legend (tracks
+  // null) and puts the day's layers on the map. The tracks are not put on the map before:
+  // the page would paint them, and a paint then delays the day's drawing.
   function tracks(t) {
     if (shown === null) begin({heat: "", customers: [], stores: [], styles: []});
     offMap(DAY);
@@ -557,17 +559,16 @@ class _Shell(MacroElement):
       L.polyline(latlngs(p[0]), {color: p[1], weight: 4, opacity: 0.9, smoothFactor: 1.0})
         .bindTooltip(p[2], {sticky: true}).addTo(G.tracks);
     });
-    onMap(["tracks"]);
   }
   function draw(d, bridge) {
     if (d.static) begin(d.static);
     if (d.tracks) tracks(d);
-    else offMap(["stops", "visits"]);
+    else offMap(["stops", "visits"]);  // (the tracks group is off the map since sdTracks)
     Object.keys(visits).forEach(function (k) { delete visits[k]; });
     points(G.stops, d.stops, d.styles);
     points(G.visits, d.visits, d.styles);
     G.visits.eachLayer(function (l) { if (l.options.visitId) visits[l.options.visitId] = l; });
-    onMap(["stops", "visits"]);
+    onMap(DAY);
     shown = null;
     legend.innerHTML = d.legend;
     legend.style.display = "";
