@@ -211,11 +211,32 @@ def _detail(body: bytes) -> str:
         return ""
 
 
+def _server_protocol(body: bytes) -> int | None:
+    """The protocol a 426 answer says the server speaks (``None`` if it does not say)."""
+    try:
+        d = json.loads(body)
+    except ValueError:
+        return None
+    p = d.get("protocol") if isinstance(d, dict) else None
+    return p if isinstance(p, int) and not isinstance(p, bool) else None
+
+
 def _raise_for(resp: tuple[int, bytes]) -> None:
     status, body = resp
     if status < 400:
         return
     if status == 426:
+        server = _server_protocol(body)
+        if server is not None and server < PROTOCOL_VERSION:
+            # A newer desktop (new mutations) against a server not updated yet: nothing
+            # was sent, and updating the desktop would not help.
+            raise UpdateRequired(
+                _(
+                    "The server is older than this StoreDesk (protocol {server}, this "
+                    "StoreDesk needs {mine}): ask your administrator to update the central "
+                    "server. Your edits are kept on this computer."
+                ).format(server=server, mine=PROTOCOL_VERSION)
+            )
         raise UpdateRequired(
             _(
                 "This StoreDesk is too old for the server: please update StoreDesk. ({detail})"

@@ -329,3 +329,20 @@ def test_pending_import_is_reapplied_over_server_rows(tmp_path):
     local.apply_server_rows(cache, "gps_points", cols, [], keys, None, dt.datetime.now(dt.UTC))
     assert local_points(cache) == 0  # (without an actor nothing is re-applied: the check bites)
     cache.close()
+
+
+def test_protocol_426_says_which_side_to_update(server, tmp_path, monkeypatch):
+    """gps.import/1 came with protocol 3: a desktop newer than its server is told to have
+    the server updated (nothing is sent or refused); an older desktop to update itself."""
+    import sync.engine as se
+
+    d = Desktop(tmp_path, server, "n", "mgr1")
+    monkeypatch.setattr(se, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)
+    monkeypatch.setitem(se._HDRS, PROTOCOL_HEADER, str(PROTOCOL_VERSION + 1))
+    with pytest.raises(se.UpdateRequired, match="server is older than this StoreDesk"):
+        d.sync()
+    monkeypatch.setattr(se, "PROTOCOL_VERSION", 0)
+    monkeypatch.setitem(se._HDRS, PROTOCOL_HEADER, "0")
+    with pytest.raises(se.UpdateRequired, match="too old for the server"):
+        d.sync()
+    d.close()
