@@ -966,6 +966,8 @@ class FieldMapView(QWidget):
         """Read the file on the CPU worker, then write its points and their outbox rows in
         one DB-worker transaction; then ask for a sync."""
         actor, now = self.ctx.actor, self.ctx.now()
+        self.gpx_button.setEnabled(False)  # until this file is in
+        self.notice.setText(_("Importing {file}…").format(file=path.name))
 
         def parsed(p: ParsedGpx) -> None:
             self.ctx.db.submit(
@@ -983,6 +985,7 @@ class FieldMapView(QWidget):
         )
 
     def _on_gpx_done(self, summary: GpxImportSummary) -> None:
+        self.gpx_button.setEnabled(True)
         self.notice.setText(
             _("Imported {n} track points ({skipped} already there).").format(
                 n=summary.inserted, skipped=summary.skipped_existing
@@ -996,6 +999,7 @@ class FieldMapView(QWidget):
         self.refresh()
 
     def _on_gpx_error(self, exc: BaseException) -> None:
+        self.gpx_button.setEnabled(True)
         text = str(exc) if isinstance(exc, GpxImportError) else _("The GPX file could not be read.")
         self.notice.setText(text)
         QMessageBox.warning(self, _("Import GPX…"), text)

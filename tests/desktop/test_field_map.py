@@ -368,9 +368,11 @@ def test_gpx_import_is_queued_and_a_server_refusal_is_reported(qtbot, screen, ct
         encoding="utf-8",
     )
     view.import_gpx(rep_id, gpx)
+    assert not view.gpx_button.isEnabled() and "Importing refused.gpx" in view.notice.text()
     qtbot.waitUntil(
         lambda: "Imported 4 track points (0 already" in view.notice.text(), timeout=10_000
     )
+    assert view.gpx_button.isEnabled()
     with ctx.cache.session() as s:
         [ob] = [o for o in s.scalars(select(Outbox).where(Outbox.name == MUTATION))
                 if o.args["points"][0][0].startswith(day)]  # fmt: skip
