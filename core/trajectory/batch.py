@@ -29,7 +29,6 @@ from core.trajectory.arrays import (
     PlaceArrays,
     from_us,
     haversine_np,
-    match_stops_arrays,
     to_us,
 )
 from core.trajectory.cleaning import (
@@ -42,6 +41,7 @@ from core.trajectory.cleaning import (
 from core.trajectory.evidence import GAP_S, JUMP_SLACK, NEAR_CUSTOMER_M, WINDOW, TraceFacts
 from core.trajectory.simplify import START_TOLERANCE_M
 from core.trajectory.stops import (
+    MATCH_RADIUS_M,
     MAX_GAP_S,
     MIN_DWELL_S,
     STOP_RADIUS_M,
@@ -234,11 +234,54 @@ def detect_stops_batch(
 
 
 def match_stops_batch(
-    stops: Sequence[Sequence[Stop]], places: PlaceArrays
+    stops: Sequence[Sequence[Stop]],
+    places: PlaceArrays,
+    *,
+    max_distance_m: float = MATCH_RADIUS_M,
 ) -> list[list[StopMatch]]:
-    """:func:`core.trajectory.arrays.match_stops_arrays` of every segment's stops."""
-    # per segment: one stops x places box matrix for all stops would not fit the cache
-    return [match_stops_arrays(part, places) for part in stops]
+    """:func:`core.trajectory.arrays.match_stops_arrays` of every segment's stops.
+
+    All stops at once; a stop's candidate places come from the places sorted by
+    latitude (a band a little wider than the box test, which then decides as before),
+    not from a stops x places matrix.
+    """
+    flat = [s for part in stops for s in part]
+    if not flat:
+        return [[] for _ in stops]
+    slat = np.array([s.lat for s in flat])
+    slon = np.array([s.lon for s in flat])
+    order = np.argsort(places.lat, kind="stable")
+    band_lat = places.lat[order]
+    lo = np.searchsorted(band_lat, slat - 0.0101, "left")
+    hi = np.searchsorted(band_lat, slat + 0.0101, "right")
+    lens = hi - lo
+    si = np.repeat(np.arange(len(flat)), lens)
+    pi = order[
+        np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens) + np.repeat(lo, lens)
+    ]
+    box = (np.abs(places.lat[pi] - slat[si]) <= 0.01) & (np.abs(places.lon[pi] - slon[si]) <= 0.012)
+    si, pi = si[box], pi[box]
+    by_stop = np.lexsort((pi, si))  # per stop, places in their order (ties: the first wins)
+    si, pi = si[by_stop], pi[by_stop]
+    d = haversine_np(slat[si], slon[si], places.lat[pi], places.lon[pi])
+    keep = d <= max_distance_m + _EDGE_M
+    reach: list[list[int]] = [[] for _ in flat]
+    for i, j in zip(si[keep].tolist(), pi[keep].tolist(), strict=True):
+        reach[i].append(j)
+    matched = []
+    for s, candidates in zip(flat, reach, strict=True):
+        best: tuple[float, int] | None = None
+        for idx in candidates:  # the exact (scalar) distance, as match_stops
+            p = places.places[idx]
+            d_ = haversine_m(s.lat, s.lon, p.lat, p.lon)
+            if d_ <= max_distance_m and (best is None or d_ < best[0]):
+                best = (d_, p.id)
+        matched.append(StopMatch(s, best[1] if best else None, best[0] if best else None))
+    out, k = [], 0
+    for part in stops:
+        out.append(matched[k : k + len(part)])
+        k += len(part)
+    return out
 
 
 def trace_facts_batch(

@@ -224,12 +224,17 @@ def test_batch_steps_equal_the_per_rep_steps_on_awkward_traces():
         ]
         stops = [detect_stops_arrays(c) for c in cleaned]
         assert detect_stops_batch(batch) == stops
-        places = PlaceArrays.of(
-            [
-                Place(i, "", s.lat + rng.gauss(0, 5e-4), s.lon + rng.gauss(0, 5e-4))
-                for i, s in enumerate(s for part in stops for s in part)
-            ]
-        )
+        near = [
+            Place(i, "", s.lat + rng.gauss(0, 5e-4), s.lon + rng.gauss(0, 5e-4))
+            for i, s in enumerate(s for part in stops for s in part)
+        ]
+        # the same places again under other ids (equal distances: the first listed wins),
+        # and places on the edge of the box test
+        edge = [Place(-1 - i, "", p.lat + 0.01, p.lon - 0.012) for i, p in enumerate(near)]
+        twins = [Place(1000 + p.id, "", p.lat, p.lon) for p in near]
+        listed = near + edge + twins
+        rng.shuffle(listed)
+        places = PlaceArrays.of(listed)
         assert match_stops_batch(stops, places) == [match_stops_arrays(s, places) for s in stops]
         visits, segments, expected = [], [], []
         for k, c in enumerate(cleaned):
