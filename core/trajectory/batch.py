@@ -182,12 +182,15 @@ def detect_stops_batch(
         return out
     fa = b.fa
     t, lat, lon = fa.t_us.tolist(), fa.lat.tolist(), fa.lon.tolist()
-    seg_end = b.starts[1:][b.seg].tolist()
     seg = b.seg.tolist()
+    # a run ends at the first gap in the data or at its segment's end, whatever the
+    # distances: that index for every fix (the scalar loop below only measures distance)
+    gap = np.diff(fa.t_us) / 1_000_000 > max_gap_s
+    breaks = np.append(np.flatnonzero(gap | ~b.same_segment()) + 1, n)
+    run_limit = breaks[np.searchsorted(breaks, np.arange(n), "right")].tolist()
     if min_dwell_s > 0 and n > 1:
         # as detect_stops_arrays: an anchor whose next fix is surely out of reach (gap,
         # distance, or the segment's last fix) makes a one-fix run: no stop
-        gap = np.diff(fa.t_us) / 1_000_000 > max_gap_s
         k = np.cos(np.radians(fa.lat[:-1]))
         dy = (fa.lat[1:] - fa.lat[:-1]) * 111_195.0
         dx = (fa.lon[1:] - fa.lon[:-1]) * 111_195.0 * k
@@ -203,12 +206,10 @@ def detect_stops_batch(
     i = candidates[0] if candidates else n
     while i < n:
         alat, alon = lat[i], lon[i]
-        e = seg_end[i]
+        e = run_limit[i]
         j = i + 1
         k_ = math.cos(math.radians(alat))
         while j < e:
-            if (t[j] - t[j - 1]) / 1_000_000 > max_gap_s:
-                break
             dy_ = (lat[j] - alat) * 111_195.0
             dx_ = (lon[j] - alon) * 111_195.0 * k_
             if dx_ * dx_ + dy_ * dy_ > r2 and haversine_m(alat, alon, lat[j], lon[j]) > radius_m:
