@@ -114,6 +114,8 @@ def test_imported_track_reaches_the_server_and_another_desktop(server, tmp_path)
             summary = import_gpx(s, REP, gpx_bytes(n), da.actor)
         assert (summary.inserted, summary.mutations) == (n, 2)
         assert local_points(a) == n and server_points(server) == 0
+        with a.session() as s:  # A's own field map shows them before any sync
+            assert len(load_field_day(s, 1, [REP], START.date()).gps[REP]) == n
 
         res = da.sync()
         assert (res.pushed, res.rejected, res.conflicts) == (2, 0, 0)
