@@ -246,8 +246,10 @@ class Cache:
         """A read-only sqlite3 connection in one read transaction (a consistent snapshot).
 
         For reads that must not wait for SQLAlchemy (``core.quickread``); closed on exit.
+        Never creates the file (a cache moved aside is not silently recreated empty).
         """
-        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        uri = Path(self.path).resolve().as_uri() + "?mode=rw"
+        conn = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)
         try:
             conn.execute("PRAGMA query_only=ON")
             conn.execute("BEGIN")

@@ -75,3 +75,19 @@ def test_warm_up_leaves_a_damaged_cache_alone(demo_db, qtbot) -> None:
     finally:
         worker.shutdown()
         cache.close()
+
+
+def test_the_reader_never_creates_a_missing_file(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "a name with spaces.db"
+    cache = open_cache(path)
+    try:
+        with cache.reader() as conn:
+            assert conn.execute("SELECT value FROM meta WHERE key = 'app_id'").fetchone()
+        cache.move_aside("test")
+        with pytest.raises(sqlite3.OperationalError), cache.reader():
+            pass
+        assert not path.exists()
+    finally:
+        cache.close()
