@@ -167,6 +167,7 @@ def _ratio(a: int, b: int) -> float | None:
 
 def _figures(query: FunnelQuery, tracks: Sequence[_OppTrack]) -> FunnelResult:
     counted = [(t, _counted_entries(t, query)) for t in tracks]
+    entered = [t.first_entries().keys() for t in tracks]  # (once, not once per stage)
     stages: list[StageFigures] = []
     first_count = 0
     prev_count = 0
@@ -175,11 +176,7 @@ def _figures(query: FunnelQuery, tracks: Sequence[_OppTrack]) -> FunnelResult:
         count = len(hits)
         hours = [h for t, _ in hits if (h := t.hours_in(s)) is not None]
         later = set(STAGES[k + 1 :])
-        skipped = 0
-        for t in tracks:
-            firsts = t.first_entries()
-            if s not in firsts and later & firsts.keys():
-                skipped += 1
+        skipped = sum(1 for firsts in entered if s not in firsts and later & firsts)
         if k == 0:
             first_count = count
         stages.append(

@@ -159,22 +159,26 @@ def staff_hours_of(
     """
     zone = tz(timezone)
     out: dict[tuple[dt.date, int], float] = {}
-    dates: dict[int, dt.date] = {}
+    get = out.get
+    keys: dict[int, tuple[dt.date, int]] = {}  # wall-clock hour number -> (day, hour)
+    hour_us = _US_PER_HOUR
     for s_start, s_end in shifts:
         if s_end <= lo or s_start >= hi:
             continue
-        a = _wall_us(max(s_start, lo), zone)
-        b = _wall_us(min(s_end, hi), zone)
-        cur = a - a % _US_PER_HOUR
+        a = _wall_us(s_start if s_start > lo else lo, zone)
+        b = _wall_us(s_end if s_end < hi else hi, zone)
+        n = a // hour_us
+        cur = n * hour_us
         while cur < b:
-            nxt = cur + _US_PER_HOUR
-            overlap_us = min(b, nxt) - max(a, cur)
+            nxt = cur + hour_us
+            overlap_us = (b if b < nxt else nxt) - (a if a > cur else cur)
             if overlap_us > 0:
-                day_no, in_day = divmod(cur, _US_PER_DAY)
-                day = dates.get(day_no)
-                if day is None:
-                    day = dates[day_no] = (_WALL_EPOCH + dt.timedelta(days=day_no)).date()
-                key = (day, in_day // _US_PER_HOUR)
-                out[key] = out.get(key, 0.0) + overlap_us / 1_000_000 / 3600.0
+                key = keys.get(n)
+                if key is None:
+                    day_no, in_day = divmod(cur, _US_PER_DAY)
+                    day = (_WALL_EPOCH + dt.timedelta(days=day_no)).date()
+                    key = keys[n] = (day, in_day // hour_us)
+                out[key] = get(key, 0.0) + overlap_us / 1_000_000 / 3600.0
             cur = nxt
+            n += 1
     return out
