@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import logging
 import traceback
 from collections.abc import Callable
@@ -178,6 +179,9 @@ class DbWorker(Worker):
 
         configure_mappers()
         self.cache.engine  # noqa: B018 - made now (checks the tables against the models)
+        # the ORM's long-lived objects join the start-up objects that the cyclic GC no
+        # longer scans (desktop.app.tune_runtime), as when they were imported before it
+        gc.freeze()
 
     async def run_plain(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Await ``fn(*args)`` on the DB thread without opening a session for it.

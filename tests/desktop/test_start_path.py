@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -54,9 +55,11 @@ def test_warm_up_makes_the_engine_on_the_db_worker(demo_db, qtbot) -> None:
     cache = open_cache(demo_db, defer_integrity_check=True)
     worker = DbWorker(cache)
     try:
+        gc.unfreeze()
         worker.warm_up().result(timeout=60)
         assert cache._engine is not None
         assert worker.errors == []
+        assert gc.get_freeze_count() > 0  # the ORM's objects are left out of GC scans
     finally:
         worker.shutdown()
         cache.close()
