@@ -449,11 +449,14 @@ def build_field_map_html(
 class _Shell(MacroElement):
     """The persistent page's drawing code: ``window.sdDraw(day)`` replaces the day's layers.
 
-    The day comes from :func:`field_day_script`: tracks and the heat points as base64
-    little-endian int32 microdegrees (lat, lon interleaved), the point layers in
-    :class:`_PointLayer`'s format with the style as an index into ``day.styles``. Texts are
-    escaped in Python (:func:`esc`) exactly as on the full page. When everything is drawn
-    the page calls ``bridge.pageReady(summary)``, as the full page does.
+    A period arrives as ``sdBegin`` (:func:`field_static_script`: customers, stores, heat),
+    optionally ``sdTracks`` (:func:`field_tracks_script`: view and tracks, sent while the
+    visits are still judged) and ``sdDraw`` (:func:`field_day_script`). Tracks and the heat
+    points travel as base64 little-endian int32 microdegrees (lat, lon interleaved), the
+    point layers in :class:`_PointLayer`'s format with the style as an index into
+    ``day.styles``. Texts are escaped in Python (:func:`esc`) exactly as on the full page.
+    When everything is drawn the page calls ``bridge.pageReady(summary)``, as the full page
+    does; the summary names the request it answers (``request``), when one was given.
     """
 
     _template = Template(

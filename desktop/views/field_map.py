@@ -8,8 +8,11 @@ Building a map never blocks the UI thread: the query runs on ``ctx.db``
 (:func:`core.trajectory.field_day.load_field_day`), cleaning/evidence/simplification
 and the day's drawing script on ``ctx.cpu``. The map page itself (folium/Leaflet, tiles,
 boundaries, layer control) is loaded from ``storedesk://map/`` once per tile source and
-kept; asking for a day only sends the day's data to it (``window.sdDraw``), which draws
-the layers and answers ``pageReady``. Export still builds the complete folium page.
+kept; asking for a day only sends the day's data to it: customers, stores and heat as
+soon as the query is done (``window.sdBegin``), the tracks as soon as they are simplified
+(``window.sdTracks``, emitted from the CPU pool), then stops, visits and legend
+(``window.sdDraw``), after which the page answers ``pageReady`` naming the request (a late
+answer to an earlier request is ignored). Export still builds the complete folium page.
 A click on a visit marker comes back over QWebChannel and selects the visit here.
 "Download this area" prefetches tiles of the visible area (count and size shown first;
 progress and cancel during) from a provider whose terms allow it; the tile source, its
