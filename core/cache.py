@@ -97,11 +97,13 @@ def _set_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
 def make_engine(url_or_path: str | Path, *, echo: bool = False) -> Engine:
     """An engine for a SQLite file (pragmas set on every connection) or any SQLAlchemy URL."""
     from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import URL
 
-    url = str(url_or_path)
+    url: str | URL = str(url_or_path)
     if "://" not in url:
-        url = f"sqlite:///{Path(url_or_path)}"
-    if url.startswith("sqlite"):
+        # URL.create keeps the path whole: "sqlite:///a?b.db" would read "?b.db" as options
+        url = URL.create("sqlite", database=str(Path(url_or_path)))
+    if str(url).startswith("sqlite"):
         engine = create_engine(
             url, echo=echo, connect_args={"check_same_thread": False, "timeout": 10}
         )
@@ -126,6 +128,11 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
 
 
+def _read_only_uri(path: str | Path) -> str:
+    """A ``file:`` URI opening *path* read-only; ``?``, ``#`` and ``%`` in it are escaped."""
+    return Path(path).resolve().as_uri() + "?mode=ro"
+
+
 def _quick_check(conn: sqlite3.Connection) -> str | None:
     """``PRAGMA quick_check``: None when the file is sound, else the problem (translated)."""
     rows = conn.execute("PRAGMA quick_check").fetchall()
@@ -146,7 +153,7 @@ def _probe(path: Path, *, quick_check: bool = True) -> tuple[str, int | None, fr
     if head != b"SQLite format 3\x00":
         return _("not a database file"), None, frozenset()
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(_read_only_uri(path), uri=True)
         try:
             problem = _quick_check(conn) if quick_check else None
             if problem is not None:
@@ -270,7 +277,7 @@ class Cache:
         read-only connection so it never blocks nor joins a writer's transaction.
         """
         try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
+            conn = sqlite3.connect(_read_only_uri(self.path), uri=True, timeout=10)
             try:
                 problem = _quick_check(conn)
             finally:

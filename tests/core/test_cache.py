@@ -248,3 +248,25 @@ def test_a_failed_deferred_check_makes_the_cache_refuse_further_work(tmp_path: P
     with pytest.raises(CacheDamaged, match="damaged"):
         cache.ensure_usable()
     cache.close()
+
+
+def test_a_cache_whose_path_has_uri_characters_opens_and_checks(tmp_path: Path) -> None:
+    # A user folder may hold "?", "#" or "%": none of them may be read as URI/URL syntax.
+    folder = tmp_path / "店#1 50%?"
+    folder.mkdir()
+    path = folder / "cache?x=1#y.db"
+    cache = open_cache(path)
+    try:
+        with cache.session() as s:
+            s.add(Region(code="SH", name="上海区"))
+        assert cache.check_integrity() is None
+        with cache.reader() as conn:
+            assert conn.execute("SELECT name FROM regions").fetchall() == [("上海区",)]
+    finally:
+        cache.close()
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".db") == ["cache?x=1#y.db"]
+    reopened = open_cache(path)
+    try:
+        assert reopened.check_integrity() is None
+    finally:
+        reopened.close()
