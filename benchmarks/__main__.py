@@ -117,6 +117,15 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(
             f"- Start phases (last app run, s after imports): {start_detail['app_phases']}"
         )
+        manager = start_detail.get("manager")
+        if manager:
+            notes.append(
+                "- Store manager's start: heavy modules "
+                + (", ".join(sorted({_pkg(m) for m in manager["heavy_at_start"]})) or "none")
+                + "; packages beyond the bare window's: "
+                + ", ".join(manager["extra_vs_bare"])
+                + f"; phases (last run, s after imports): {manager['app_phases']}"
+            )
     if notes:
         print()
         print("\n".join(notes))

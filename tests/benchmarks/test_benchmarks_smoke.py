@@ -1,8 +1,8 @@
 """Smoke test of the benchmark harness: it runs, prints figures beside baselines with ratios.
 
 NOT a timed assertion: the figures themselves are whatever this machine gives. One run of
-the start-up benchmark (two fresh processes: the app and the bare floor) on the test
-session's demo data, plus the table/verdict logic on hand-made figures.
+the start-up benchmark (three fresh processes: the supervisor's and the store manager's
+start and the bare floor) on the test session's demo data, plus the table/verdict logic on hand-made figures.
 """
 
 from __future__ import annotations
@@ -52,14 +52,21 @@ def test_harness_prints_start_figure_with_baseline(demo_db_template, tmp_path, c
     )
     printed = capsys.readouterr().out
     assert rc == 0, printed
-    row = next(line for line in printed.splitlines() if "Start → painted" in line)
-    # value, baseline, ratio and a verdict are all there
-    assert re.search(r"\| \d+\.\d{3} s \| \d+\.\d{3} s \(bare PySide6", row), row
-    assert re.search(r"\| \d+\.\d\d× \|", row) and re.search(r"\| (PASS|MISS) \|$", row), row
+    rows = [line for line in printed.splitlines() if line.startswith("| 1. Start → painted")]
+    assert len(rows) == 2 and "store manager" in rows[1], printed
+    for row in rows:  # value, baseline, ratio and a verdict are all there
+        assert re.search(r"\| \d+\.\d{3} s \| \d+\.\d{3} s \(bare PySide6", row), row
+        assert re.search(r"\| \d+\.\d\d× \|", row), row
+        assert re.search(r"\| (PASS|MISS) \|$", row), row
     assert "Heavy modules imported at start" in printed
+    assert "Store manager's start: heavy modules" in printed
     data = json.loads(out_json.read_text())
-    (fig,) = data["figures"]
-    assert fig["name"] == "start" and fig["value"] > 0 and fig["baseline"] > 0
-    assert len(fig["samples"]) == 1
-    # the module list was really taken from the app process
+    supervisor, manager = data["figures"]
+    assert supervisor["name"] == "start" and manager["name"] == "start_manager"
+    # both starts beside the one floor measured in the same run
+    assert manager["baseline"] == supervisor["baseline"] > 0
+    for fig in (supervisor, manager):
+        assert fig["value"] > 0 and len(fig["samples"]) == 1
+    # the module lists were really taken from the app processes
     assert "desktop" in data["details"]["start"]["top_level_packages_at_start"]
+    assert "desktop" in data["details"]["start"]["manager"]["top_level_packages_at_start"]
