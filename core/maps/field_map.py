@@ -549,15 +549,17 @@ class _Shell(MacroElement):
     });
     onMap(STATIC);
   }
-  // The tracks may come first (sdTracks: the view and the tracks' layers, made while the
-  // visits are still being judged); sdDraw then brings stops, visits and legend (tracks
-  // null) and puts the day's layers on the map. The tracks are not put on the map before:
-  // the page would paint them, and a paint then delays the day's drawing.
+  // The tracks may come first (sdTracks: the tracks' layers, made while the visits are
+  // still being judged); sdDraw then brings stops, visits and legend (tracks null), sets
+  // the view and puts the day's layers on the map. Neither the tracks nor the new view
+  // are shown before: a new zoom re-projects every layer and the page then paints, work
+  // that competes with the judging for the CPU and delays the day's drawing.
+  var view = null;
   function tracks(t) {
     if (shown === null) begin({heat: "", customers: [], stores: [], styles: []});
     offMap(DAY);
     Object.keys(visits).forEach(function (k) { delete visits[k]; });
-    if (t.bounds) map.fitBounds(t.bounds, {padding: [24, 24], animate: false});
+    view = t.bounds;
     t.tracks.forEach(function (p) {
       L.polyline(latlngs(p[0]), {color: p[1], weight: 4, opacity: 0.9, smoothFactor: 1.0})
         .bindTooltip(p[2], {sticky: true}).addTo(G.tracks);
@@ -568,6 +570,8 @@ class _Shell(MacroElement):
     if (d.tracks) tracks(d);
     else offMap(["stops", "visits"]);  // (the tracks group is off the map since sdTracks)
     Object.keys(visits).forEach(function (k) { delete visits[k]; });
+    if (view) map.fitBounds(view, {padding: [24, 24], animate: false});
+    view = null;
     points(G.stops, d.stops, d.styles);
     points(G.visits, d.visits, d.styles);
     G.visits.eachLayer(function (l) { if (l.options.visitId) visits[l.options.visitId] = l; });
