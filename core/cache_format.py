@@ -14,9 +14,9 @@ SCHEMA_VERSION = 2
 #: Written into ``meta`` so a file that is SQLite but not a StoreDesk cache is recognised.
 APP_ID = "storedesk-cache"
 
-#: Tables :mod:`core.quickread` reads (sign-in, pickers, sync status, the region home). A
-#: cache lacking one of them is completed (``init_schema``) when it is opened, before any
-#: driver-level read; every other table is checked when the ORM engine is first made.
+#: Tables :mod:`core.quickread` reads (sign-in, pickers, sync status, the region and store
+#: homes). A cache lacking one of them is completed (``init_schema``) when it is opened,
+#: before any driver-level read; every other table is checked when the ORM engine is first made.
 QUICKREAD_TABLES: frozenset[str] = frozenset(
     {
         "meta",
@@ -27,6 +27,9 @@ QUICKREAD_TABLES: frozenset[str] = frozenset(
         "hourly_traffic",
         "holidays",
         "shifts",
+        "promotion_proposals",
+        "skus",
+        "promotion_rules",
         "alerts",
         "reps",
         "visits",

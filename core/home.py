@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the figures' types need no database library (core.quickread
     from core.actor import Actor
     from core.alerts.rows import AlertRow
     from core.funnel_figures import FunnelResult
+    from core.scheduling.demand import WeekDemand
     from core.traffic.kpis import Kpis
 
 #: Days the home's funnel summary covers (ending on the selected day).
@@ -133,14 +134,29 @@ def rota_gaps(session: Session, store_id: int, week_start: dt.date) -> list[Rota
     week = load_week(session, store_id, week_start)
     if week is None:
         return []
-    return [RotaGap(h.day, h.hour, h.scheduled, h.required) for h in week.demand.gaps]
+    return gaps_of(week.demand)
 
 
-def _visitors_by_hour(points) -> dict[int, int | None]:
-    return {p.hour: (None if p.outage is not None else p.visitors) for p in points}
+def gaps_of(demand: WeekDemand) -> list[RotaGap]:
+    """The home's rota gaps: the short hours of a week's demand overlay."""
+    return [RotaGap(h.day, h.hour, h.scheduled, h.required) for h in demand.gaps]
+
+
+#: (local hour, visitors — None when the counter is not trusted that hour, transactions,
+#: sales in fen): one hour of a store's day, in hour order
+HomeHour = tuple[int, int | None, int, int]
+
+
+def _day_points(points) -> list[HomeHour]:
+    return [
+        (p.hour, None if p.outage is not None else p.visitors, p.transactions, p.sales_fen)
+        for p in points
+    ]
 
 
 def manager_home(session: Session, store_id: int, day: dt.date) -> ManagerHome:
+    """The store's week, read with the ORM (:func:`core.quickread.manager_home` reads the
+    same with the sqlite3 driver for the app; a test holds the two equal)."""
     from core.models import Store
     from core.promotions.queue import list_proposals
     from core.traffic.analytics import store_day_hours, stores_week_kpis
@@ -149,22 +165,51 @@ def manager_home(session: Session, store_id: int, day: dt.date) -> ManagerHome:
     if store is None:
         raise LookupError(f"store {store_id} is not in the local data")
     week_start = day - dt.timedelta(days=day.weekday())
-    today_points = store_day_hours(session, store_id, day)
-    today = _visitors_by_hour(today_points)
-    last_week = _visitors_by_hour(store_day_hours(session, store_id, day - dt.timedelta(days=7)))
-    cur, prev = stores_week_kpis(session, [store_id], week_start, day)[store_id]
+    return assemble_manager_home(
+        store.id,
+        store.name,
+        store.code,
+        day,
+        _day_points(store_day_hours(session, store_id, day)),
+        _day_points(store_day_hours(session, store_id, day - dt.timedelta(days=7))),
+        stores_week_kpis(session, [store_id], week_start, day)[store_id],
+        len(list_proposals(session, [store_id], ("pending",))),
+        rota_gaps(session, store_id, week_start),
+    )
+
+
+def assemble_manager_home(
+    store_id: int,
+    store_name: str,
+    store_code: str,
+    day: dt.date,
+    today_points: list[HomeHour],
+    last_week_points: list[HomeHour],
+    week: tuple[Kpis, Kpis],
+    pending_approvals: int,
+    rota_gaps: list[RotaGap],
+) -> ManagerHome:
+    """The store's week from its loaded parts (both readers end here).
+
+    ``today_points``/``last_week_points``: the hours of ``day`` and of a week before;
+    ``week``: the (current, previous) week-to-date KPIs of
+    :func:`core.traffic.analytics.stores_week_kpis`.
+    """
+    today = {h: v for h, v, _t, _s in today_points}
+    last_week = {h: v for h, v, _t, _s in last_week_points}
+    cur, prev = week
     return ManagerHome(
-        store_id=store.id,
-        store_name=store.name,
-        store_code=store.code,
+        store_id=store_id,
+        store_name=store_name,
+        store_code=store_code,
         day=day,
-        week_start=week_start,
+        week_start=day - dt.timedelta(days=day.weekday()),
         today_visitors=sum(v for v in today.values() if v is not None),
-        today_transactions=sum(p.transactions for p in today_points),
-        today_sales_fen=sum(p.sales_fen for p in today_points),
+        today_transactions=sum(t for _h, _v, t, _s in today_points),
+        today_sales_fen=sum(s for _h, _v, _t, s in today_points),
         hourly=[(h, today.get(h), last_week.get(h)) for h in sorted(set(today) | set(last_week))],
-        pending_approvals=len(list_proposals(session, [store_id], ("pending",))),
-        rota_gaps=rota_gaps(session, store_id, week_start),
+        pending_approvals=pending_approvals,
+        rota_gaps=rota_gaps,
         kpis=[
             Kpi("sales", cur.sales_fen, prev.sales_fen, "fen"),
             Kpi("visitors", cur.visitors, prev.visitors, "count"),

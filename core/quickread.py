@@ -2,18 +2,21 @@
 
 Importing SQLAlchemy, its ORM and the data model and configuring the mappers costs more
 than everything else the first window needs, so the reads that window waits for — the
-remembered demo sign-in, the scope pickers, the sync status line and the region home —
-are done here on a plain ``sqlite3`` connection (:meth:`core.cache.Cache.reader`) and
-the ORM loads later, on the DB worker, for the first screen that needs it.
+remembered demo sign-in, the scope pickers, the sync status line, a supervisor's region
+home and a store manager's week — are done here on a plain ``sqlite3`` connection
+(:meth:`core.cache.Cache.reader`) and the ORM loads later, on the DB worker, for the
+first screen that needs it.
 
 Every function returns exactly what its ORM counterpart returns (tests in
 ``tests/core/test_quickread.py`` hold each pair equal on the demo region):
 :func:`has_reference_data`, :func:`demo_actor`, :func:`data_last_day`,
 :func:`regions_in_scope` and :func:`stores_in_scope` those of :mod:`core.directory`;
-:func:`local_sync_status` that of :mod:`core.conflicts`; :func:`supervisor_home` that of
-:mod:`core.home`. They share the arithmetic with them (``core.traffic.kpis``,
-``core.traffic.records``, ``core.funnel_figures``, ``core.alerts.rows``,
-:func:`core.home.assemble_supervisor_home`); only the SQL is written twice. Values are
+:func:`local_sync_status` that of :mod:`core.conflicts`; :func:`supervisor_home` and
+:func:`manager_home` those of :mod:`core.home`. They share the arithmetic with them
+(``core.traffic.kpis``, ``core.traffic.records``, ``core.traffic.quality``,
+``core.traffic.forecast``, ``core.scheduling.demand``, ``core.funnel_figures``,
+``core.alerts.rows``, :func:`core.home.assemble_supervisor_home` and
+:func:`~core.home.assemble_manager_home`); only the SQL is written twice. Values are
 read as SQLAlchemy stores them on SQLite: instants as naive UTC text
 ``YYYY-MM-DD HH:MM:SS.ffffff`` (:func:`_ts` writes bounds the same way, so text
 comparisons select the same rows), dates as ISO text, JSON as text, booleans as 0/1.
@@ -31,7 +34,14 @@ from typing import Any
 
 from core.actor import Actor
 from core.directory import RegionInfo, StoreInfo
-from core.home import FUNNEL_DAYS, SupervisorHome, assemble_supervisor_home
+from core.home import (
+    FUNNEL_DAYS,
+    ManagerHome,
+    SupervisorHome,
+    assemble_manager_home,
+    assemble_supervisor_home,
+    gaps_of,
+)
 from core.timeutil import local_day_bounds, to_local
 from core.traffic.records import FLOOR_ROLES, _as_utc
 
@@ -381,3 +391,179 @@ def _visits_by_rep(
             (region_id, _ts(lo), _ts(hi)),
         )
     ]
+
+
+# --------------------------------------------------------------------------- store home
+
+
+def manager_home(conn: sqlite3.Connection, store_id: int, day: dt.date) -> ManagerHome:
+    """:func:`core.home.manager_home`, read with the sqlite3 driver.
+
+    The ORM path loads the store's hours four times over (today and a week before, each
+    with its outage reference weeks; the two weeks' KPIs; the rota's forecast history);
+    here one query reads their union and each figure takes its own days from it, with
+    the same functions: :func:`~core.traffic.quality.detect_outages` (what
+    :func:`core.traffic.analytics.store_day_hours` judges),
+    :func:`~core.traffic.kpis.weeks_kpis`, and for the rota gaps
+    :func:`~core.traffic.forecast.forecast_from_history` and
+    :func:`~core.scheduling.demand.week_demand` (what ``core.scheduling.week.load_week``
+    computes; its rule findings are not part of the home).
+    """
+    from core.scheduling.demand import week_demand
+    from core.scheduling.rules import ShiftSpan
+    from core.scheduling.rules import StoreInfo as RotaStore
+    from core.timeutil import tz
+    from core.traffic.forecast import DEFAULT_WEEKS, HOLIDAY_LOOKBACK_DAYS, forecast_from_history
+    from core.traffic.kpis import week_pair_ranges, weeks_kpis
+    from core.traffic.quality import REFERENCE_WEEKS, detect_outages
+    from core.traffic.records import hours_window, info_of, records_from_rows
+
+    row = conn.execute(
+        "SELECT id, code, name, region_id, cluster, timezone, opens_at, closes_at, "
+        "target_star, min_floor_staff FROM stores WHERE id = ?",
+        (store_id,),
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"store {store_id} is not in the local data")
+    sid, code, name, region_id, cluster, timezone, opens, closes, target_star, min_floor = row
+    opens_at, closes_at = dt.time.fromisoformat(opens), dt.time.fromisoformat(closes)
+    info = info_of(
+        SimpleNamespace(
+            id=sid,
+            code=code,
+            name=name,
+            region_id=region_id,
+            cluster=cluster,
+            timezone=timezone,
+            opens_at=opens_at,
+            closes_at=closes_at,
+        )
+    )
+    zone = info.timezone
+    week = dt.timedelta(days=7)
+    week_start = day - dt.timedelta(days=day.weekday())
+    reference = dt.timedelta(weeks=REFERENCE_WEEKS)
+    # the local days each figure reads (the ORM path's loads)
+    forecast_from = week_start - dt.timedelta(days=max(DEFAULT_WEEKS * 7, HOLIDAY_LOOKBACK_DAYS))
+    first_ref, shifts_from, end = week_pair_ranges(week_start, day)
+    first = min(forecast_from, first_ref, day - week - reference)
+    last = max(day, end)
+
+    lo, hi, bounds = hours_window([info], first, last)
+    records = records_from_rows(
+        {sid: info},
+        bounds,
+        conn.execute(
+            "SELECT store_id, hour_start, visitors, transactions, sales_fen, units "
+            "FROM hourly_traffic WHERE store_id = ? AND hour_start >= ? AND hour_start < ? "
+            "ORDER BY hour_start",
+            (sid, _ts(lo), _ts(hi)),
+        ),
+    )[sid]
+    hols = [
+        dt.date.fromisoformat(d)
+        for (d,) in conn.execute(
+            "SELECT date FROM holidays WHERE date >= ? AND date <= ?",
+            (first.isoformat(), max(last, week_start + week).isoformat()),
+        )
+    ]
+
+    def days(a: dt.date, b: dt.date) -> list:
+        return [r for r in records if a <= r.day <= b]
+
+    def holidays(a: dt.date, b: dt.date) -> list[dt.date]:
+        return [d for d in hols if a <= d <= b]
+
+    def day_points(d: dt.date) -> list[tuple[int, int | None, int, int]]:
+        history = days(d - reference, d)
+        outages = detect_outages(history, info, holidays(d - reference, d), judge=(d, d))
+        return [
+            (
+                r.hour,
+                None if (r.day, r.hour) in outages else r.visitors,
+                r.transactions,
+                r.sales_fen,
+            )
+            for r in sorted((r for r in history if r.day == d), key=lambda r: r.hour)
+        ]
+
+    # the two weeks' KPIs (core.traffic.analytics.stores_week_kpis)
+    s_lo = local_day_bounds(shifts_from, zone)[0]
+    s_hi = local_day_bounds(end, zone)[1]
+    roles = ",".join(f"'{r}'" for r in sorted(FLOOR_ROLES))
+    floor_shifts = [
+        (_as_utc(a), _as_utc(b))
+        for a, b in conn.execute(
+            f"SELECT start_at, end_at FROM shifts WHERE store_id = ? AND status = 'published' "
+            f"AND role IN ({roles}) AND end_at > ? AND start_at < ? ORDER BY start_at, id",
+            (sid, _ts(s_lo), _ts(s_hi)),
+        )
+    ]
+    kpis = weeks_kpis(
+        [info],
+        {sid: days(first_ref, end)},
+        holidays(first_ref, end),
+        {sid: floor_shifts},
+        week_start,
+        day,
+    )[sid]
+
+    # promotion proposals waiting (core.promotions.queue.list_proposals' rows)
+    (pending,) = conn.execute(
+        "SELECT count(*) FROM promotion_proposals p JOIN stores s ON s.id = p.store_id "
+        "JOIN skus k ON k.id = p.sku_id JOIN promotion_rules r ON r.id = p.rule_id "
+        "WHERE p.store_id = ? AND p.status = 'pending'",
+        (sid,),
+    ).fetchone()
+
+    # the rota's demand gaps (core.scheduling.week.load_week: every shift starting in the
+    # store-local week, drafts too, against the forecast of the weeks before)
+    rota_store = RotaStore(
+        id=sid,
+        code=code,
+        name=name,
+        timezone=zone,
+        opens_at=opens_at,
+        closes_at=closes_at,
+        target_star=float(target_star or 12.0),
+        min_floor_staff=int(min_floor if min_floor is not None else 2),
+    )
+    w_lo = dt.datetime.combine(week_start, dt.time(0), tz(zone)).astimezone(dt.UTC)
+    w_hi = dt.datetime.combine(week_start + week, dt.time(0), tz(zone)).astimezone(dt.UTC)
+    spans = [
+        ShiftSpan(
+            id=s_id,
+            staff_id=staff_id,
+            role=role,
+            start=_as_utc(a),
+            end=_as_utc(b),
+            status=status,
+            version=version,
+            note=note or "",
+        )
+        for s_id, staff_id, role, a, b, status, version, note in conn.execute(
+            "SELECT id, staff_id, role, start_at, end_at, status, version, note FROM shifts "
+            "WHERE store_id = ? AND start_at >= ? AND start_at < ? ORDER BY start_at, id",
+            (sid, _ts(w_lo), _ts(w_hi)),
+        )
+    ]
+    forecast = forecast_from_history(
+        days(forecast_from, week_start - dt.timedelta(days=1)),
+        info,
+        week_start,
+        7,
+        holidays(forecast_from, week_start + week),
+    )
+    demand = week_demand(rota_store, week_start, forecast, spans)
+
+    return assemble_manager_home(
+        sid,
+        name,
+        code,
+        day,
+        day_points(day),
+        day_points(day - week),
+        kpis,
+        int(pending),
+        gaps_of(demand),
+    )

@@ -18,13 +18,15 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from core.i18n import N_
 from core.scheduling.rules import SOFT, ShiftSpan, StoreInfo, Violation
 from core.timeutil import tz
-from core.traffic.hours import FLOOR_ROLES
+from core.traffic.records import FLOOR_ROLES
+
+if TYPE_CHECKING:  # the demand maths needs no database library (core.quickread)
+    from sqlalchemy.orm import Session
 
 #: (store-local date, local hour 0..23) -> forecast visitors in that hour.
 Forecast = dict[tuple[dt.date, int], float]

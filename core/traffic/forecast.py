@@ -23,11 +23,13 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
-
-from core.traffic.hours import HourRecord, StoreInfo, holidays, load_hours, store_info
 from core.traffic.quality import detect_outages
+from core.traffic.records import HourRecord, StoreInfo
+
+if TYPE_CHECKING:  # the method itself needs no database library (core.quickread)
+    from sqlalchemy.orm import Session
 
 Forecast = dict[tuple[dt.date, int], float]
 
@@ -50,6 +52,8 @@ def hourly_forecast(
     Every hour of every day is present (0.0 outside opening hours), so callers may index
     ``fc[(day, hour)]`` directly. Uses only history strictly before ``start``.
     """
+    from core.traffic.hours import holidays, load_hours, store_info
+
     info = store_info(session, store_id)
     hist_start = start - dt.timedelta(days=max(weeks * 7, HOLIDAY_LOOKBACK_DAYS))
     hist_end = start - dt.timedelta(days=1)
@@ -155,6 +159,8 @@ def evaluate_forecast(
     decay: float = DEFAULT_DECAY,
 ) -> ForecastEvaluation:
     """Forecast ``days`` from ``holdout_start`` using only earlier data; score vs actuals."""
+    from core.traffic.hours import holidays, load_hours, store_info
+
     abs_err = abs_err_naive = total = 0.0
     ape: list[float] = []
     ape_naive: list[float] = []

@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.home import Kpi, ManagerHome, SupervisorHome, manager_home
+from core.home import Kpi, ManagerHome, SupervisorHome
 from core.i18n import N_, _
+from core.quickread import manager_home as quick_manager_home
 from core.quickread import supervisor_home as quick_supervisor_home
 from core.timeutil import week_label
 from desktop.formatting import count, money, percent
@@ -245,17 +246,17 @@ class HomeView(QWidget):
         sel = self.ctx.selection
         self._request += 1
         req = self._request
+        # read with the sqlite3 driver (equal to core.home.manager_home/supervisor_home):
+        # the home is everyone's first screen and must not wait for the ORM to load
         if sel.store_id is not None:
-            self.ctx.db.submit(
-                manager_home,
+            self.ctx.db.submit_read(
+                quick_manager_home,
                 sel.store_id,
                 sel.day,
                 on_result=lambda d: self._show(req, d),
                 on_error=self._failed,
             )
         elif sel.region_id is not None:
-            # read with the sqlite3 driver (equal to core.home.supervisor_home): the region
-            # home is a supervisor's first screen and must not wait for the ORM to load
             self.ctx.db.submit_read(
                 quick_supervisor_home,
                 sel.region_id,

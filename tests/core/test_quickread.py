@@ -14,7 +14,17 @@ from sqlalchemy import select, update
 
 from core import conflicts, directory, home, quickread
 from core.cache import open_cache
-from core.models import Alert, Region, Store, SyncConflict, SyncState, UserRole
+from core.models import (
+    Alert,
+    Holiday,
+    PromotionProposal,
+    Region,
+    Shift,
+    Store,
+    SyncConflict,
+    SyncState,
+    UserRole,
+)
 from core.mutations import Actor, apply_local
 from tests.conftest import DEMO_TODAY
 
@@ -121,6 +131,99 @@ def test_region_home_equal_after_edits_and_a_sync(cache) -> None:
         assert quickread.local_sync_status(conn).pending == 2
 
 
+def _store_ids(s) -> list[int]:
+    """SH001/SH002 (moved to Berlin), SH003, a Jiangsu and a Zhejiang store."""
+    codes = ("SH001", "SH002", "SH003", "JS002", "ZJ010")
+    return list(s.scalars(select(Store.id).where(Store.code.in_(codes)).order_by(Store.code)))
+
+
+def _assert_store_homes_equal(cache, days=DAYS) -> list[home.ManagerHome]:
+    got_all = []
+    with cache.session() as s, cache.reader() as conn:
+        for store_id in _store_ids(s):
+            for day in days:
+                want = home.manager_home(s, store_id, day)
+                got = quickread.manager_home(conn, store_id, day)
+                assert got == want, (store_id, day)
+                got_all.append(got)
+        with pytest.raises(LookupError):
+            quickread.manager_home(conn, 999_999, DEMO_TODAY)
+    return got_all
+
+
+def test_store_home_equals_the_orm_home(cache) -> None:
+    homes = _assert_store_homes_equal(cache)
+    # not an empty comparison: figures, counter outages, approvals and rota gaps are there
+    today = [h for h in homes if h.day == DEMO_TODAY]
+    assert len(today) == 5 and all(h.kpis[0].value > 0 and h.hourly for h in today)
+    assert any(h.pending_approvals for h in today)
+    assert all(h.rota_gaps for h in today)
+    assert any(v is None for h in homes for _h, v, _lw in h.hourly)  # an outage hour
+    assert len({h.rota_gaps[0].required for h in today}) > 1 or any(
+        g.scheduled > 0 for h in today for g in h.rota_gaps
+    )
+
+
+def test_store_home_equal_after_edits(cache) -> None:
+    """Rota edits, a decision, a traffic import, a holiday and staffing targets, as stored
+    by the app and by a pull, are read back equally (nothing derived is stored)."""
+    now = dt.datetime.combine(DEMO_TODAY, dt.time(9), tzinfo=dt.UTC)
+    week_start = DEMO_TODAY - dt.timedelta(days=DEMO_TODAY.weekday())
+    with cache.session() as s:
+        mgr = directory.demo_actor(s, "store_manager", "SH003")
+        store_id = min(mgr.store_ids)
+        lo = dt.datetime.combine(week_start, dt.time(0), tzinfo=dt.UTC)
+        shifts = s.scalars(
+            select(Shift)
+            .where(Shift.store_id == store_id, Shift.start_at >= lo)
+            .order_by(Shift.start_at, Shift.id)
+        ).all()
+        assert len(shifts) >= 4
+        s.delete(shifts[0])  # a gap opens
+        shifts[1].status = "draft"  # still on the rota, no longer in the KPIs' staff-hours
+        shifts[2].role = "stock"  # back room: not on the floor
+        s.add(  # a draft shift covering a late hour
+            Shift(
+                id="qr-late",
+                store_id=store_id,
+                staff_id=shifts[3].staff_id,
+                role="sales",
+                start_at=dt.datetime.combine(week_start, dt.time(11, 30), tzinfo=dt.UTC),
+                end_at=dt.datetime.combine(week_start, dt.time(13, 45), tzinfo=dt.UTC),
+                status="draft",
+            )
+        )
+        pending = s.scalars(
+            select(PromotionProposal).where(
+                PromotionProposal.store_id == store_id, PromotionProposal.status == "pending"
+            )
+        ).all()
+        assert pending
+        pending[0].status = "approved"
+        s.add(Holiday(date=week_start + dt.timedelta(days=2), name="test holiday"))
+        s.add(Holiday(date=week_start - dt.timedelta(days=12), name="past holiday"))
+        store = s.get(Store, store_id)
+        store.target_star = 7.5
+        store.min_floor_staff = 3
+        rows = [
+            {
+                "hour_start": f"{DEMO_TODAY}T{h:02d}:00:00+08:00",
+                "visitors": 0,
+                "transactions": 9,
+                "sales_fen": 12_345,
+                "units": 11,
+            }
+            for h in (11, 12)
+        ]
+        apply_local(s, mgr, "traffic.import/1", {"store_id": store_id, "rows": rows}, now=now)
+    homes = _assert_store_homes_equal(cache, days=(DEMO_TODAY, DEMO_TODAY - dt.timedelta(days=3)))
+    with cache.reader() as conn:
+        got = quickread.manager_home(conn, store_id, DEMO_TODAY)
+    assert got in homes
+    assert dict((h, v) for h, v, _lw in got.hourly)[11] is None  # the imported outage
+    assert min(g.required for g in got.rota_gaps) >= 3
+
+
 def test_sign_in_pickers_and_sync_status_equal_the_orm(cache) -> None:
     with cache.session() as s, cache.reader() as conn:
         assert quickread.has_reference_data(conn) is directory.has_reference_data(s) is True
@@ -200,3 +303,8 @@ def test_literals_equal_the_data_model() -> None:
     assert {"sales", "cashier", "keyholder", "manager"} == FLOOR_ROLES
     assert set(FLOOR_ROLES) < {r.value for r in models.StaffRole}
     assert models.ShiftStatus.PUBLISHED.value == "published"
+    from core.scheduling.rules import KEY_ROLES, ROLE_LABELS
+
+    assert set(ROLE_LABELS) == {r.value for r in models.StaffRole}
+    assert {models.StaffRole.MANAGER.value, models.StaffRole.KEYHOLDER.value} == KEY_ROLES
+    assert models.ProposalStatus.PENDING.value == "pending"

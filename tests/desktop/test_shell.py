@@ -295,7 +295,11 @@ def test_damage_found_after_start_moves_the_cache_aside_and_starts_again(make_sh
     assert title == "Local data recovered"
     assert "damaged" in text and "moved to" in text
     moved = list(shell.demo_path.parent.glob(f"{shell.demo_path.stem}.unusable-*"))
-    assert len(moved) == 1
+    # moved once: one database (with its -wal/-shm when the last connection to close was
+    # the read-only integrity check, which cannot remove them; the home reads through the
+    # sqlite3 driver now, so no ORM connection is left to close after it)
+    (db,) = [p for p in moved if p.suffix == ".db"]
+    assert {p.name for p in moved} <= {db.name, db.name + "-wal", db.name + "-shm"}
     assert shell.window is not first
     assert shell.ctx.cache.path == shell.demo_path
     assert shell.ctx.cache.integrity_checked  # a fresh file needs no check

@@ -36,6 +36,32 @@ def test_start_path_imports_no_sqlalchemy() -> None:
     assert out.stdout.strip() == "", f"imported at start: {out.stdout.strip()}"
 
 
+def test_both_homes_are_read_without_sqlalchemy(demo_db) -> None:
+    """A store manager's and a supervisor's first screen, read as the app reads them,
+    load no SQLAlchemy (the scheduling, forecast and outage code they run included)."""
+    code = (
+        "import sys, datetime as dt\n"
+        "from core.cache import open_cache\n"
+        "from core import quickread\n"
+        f"cache = open_cache({str(demo_db)!r}, defer_integrity_check=True)\n"
+        "with cache.reader() as conn:\n"
+        "    store = quickread.manager_home(conn, 1, dt.date(2026, 11, 27))\n"
+        "    region = quickread.supervisor_home(conn, 1, dt.date(2026, 11, 27))\n"
+        "assert store.hourly and store.rota_gaps and region.ranking\n"
+        "print(','.join(sorted(m for m in sys.modules\n"
+        "    if m.split('.')[0] == 'sqlalchemy' or m == 'core.models')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "", f"imported by the homes: {out.stdout.strip()}"
+
+
 def test_opening_an_up_to_date_cache_makes_no_engine_until_used(demo_db) -> None:
     cache = open_cache(demo_db, defer_integrity_check=True)
     try:
