@@ -1,12 +1,16 @@
 """The field day's steps over all reps at once: one set of arrays, reps as segments.
 
-:mod:`core.trajectory.arrays` runs each step over one rep's arrays; a region's day is ~50
-reps of ~500 fixes, where the numpy call overhead per rep (dozens of small calls each)
-was most of the time. Here every step runs once over the concatenated fixes, with each
-rep a segment ``[starts[k], starts[k + 1])``; nothing crosses a segment boundary (pairs
-of consecutive fixes of two reps are masked, runs and windows end at their segment's
-end). The results are those of the per-rep functions (tests compare them on the demo
-and on awkward synthetic traces), including the scalar decisions near thresholds.
+A region's day is ~50 reps of ~500 fixes: run rep by rep, the numpy call overhead (dozens
+of small calls each) was most of the time. Here every step runs once over the
+concatenated fixes, with each rep a segment ``[starts[k], starts[k + 1])``; nothing
+crosses a segment boundary (pairs of consecutive fixes of two reps are masked, runs and
+windows end at their segment's end). The results are those of the reference functions
+over lists of fixes run on each rep alone (:func:`core.trajectory.cleaning.clean_fixes`,
+:func:`core.trajectory.stops.detect_stops`, :func:`core.trajectory.stops.match_stops`,
+:func:`core.trajectory.evidence.trace_facts`,
+:func:`core.trajectory.simplify.simplify_tracks`; tests compare them on the demo and on
+awkward synthetic traces): wherever a numpy distance or speed is within ``_EDGE_M`` of a
+threshold, the scalar ``haversine_m``/``speed_kmh`` decides, as the reference does.
 """
 
 from __future__ import annotations
@@ -108,7 +112,7 @@ class Batch:
         return haversine_np(fa.lat[:-1], fa.lon[:-1], fa.lat[1:], fa.lon[1:])
 
     def pair_kmh(self) -> np.ndarray:
-        """:func:`core.trajectory.arrays._consecutive_speeds` from :attr:`pair_m`."""
+        """:func:`speed_kmh` of fixes i and i+1 for every i, from :attr:`pair_m`."""
         if len(self) < 2:
             return np.zeros(0)
         secs = np.abs(np.diff(self.fa.t_us)) / 1_000_000
@@ -121,7 +125,7 @@ class Batch:
 def clean_batch(
     b: Batch, *, max_accuracy_m: float = MAX_ACCURACY_M, max_speed_kmh: float = MAX_SPEED_KMH
 ) -> Batch:
-    """:func:`core.trajectory.arrays.clean_arrays` of every segment."""
+    """:func:`core.trajectory.cleaning.clean_fixes` (its kept fixes) of every segment."""
     n = len(b)
     if n == 0:
         return b
@@ -141,6 +145,8 @@ def clean_batch(
     same = acc.same_segment()
     speeds = acc.pair_kmh()
     keep = np.ones(m, dtype=bool)
+    # speeds[i-1] is fix i after the one before it. A fix right after a dropped spike is
+    # always kept (it was compared with the last kept fix when the spike was dropped).
     fast = np.flatnonzero((speeds - max_speed_kmh > -_EDGE_M) & same) + 1
     seg = acc.seg
     last_dropped = -2
@@ -175,7 +181,7 @@ def detect_stops_batch(
     min_dwell_s: float = MIN_DWELL_S,
     max_gap_s: float = MAX_GAP_S,
 ) -> list[list[Stop]]:
-    """:func:`core.trajectory.arrays.detect_stops_arrays` of every segment (time-ordered)."""
+    """:func:`core.trajectory.stops.detect_stops` of every segment (time-ordered)."""
     out: list[list[Stop]] = [[] for _ in range(b.segments)]
     n = len(b)
     if n == 0:
@@ -189,8 +195,8 @@ def detect_stops_batch(
     breaks = np.append(np.flatnonzero(gap | ~b.same_segment()) + 1, n)
     run_limit = breaks[np.searchsorted(breaks, np.arange(n), "right")].tolist()
     if min_dwell_s > 0 and n > 1:
-        # as detect_stops_arrays: an anchor whose next fix is surely out of reach (gap,
-        # distance, or the segment's last fix) makes a one-fix run: no stop
+        # an anchor whose next fix is surely out of reach (gap, distance with a margin, or
+        # the segment's last fix) makes a one-fix run: no stop. Only the others are scanned.
         k = np.cos(np.radians(fa.lat[:-1]))
         dy = (fa.lat[1:] - fa.lat[:-1]) * 111_195.0
         dx = (fa.lon[1:] - fa.lon[:-1]) * 111_195.0 * k
@@ -240,11 +246,11 @@ def match_stops_batch(
     *,
     max_distance_m: float = MATCH_RADIUS_M,
 ) -> list[list[StopMatch]]:
-    """:func:`core.trajectory.arrays.match_stops_arrays` of every segment's stops.
+    """:func:`core.trajectory.stops.match_stops` of every segment's stops.
 
     All stops at once; a stop's candidate places come from the places sorted by
-    latitude (a band a little wider than the box test, which then decides as before),
-    not from a stops x places matrix.
+    latitude (a band a little wider than the box test, which then decides as in
+    ``match_stops``), not from a stops x places matrix.
     """
     flat = [s for part in stops for s in part]
     if not flat:
@@ -293,7 +299,7 @@ def trace_facts_batch(
     *,
     max_speed_kmh: float = MAX_SPEED_KMH,
 ) -> list[TraceFacts]:
-    """:func:`core.trajectory.arrays.trace_facts_many` for visits of many reps and days.
+    """:func:`core.trajectory.evidence.trace_facts` for visits of many reps and days.
 
     ``segments[k]`` is the segment (rep) of ``visits[k]``; each visit is judged against
     its rep's cleaned fixes of the visit's local day (``b`` time-ordered per segment), as
@@ -334,7 +340,8 @@ def trace_facts_batch(
     dwell: list[float | None] = [None] * nv
     total = int(lens.sum())
     if total:
-        # every visit's window, one after the other (as trace_facts_many)
+        # every visit's window, one after the other; the longest run of fixes near the
+        # customer in each (as evidence._longest_near_run)
         offs = np.cumsum(lens) - lens
         idx = np.arange(total) - np.repeat(offs, lens) + np.repeat(lo_a, lens)
         wseg = np.repeat(np.arange(nv), lens)
@@ -365,7 +372,7 @@ def trace_facts_batch(
         for k, best in zip(np.flatnonzero(lens > 0).tolist(), longest, strict=True):
             dwell[k] = max(0.0, best / 1_000_000) if best >= 0 else 0.0
 
-    # coverage: gaps between consecutive fixes, capped (as _coverage_arrays, summed in order)
+    # coverage: gaps between consecutive fixes, capped (as evidence._coverage, summed in order)
     if len(tl) > 1:
         capped = np.minimum(np.diff(fa.t_us) / 1_000_000, GAP_S).tolist()
         speeds = b.pair_kmh()
@@ -398,7 +405,7 @@ def trace_facts_batch(
 
 
 def _coverage(tl: list[int], capped: list[float], a: int, z: int, c: int, e: int) -> float:
-    """``_coverage_arrays`` of the window ``[a, z)`` for a visit from ``c`` to ``e`` (µs)."""
+    """``evidence._coverage`` of the window ``[a, z)`` for a visit from ``c`` to ``e`` (µs)."""
     total = (e - c) / 1_000_000
     if total <= 0:
         return 1.0 if z > a else 0.0

@@ -119,7 +119,7 @@ class TraceFacts:
 
 
 def trace_facts(visit: RecordedVisit, day_fixes: Sequence[Fix]) -> TraceFacts:
-    """The reference computation over a list of fixes (see core.trajectory.arrays for arrays)."""
+    """The reference computation over a list of fixes (core.trajectory.batch: over arrays)."""
     end = visit.check_out_at or visit.check_in_at
     window = [f for f in day_fixes if visit.check_in_at - WINDOW <= f.ts <= end + WINDOW]
     if not day_fixes:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+from collections.abc import Sequence
 
 import numpy as np
 from sqlalchemy import select
@@ -10,7 +12,20 @@ from sqlalchemy import select
 from core.demo import demo_truth
 from core.models import Region
 from core.timeutil import to_local
+from core.trajectory.arrays import FixArrays, PlaceArrays
+from core.trajectory.batch import (
+    Batch,
+    clean_batch,
+    detect_stops_batch,
+    match_stops_batch,
+    simplify_batch,
+    trace_facts_batch,
+)
+from core.trajectory.cleaning import Fix, clean_fixes
+from core.trajectory.evidence import trace_facts
 from core.trajectory.field_day import load_field_day, prepare_field_map
+from core.trajectory.simplify import simplify_tracks
+from core.trajectory.stops import Place, RecordedVisit, detect_stops, match_stops
 from tests.conftest import DEMO_TODAY
 
 
@@ -92,94 +107,84 @@ def test_array_pipeline_equals_the_reference_on_the_demo(demo_cache):
     assert checked > 1000
 
 
-def test_array_steps_equal_the_reference_on_awkward_traces():
-    """Spikes, duplicates, inaccurate fixes, gaps and jumps: each array step as the list one."""
-    import random
+def _awkward_fixes(rng: random.Random, n: int, steps: Sequence[int], t0: dt.datetime) -> list[Fix]:
+    """``n`` shuffled fixes: stays with jitter, walks, spikes, sustained jumps (teleports),
+    duplicate instants, inaccurate fixes and gaps, in random activities of 12 fixes."""
+    fixes, t, lat, lon = [], t0, 31.2, 121.45
+    r = 0.0
+    for i in range(n):
+        if i % 12 == 0:  # a new activity every 12 fixes: stops really happen
+            r = rng.random()
+        t += dt.timedelta(seconds=rng.choice(steps))
+        if rng.random() < 0.08:  # spike
+            fixes.append(Fix(t, lat + 0.05, lon, 10.0))
+        elif r < 0.6:  # stay, with GPS jitter
+            fixes.append(Fix(t, lat + rng.gauss(0, 1e-4), lon + rng.gauss(0, 1e-4), 10.0))
+        elif r < 0.9:  # walk/drive
+            lat += rng.gauss(0, 1e-3)
+            lon += rng.gauss(0, 1e-3)
+            fixes.append(Fix(t, lat, lon, rng.choice([5.0, 20.0, 150.0])))
+        else:  # sustained jump (teleport)
+            lat += 0.03
+            fixes.append(Fix(t, lat, lon, 10.0))
+    rng.shuffle(fixes)
+    return fixes
 
-    from core.trajectory.arrays import (
-        DayTrace,
-        FixArrays,
-        PlaceArrays,
-        clean_arrays,
-        detect_stops_arrays,
-        match_stops_arrays,
-        trace_facts_arrays,
-        trace_facts_many,
-    )
-    from core.trajectory.cleaning import Fix, clean_fixes
-    from core.trajectory.evidence import trace_facts
-    from core.trajectory.stops import Place, RecordedVisit, detect_stops, match_stops
 
+def _by_local_day(fixes: Sequence[Fix], tz: str) -> dict[dt.date, list[Fix]]:
+    """A rep's cleaned fixes per local day: what the reference judges a visit against."""
+    days: dict[dt.date, list[Fix]] = {}
+    for f in fixes:
+        days.setdefault(to_local(f.ts, tz).date(), []).append(f)
+    return days
+
+
+def _points(fixes: Sequence[Fix]) -> list[tuple[float, float]]:
+    return [(f.lat, f.lon) for f in fixes]
+
+
+def _simplified(got: list[tuple[np.ndarray, np.ndarray]]) -> list[list[tuple[float, float]]]:
+    return [list(zip(a.tolist(), b.tolist(), strict=True)) for a, b in got]
+
+
+def test_batch_steps_equal_the_reference_on_awkward_traces():
+    """Spikes, duplicates, inaccurate fixes, gaps and jumps: each batch step, on one rep,
+    as the list-of-fixes reference."""
     rng = random.Random(7)
     t0 = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
+    tz = "Asia/Shanghai"
     for _case in range(40):
-        fixes, t, lat, lon = [], t0, 31.2, 121.45
-        r = 0.0
-        for i in range(rng.randint(0, 400)):
-            if i % 12 == 0:  # a new activity every 12 fixes: stops really happen
-                r = rng.random()
-            t += dt.timedelta(seconds=rng.choice([0, 1, 15, 30, 30, 30, 60, 1200]))
-            if rng.random() < 0.08:  # spike
-                fixes.append(Fix(t, lat + 0.05, lon, 10.0))
-            elif r < 0.6:  # stay, with GPS jitter
-                fixes.append(Fix(t, lat + rng.gauss(0, 1e-4), lon + rng.gauss(0, 1e-4), 10.0))
-            elif r < 0.9:  # walk/drive
-                lat += rng.gauss(0, 1e-3)
-                lon += rng.gauss(0, 1e-3)
-                fixes.append(Fix(t, lat, lon, rng.choice([5.0, 20.0, 150.0])))
-            else:  # sustained jump (teleport)
-                lat += 0.03
-                fixes.append(Fix(t, lat, lon, 10.0))
-        rng.shuffle(fixes)
+        fixes = _awkward_fixes(rng, rng.randint(0, 400), [0, 1, 15, 30, 30, 30, 60, 1200], t0)
         ref = clean_fixes(fixes).fixes
-        fa = clean_arrays(FixArrays.from_fixes(fixes))
-        assert fa.to_fixes() == ref
+        batch = clean_batch(Batch.of([FixArrays.from_fixes(fixes)]))
+        assert batch.part(0).to_fixes() == ref
         stops = detect_stops(ref)
-        assert detect_stops_arrays(fa) == stops
+        assert detect_stops_batch(batch) == [stops]
         places = [
             Place(i, "", s.lat + rng.gauss(0, 5e-4), s.lon + rng.gauss(0, 5e-4))
             for i, s in enumerate(stops)
         ]
-        assert match_stops_arrays(stops, PlaceArrays.of(places)) == match_stops(stops, places)
-        day = DayTrace(fa)
+        assert match_stops_batch([stops], PlaceArrays.of(places)) == [match_stops(stops, places)]
         visits = []
         for k in range(10):
             cin = t0 + dt.timedelta(minutes=rng.randint(0, 600))
             out = cin + dt.timedelta(minutes=rng.choice([0, 3, 20, 45])) if k % 3 else None
-            v = RecordedVisit(
-                f"v{k}", 1, 1, cin, out, None, None, 31.2 + rng.gauss(0, 1e-3), 121.45
+            visits.append(
+                RecordedVisit(
+                    f"v{k}", 1, 1, cin, out, None, None, 31.2 + rng.gauss(0, 1e-3), 121.45
+                )
             )
-            assert trace_facts_arrays(v, day) == trace_facts(v, ref)
-            visits.append(v)
-        assert trace_facts_many(visits, day) == [trace_facts(v, ref) for v in visits]
+        days = _by_local_day(ref, tz)
+        expected = [
+            trace_facts(v, days.get(to_local(v.check_in_at, tz).date(), [])) for v in visits
+        ]
+        assert trace_facts_batch(visits, [0] * len(visits), batch, tz) == expected
+        assert _simplified(simplify_batch(batch, 200)) == simplify_tracks([_points(ref)], 200)
 
 
-def test_batch_steps_equal_the_per_rep_steps_on_awkward_traces():
-    """All reps at once (segments of one set of arrays) as each rep alone, at every step:
-    nothing crosses a boundary between reps, empty and one-fix reps included."""
-    import random
-
-    from core.trajectory.arrays import (
-        DayTrace,
-        FixArrays,
-        PlaceArrays,
-        clean_arrays,
-        detect_stops_arrays,
-        match_stops_arrays,
-        trace_facts_many,
-    )
-    from core.trajectory.batch import (
-        Batch,
-        clean_batch,
-        detect_stops_batch,
-        match_stops_batch,
-        simplify_batch,
-        trace_facts_batch,
-    )
-    from core.trajectory.cleaning import Fix
-    from core.trajectory.simplify import simplify_tracks
-    from core.trajectory.stops import Place, RecordedVisit
-
+def test_batch_steps_equal_the_reference_rep_by_rep():
+    """All reps at once (segments of one set of arrays) as the reference on each rep alone,
+    at every step: nothing crosses a boundary between reps, empty and one-fix reps included."""
     rng = random.Random(11)
     t0 = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
     tz = "Asia/Shanghai"
@@ -199,30 +204,13 @@ def test_batch_steps_equal_the_per_rep_steps_on_awkward_traces():
         for _rep in range(rng.randint(1, 6) if case >= 2 else 0):
             # reps start where and when the one before did: a run or a spike test that
             # ran on past a rep's last fix would find the next rep's fixes within reach
-            fixes, t, lat, lon = [], t0, 31.2, 121.45
-            for i in range(rng.choice([0, 1, 2, 30, 300])):
-                if i % 12 == 0:
-                    r = rng.random()
-                t += dt.timedelta(seconds=rng.choice([0, 1, 15, 30, 30, 60, 1200, 40000]))
-                if rng.random() < 0.08:
-                    fixes.append(Fix(t, lat + 0.05, lon, 10.0))
-                elif r < 0.6:
-                    fixes.append(Fix(t, lat + rng.gauss(0, 1e-4), lon + rng.gauss(0, 1e-4), 10.0))
-                elif r < 0.9:
-                    lat += rng.gauss(0, 1e-3)
-                    lon += rng.gauss(0, 1e-3)
-                    fixes.append(Fix(t, lat, lon, rng.choice([5.0, 20.0, 150.0])))
-                else:
-                    lat += 0.03
-                    fixes.append(Fix(t, lat, lon, 10.0))
-            rng.shuffle(fixes)
-            parts.append(FixArrays.from_fixes(fixes))
-        cleaned = [clean_arrays(p) for p in parts]
+            n = rng.choice([0, 1, 2, 30, 300])
+            steps = [0, 1, 15, 30, 30, 60, 1200, 40000]
+            parts.append(FixArrays.from_fixes(_awkward_fixes(rng, n, steps, t0)))
+        ref = [clean_fixes(p.to_fixes()).fixes for p in parts]
         batch = clean_batch(Batch.of(parts))
-        assert [batch.part(k).to_fixes() for k in range(len(parts))] == [
-            c.to_fixes() for c in cleaned
-        ]
-        stops = [detect_stops_arrays(c) for c in cleaned]
+        assert [batch.part(k).to_fixes() for k in range(len(parts))] == ref
+        stops = [detect_stops(r) for r in ref]
         assert detect_stops_batch(batch) == stops
         near = [
             Place(i, "", s.lat + rng.gauss(0, 5e-4), s.lon + rng.gauss(0, 5e-4))
@@ -234,23 +222,37 @@ def test_batch_steps_equal_the_per_rep_steps_on_awkward_traces():
         twins = [Place(1000 + p.id, "", p.lat, p.lon) for p in near]
         listed = near + edge + twins
         rng.shuffle(listed)
-        places = PlaceArrays.of(listed)
-        assert match_stops_batch(stops, places) == [match_stops_arrays(s, places) for s in stops]
+        assert match_stops_batch(stops, PlaceArrays.of(listed)) == [
+            match_stops(s, listed) for s in stops
+        ]
         visits, segments, expected = [], [], []
-        for k, c in enumerate(cleaned):
-            days: dict[dt.date, list[int]] = {}
-            for i, f in enumerate(c.to_fixes()):
-                days.setdefault(to_local(f.ts, tz).date(), []).append(i)
+        for k, r in enumerate(ref):
+            days = _by_local_day(r, tz)
             for j in range(6):
                 cin = t0 + dt.timedelta(minutes=rng.randint(0, 3000))
                 out = cin + dt.timedelta(minutes=rng.choice([0, 3, 20, 45])) if j % 3 else None
                 v = RecordedVisit(f"v{k}-{j}", k, 1, cin, out, None, None, 31.2, 121.45)
-                idx = days.get(to_local(cin, tz).date(), [])
-                day = DayTrace(c.take(np.array(idx, dtype=np.int64)))
                 visits.append(v)
                 segments.append(k)
-                expected += trace_facts_many([v], day)
+                expected.append(trace_facts(v, days.get(to_local(cin, tz).date(), [])))
         assert trace_facts_batch(visits, segments, batch, tz) == expected
-        got = simplify_batch(batch, 200)
-        want = simplify_tracks([np.column_stack((c.lat, c.lon)) for c in cleaned], 200)
-        assert [list(zip(a.tolist(), b.tolist(), strict=True)) for a, b in got] == want
+        want = simplify_tracks([_points(r) for r in ref], 200)
+        assert _simplified(simplify_batch(batch, 200)) == want
+
+
+def test_batch_visit_windows_do_not_run_into_each_other():
+    """Visits' windows are measured one after the other: a run of fixes near the customer
+    ends with its window, whether the next window is the same rep's (later) or another's."""
+    t0 = dt.datetime(2026, 11, 26, 3, 0, tzinfo=dt.UTC)
+    tz = "Asia/Shanghai"
+    staying = [Fix(t0 + dt.timedelta(seconds=30 * i), 31.2, 121.45, 10.0) for i in range(40)]
+    batch = clean_batch(Batch.of([FixArrays.from_fixes(staying)] * 2))
+    visits, segments = [], []
+    for rep in (0, 1):
+        for k, minutes in enumerate((-25, 40)):  # windows: the first 5 min, the last 10 min
+            cin = t0 + dt.timedelta(minutes=minutes)
+            visits.append(RecordedVisit(f"v{rep}-{k}", rep, 1, cin, None, None, None, 31.2, 121.45))
+            segments.append(rep)
+    expected = [trace_facts(v, staying) for v in visits]
+    assert [f.dwell_s for f in expected] == [300.0, 570.0, 300.0, 570.0]
+    assert trace_facts_batch(visits, segments, batch, tz) == expected
