@@ -216,6 +216,8 @@ class SyncController(QObject):
                     getattr(result, "pulled", 0) or getattr(result, "snapshot", False)
                 ):
                     changes.add("pulled")
+                    for table in getattr(result, "pulled_tables", ()):
+                        changes.add(table)
                 self.ctx.sig_data_changed.emit(changes)
                 self.refresh()
         self.sig_finished.emit(error)

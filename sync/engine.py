@@ -283,6 +283,8 @@ class SyncResult:
     rejected: int = 0
     conflicts: int = 0
     pulled: int = 0
+    #: tables the pull or snapshot wrote rows of (screens refresh on these; see Changes)
+    pulled_tables: set[str] = field(default_factory=set)
     snapshot: bool = False
     snapshot_rows: int = 0
     verified: bool | None = None
@@ -770,6 +772,7 @@ class SyncEngine:
                 self.now(),
             )
             result.pulled += n
+            result.pulled_tables.update(c.table for c in page.changes)
             self._progress(
                 "pull",
                 1.0 if not page.has_more else 0.5,
@@ -791,6 +794,7 @@ class SyncEngine:
             index, after = st.snapshot_table_index, st.snapshot_after
             done, total = st.snapshot_done, st.snapshot_total
             await self.run_db(local.resume_snapshot, self.cache, token)
+        result.pulled_tables.update(name for name, _columns in tables)
         self._progress("snapshot", done / total if total else 0.0, _("Downloading data…"))
 
         # Three stages run at once: the pages are downloaded one after the other (each

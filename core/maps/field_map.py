@@ -554,12 +554,14 @@ class _Shell(MacroElement):
   // the view and puts the day's layers on the map. Neither the tracks nor the new view
   // are shown before: a new zoom re-projects every layer and the page then paints, work
   // that competes with the judging for the CPU and delays the day's drawing.
-  var view = null;
+  // A redraw because data arrived (keepView) leaves the view where the user put it; a
+  // page that has drawn nothing yet (new, or back after a discard) still fits the day.
+  var view = null, drawn = false;
   function tracks(t) {
     if (shown === null) begin({heat: "", customers: [], stores: [], styles: []});
     offMap(DAY);
     Object.keys(visits).forEach(function (k) { delete visits[k]; });
-    view = t.bounds;
+    view = t.keepView && drawn ? null : t.bounds;
     t.tracks.forEach(function (p) {
       L.polyline(latlngs(p[0]), {color: p[1], weight: 4, opacity: 0.9, smoothFactor: 1.0})
         .bindTooltip(p[2], {sticky: true}).addTo(G.tracks);
@@ -577,6 +579,7 @@ class _Shell(MacroElement):
     G.visits.eachLayer(function (l) { if (l.options.visitId) visits[l.options.visitId] = l; });
     onMap(DAY);
     shown = null;
+    drawn = true;
     legend.innerHTML = d.legend;
     legend.style.display = "";
     window.sdReady = true;
@@ -718,11 +721,17 @@ def field_static_script(raw: FieldDayRaw, provider: TileProvider | None = None) 
 
 
 def field_tracks_payload(
-    raw: FieldDayRaw, prepared: PreparedTracks, provider: TileProvider | None = None
+    raw: FieldDayRaw,
+    prepared: PreparedTracks,
+    provider: TileProvider | None = None,
+    *,
+    keep_view: bool = False,
 ) -> dict[str, Any]:
     """A period's view and tracks for ``window.sdTracks`` (before the visits are judged).
 
     The same tracks and bounds :func:`field_day_payload` carries (then sent without them).
+    With ``keep_view`` a page that already shows a day keeps its centre and zoom (a
+    redraw because data arrived must not move the map under the user).
     """
     datum = provider.datum if provider is not None else WGS84
     tracks = []
@@ -746,14 +755,20 @@ def field_tracks_payload(
             if bounds is not None
             else None
         ),
+        "keepView": keep_view,
     }
 
 
 def field_tracks_script(
-    raw: FieldDayRaw, prepared: PreparedTracks, provider: TileProvider | None = None
+    raw: FieldDayRaw,
+    prepared: PreparedTracks,
+    provider: TileProvider | None = None,
+    *,
+    keep_view: bool = False,
 ) -> str:
     """Draws a period's tracks (and sets the view) on the kept page, ahead of its visits."""
-    return f"window.sdTracks({js_json(field_tracks_payload(raw, prepared, provider))});"
+    payload = field_tracks_payload(raw, prepared, provider, keep_view=keep_view)
+    return f"window.sdTracks({js_json(payload)});"
 
 
 def field_day_payload(

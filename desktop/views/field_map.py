@@ -89,6 +89,11 @@ from desktop.widgets.table import Column, DataTable
 SCREEN_ID = "field_map"
 #: A range longer than this would draw weeks of tracks: refused with a message.
 MAX_RANGE_DAYS = 31
+#: Tables whose rows the map draws (``core.models``); a change to one (an edit, or a sync
+#: that received rows of it) redraws the map.
+SHOWN_TABLES = ("gps_points", "visits", "customers", "reps", "stores")
+#: Changes arriving within this time of each other are one redraw.
+DATA_REFRESH_MS = 300
 
 TILE_SOURCES = (
     ("", N_("Boundaries only (no tiles)")),
@@ -139,6 +144,7 @@ def build_day(
     provider: TileProvider | None,
     request: int | None = None,
     on_tracks: Callable[[str], None] | None = None,
+    keep_view: bool = False,
 ) -> DayBuild:
     """CPU part of asking for a period (runs on ctx.cpu): prepare, the scripts that
     complete the drawing started by :func:`load_day`, and the table's rows.
@@ -146,14 +152,15 @@ def build_day(
     With ``on_tracks``, the tracks' script is handed to it (on this thread) as soon as the
     tracks are simplified, so the page draws them while the visits are judged; the
     returned script then brings stops, visits and legend only. ``request`` comes back in
-    the page's ready message (see FieldMapView._on_map_ready).
+    the page's ready message (see FieldMapView._on_map_ready). With ``keep_view`` the
+    tracks' script leaves the map's centre and zoom as they are (a redraw for new data).
     """
     from core.maps.field_map import field_day_script, field_tracks_script
 
     t0 = time.perf_counter()
     tracks = prepare_tracks(raw)
     if on_tracks is not None:
-        on_tracks(field_tracks_script(raw, tracks, provider))
+        on_tracks(field_tracks_script(raw, tracks, provider, keep_view=keep_view))
     fm = prepare_field_map(raw, tracks=tracks)
     script = field_day_script(fm, provider, static=False, tracks=on_tracks is None, request=request)
     rows = visit_table_rows(fm)
@@ -340,7 +347,10 @@ class FieldMapView(QWidget):
         self._shell_wanted: str | None = None
         #: the scripts of the period asked last, until sent: (token, script)
         self._pending_begin: tuple[int, str] | None = None
-        self._pending_fill: tuple[int, FieldMap, list[dict[str, Any]]] | None = None
+        self._pending_fill: tuple[int, FieldMap, list[dict[str, Any]], bool] | None = None
+        #: the last period asked for must still fit the map (a redraw for data keeps it)
+        self._fit_owed = False
+        self.selected_visit_id: str | None = None
         self._pending_draw: tuple[int, str] | None = None
         self._pending_tracks: tuple[int, str] | None = None
         #: (token, page id) the tracks script was run on
@@ -480,9 +490,15 @@ class FieldMapView(QWidget):
         self.all_reps.toggled.connect(self._on_all_reps)
         self.tile_combo.currentIndexChanged.connect(self._on_tiles_changed)
         self.online_check.toggled.connect(self._on_tiles_changed)
-        ctx.db.submit(self._load_regions, on_result=self._on_regions)
         #: the last refused GPX import already reported (see _on_data_changed)
         self._refusals_told = 0
+        #: changes to the shown tables arrived while the screen was hidden
+        self._stale = False
+        self._data_timer = QTimer(self)
+        self._data_timer.setSingleShot(True)
+        self._data_timer.setInterval(DATA_REFRESH_MS)
+        self._data_timer.timeout.connect(self._on_data_timer)
+        ctx.db.submit(self._load_regions, on_result=self._on_regions)
         ctx.sig_data_changed.connect(self._on_data_changed)
 
     # ------------------------------------------------------------------ settings
@@ -631,13 +647,17 @@ class FieldMapView(QWidget):
 
     # ------------------------------------------------------------------ building
 
-    def refresh(self) -> None:
+    def refresh(self, *, keep_view: bool = False) -> None:
         """Query on the DB worker, prepare on the CPU pool, then draw on the kept page.
 
         The map page itself (tiles, boundaries, controls, drawing code) is loaded once per
         tile source and kept (:meth:`ensure_shell`, concurrently with the query); a day
-        only sends its data to it (:meth:`MapView.draw`).
+        only sends its data to it (:meth:`MapView.draw`). The map then fits the period,
+        unless ``keep_view`` (data arrived for what is shown): the user's centre and zoom
+        and the selected visit stay, unless a period asked for is still to be fitted.
         """
+        self._data_timer.stop()  # this query reads the changed rows too
+        self._stale = False
         rid = self.region_id()
         if rid is None:
             return
@@ -651,6 +671,8 @@ class FieldMapView(QWidget):
             return
         self._token += 1
         token = self._token
+        keep_view = keep_view and not self._fit_owed
+        self._fit_owed = not keep_view
         self._pending_begin = self._pending_draw = self._pending_tracks = None
         self._t_request = time.perf_counter()
         self.status.setText(_("Building the map…"))
@@ -665,7 +687,7 @@ class FieldMapView(QWidget):
             a,
             b,
             provider,
-            on_result=lambda res: self._on_loaded(token, res, provider),
+            on_result=lambda res: self._on_loaded(token, res, provider, keep_view),
             on_error=self._on_error,
         )
 
@@ -699,7 +721,13 @@ class FieldMapView(QWidget):
         self._shell_wanted = None
         self.map_view.show_shell(html, key)
 
-    def _on_loaded(self, token: int, res: tuple[Any, str], provider: TileProvider | None) -> None:
+    def _on_loaded(
+        self,
+        token: int,
+        res: tuple[Any, str],
+        provider: TileProvider | None,
+        keep_view: bool = False,
+    ) -> None:
         if token != self._token:
             return
         raw, begin_script = res
@@ -712,7 +740,8 @@ class FieldMapView(QWidget):
             provider,
             token,
             lambda script: self._tracks_built(token, script),
-            on_result=lambda res: self._on_built(token, res),
+            keep_view,
+            on_result=lambda res: self._on_built(token, res, keep_view),
             on_error=self._on_error,
         )
 
@@ -727,7 +756,7 @@ class FieldMapView(QWidget):
         self._pending_tracks = (token, script)
         self._draw_pending()
 
-    def _on_built(self, token: int, result: DayBuild) -> None:
+    def _on_built(self, token: int, result: DayBuild, keep_view: bool = False) -> None:
         if token != self._token:
             return
         fm = result.fm
@@ -737,13 +766,21 @@ class FieldMapView(QWidget):
         self._pending_draw = (token, result.script)
         self._draw_pending()  # first: the page draws while the table fills here
         # the table in its own turn of the event loop (keeps each UI-thread step short)
-        self._pending_fill = (token, fm, result.rows)
+        self._pending_fill = (token, fm, result.rows, keep_view)
         QTimer.singleShot(0, self._fill_pending)
 
     def _fill_pending(self) -> None:
         pending, self._pending_fill = self._pending_fill, None
-        if pending is not None and pending[0] == self._token:
-            self._fill_table(pending[1], pending[2])
+        if pending is None or pending[0] != self._token:
+            return
+        _token, fm, rows, keep_selection = pending
+        self._fill_table(fm, rows)
+        kept = self.selected_visit_id if keep_selection else None
+        if kept is not None and fm.visit(kept) is not None:
+            self._select_row(kept)
+            self.details.setText(visit_details_text(fm.visit(kept), fm.raw.timezone))
+        else:
+            self.selected_visit_id = None
             self.details.setText(_("Click a visit on the map or in the list."))
 
     def _draw_pending(self) -> None:
@@ -779,6 +816,7 @@ class FieldMapView(QWidget):
             # this request's drawing is still to come
             return
         total = time.perf_counter() - self._t_request
+        self._fit_owed = False
         self._fill_pending()  # (if the page was quicker than the event loop)
         self.last_timing["ready_s"] = total
         self.status.setText(
@@ -831,18 +869,22 @@ class FieldMapView(QWidget):
         self.selected_visit_id = visit_id
         self.details.setText(visit_details_text(v, self.fm.raw.timezone))
         if from_map:
-            model = self.table.model
-            for i in range(model.rowCount()):
-                r = model.row(i)
-                if r is not None and r["id"] == visit_id:
-                    with QSignalBlocker(self.table.view.selectionModel()):
-                        self.table.view.selectRow(i)
-                    index = model.index(i, 0)
-                    # after the details text has resized the table
-                    QTimer.singleShot(0, lambda ix=index: self.table.view.scrollTo(ix))
-                    break
+            self._select_row(visit_id)
         else:
             self.map_view.select_visit(visit_id)
+
+    def _select_row(self, visit_id: str) -> None:
+        """Select a visit's row without acting on it (the map is not moved)."""
+        model = self.table.model
+        for i in range(model.rowCount()):
+            r = model.row(i)
+            if r is not None and r["id"] == visit_id:
+                with QSignalBlocker(self.table.view.selectionModel()):
+                    self.table.view.selectRow(i)
+                index = model.index(i, 0)
+                # after the details text has resized the table
+                QTimer.singleShot(0, lambda ix=index: self.table.view.scrollTo(ix))
+                break
 
     # ------------------------------------------------------------------ offline area
 
@@ -1008,9 +1050,24 @@ class FieldMapView(QWidget):
         QMessageBox.warning(self, _("Import GPX…"), text)
 
     def _on_data_changed(self, changes: Any) -> None:
-        """After a sync: say which imported tracks the server refused (each once)."""
+        """Redraw when a sync or an edit changed what the map shows; after a sync, also
+        say which imported tracks the server refused (each once)."""
         if changes.touches("sync"):
             self.ctx.db.submit(refused_imports, self._refusals_told, on_result=self._on_refused)
+        if changes.touches(*SHOWN_TABLES) and self._token > 0:
+            self._data_timer.start()  # a burst of changes (a sync's pages) redraws once
+
+    def _on_data_timer(self) -> None:
+        if self.isVisible():
+            self.refresh(keep_view=True)
+        else:  # nobody looks: redraw when the screen is shown again
+            self._stale = True
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            self.refresh(keep_view=True)
 
     def _on_refused(self, refused: list[RefusedImport]) -> None:
         if not refused:
@@ -1030,7 +1087,7 @@ class FieldMapView(QWidget):
         )
         self.notice.setText(text)
         if set(by_rep) & set(self.selected_rep_ids()):
-            self.refresh()  # their points were taken off this desktop again
+            self.refresh(keep_view=True)  # their points were taken off this desktop again
 
     def closeEvent(self, event: Any) -> None:
         self._cancel_download()

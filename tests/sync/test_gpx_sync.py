@@ -122,8 +122,9 @@ def test_imported_track_reaches_the_server_and_another_desktop(server, tmp_path)
         assert server_points(server) == n
         assert [st for st, _e in outbox(a)] == ["sent", "sent"]
 
-        db.sync()
+        pulled = db.sync()
         assert local_points(b) == n
+        assert "gps_points" in pulled.pulled_tables  # B's screens are told what arrived
         with b.session() as s:  # what B's field map draws for that day
             raw = load_field_day(s, 1, [REP], START.date())
         assert len(raw.gps[REP]) == n
