@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -83,6 +83,23 @@ class FlaggedVisitDelegate(QStyledItemDelegate):
             option.palette.setColor(option.palette.ColorRole.Text, QColor("#9b1c1c"))
 
 
+#: Tables the detail reads (``core.customers.customer_detail``); a change to one (an edit,
+#: or a sync that received rows of it) reloads the customer shown.
+SHOWN_TABLES = (
+    "customers",
+    "stores",
+    "reps",
+    "visits",
+    "visit_notes",
+    "gps_points",
+    "opportunities",
+    "opportunity_stage_events",
+    "customer_monthly_stats",
+)
+#: Changes arriving within this time of each other are one reload.
+DATA_RELOAD_MS = 300
+
+
 class CustomerDetailView(QWidget):
     sig_loaded = Signal(object)
     """The detail of a customer is shown; carries the :class:`CustomerDetail`."""
@@ -125,17 +142,51 @@ class CustomerDetailView(QWidget):
         lay.addWidget(self.info)
         lay.addWidget(self.tags_label)
         lay.addWidget(self.tabs, 1)
+        #: changes to the shown tables arrived while hidden: reload when shown
+        self._stale = False
+        self._data_timer = QTimer(self)
+        self._data_timer.setSingleShot(True)
+        self._data_timer.setInterval(DATA_RELOAD_MS)
+        self._data_timer.timeout.connect(self._on_data_timer)
+        ctx.sig_data_changed.connect(self._on_data_changed)
 
     def show_customer(self, customer_id: int) -> None:
         """Load and show one customer (asynchronously; ``sig_loaded`` when shown)."""
-        self._wanted = customer_id
         self.title.setText(_("Loading…"))
+        self._load(customer_id)
+
+    def _load(self, customer_id: int) -> None:
+        self._wanted = customer_id
+        self._stale = False
+        self._data_timer.stop()  # this load reads the changed rows too
         actor, today = self.ctx.actor, self.ctx.today
 
         def load(session) -> CustomerDetail | None:
             return customer_detail(session, customer_id, today, actor=actor)
 
         self.ctx.db.submit(load, on_result=lambda d: self._on_loaded(customer_id, d))
+
+    def _on_data_changed(self, changes) -> None:
+        """A sync or an edit changed what this customer's detail may show: reload it."""
+        if self._wanted is not None and changes.touches(*SHOWN_TABLES):
+            self._data_timer.start()  # a burst of changes (a sync's pages) reloads once
+
+    def _on_data_timer(self) -> None:
+        if self._wanted is None:
+            return
+        if self.isVisible():
+            self._load(self._wanted)  # in place: the title stays, the tab shown too
+        else:
+            self._stale = True
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._stale:  # (next turn: the caller may be about to show another customer)
+            QTimer.singleShot(0, self, self._reload_if_stale)
+
+    def _reload_if_stale(self) -> None:
+        if self._stale and self._wanted is not None:
+            self._load(self._wanted)
 
     def _on_loaded(self, customer_id: int, detail: CustomerDetail | None) -> None:
         if customer_id != self._wanted:
