@@ -196,6 +196,7 @@ class ScheduleView(QWidget):
         self.last_copy: CopyPlan | None = None
         self._inflight: dict[str, int] = {}  # shift id -> edits queued, not yet applied
         self._failed: set[str] = set()  # shifts whose queued edits hit a refusal
+        self._reload_after_drag = False  # a read arrived during a drag and was set aside
 
         self.prev_button = QPushButton("◀ " + _("Previous week"))
         self.next_button = QPushButton(_("Next week") + " ▶")
@@ -231,6 +232,7 @@ class ScheduleView(QWidget):
         self.grid.sig_change_requested.connect(self._on_change)
         self.grid.sig_delete_requested.connect(self._on_delete)
         self.grid.sig_edit_requested.connect(self._on_edit)
+        self.grid.sig_drag_finished.connect(self._on_drag_finished)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.grid)
@@ -298,6 +300,11 @@ class ScheduleView(QWidget):
         if changes.touches("shifts", "staff", "stores", "hourly_traffic"):
             self._reload_timer.start()
 
+    def _on_drag_finished(self) -> None:
+        if self._reload_after_drag:
+            self._reload_after_drag = False
+            self.reload()
+
     def _go(self, days: int) -> None:
         self.week_start += dt.timedelta(days=days)
         self.show_message("")
@@ -323,8 +330,14 @@ class ScheduleView(QWidget):
         def done(week: WeekSchedule | None) -> None:
             # While edits are queued the grid shows their outcome already; a read taken
             # between them would step back. The last edit to settle reloads again.
-            if request == self._request and not self._inflight:
-                self._show(week)
+            if request != self._request or self._inflight:
+                return
+            # A read landing mid-drag (a sync pulled shifts) would drop the drag and the
+            # user's edit with it: read again once the drag has sent its edit.
+            if self.grid.dragging:
+                self._reload_after_drag = True
+                return
+            self._show(week)
 
         self.ctx.db.submit(
             load_week, store_id, self.week_start, on_result=done, on_error=self._on_error

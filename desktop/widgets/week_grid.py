@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetrics,
+    QHideEvent,
     QKeyEvent,
     QMouseEvent,
     QPainter,
@@ -111,6 +112,9 @@ class WeekGrid(QWidget):
     sig_selection_changed = Signal(object)
     """(shift_id or None)."""
 
+    sig_drag_finished = Signal()
+    """A mouse drag ended (after its create/change request, if any, was emitted)."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -154,6 +158,11 @@ class WeekGrid(QWidget):
         self._ghost = None
         self.updateGeometry()
         self.update()
+
+    @property
+    def dragging(self) -> bool:
+        """A mouse drag (move, resize or draw) is in progress: ``set_week`` would drop it."""
+        return self._drag is not None
 
     def shift(self, shift_id: str | None) -> GridShift | None:
         return next((s for s in self.shifts if s.id == shift_id), None)
@@ -363,12 +372,20 @@ class WeekGrid(QWidget):
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         d, self._drag = self._drag, None
-        if d is not None and (event.position() - d["press"]).manhattanLength() > 3:
+        if d is None:
+            return
+        try:
+            self._finish_drag(d, event.position())
+        finally:
+            self.sig_drag_finished.emit()
+
+    def _finish_drag(self, d: dict, pos: QPointF) -> None:
+        if (pos - d["press"]).manhattanLength() > 3:
             d["moved"] = True
-        target = self._drag_target_from(d, event.position()) if d else None
+        target = self._drag_target_from(d, pos)
         self._ghost = None
         self.update()
-        if d is None or not d["moved"] or target is None:
+        if not d["moved"] or target is None:
             return
         staff_id, start, end = target
         if d["mode"] == "create":
@@ -377,6 +394,13 @@ class WeekGrid(QWidget):
         s = self.shift(d["id"])
         if s is not None and (staff_id, start, end) != (s.staff_id, s.start, s.end):
             self.sig_change_requested.emit(s.id, staff_id, start, end)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        """A hidden grid gets no release: drop the drag so a deferred reload is not held."""
+        if self._drag is not None:
+            self._drag, self._ghost = None, None
+            self.sig_drag_finished.emit()
+        super().hideEvent(event)
 
     def _drag_target_from(
         self, d: dict, pos: QPointF

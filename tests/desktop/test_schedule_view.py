@@ -10,8 +10,8 @@ from PySide6.QtTest import QTest
 from sqlalchemy import select
 
 from core import i18n
-from core.models import Outbox, Shift, Store, User
-from core.mutations import actor_for_user
+from core.models import Outbox, Shift, Staff, Store, User
+from core.mutations import Changes, actor_for_user
 from core.scheduling.rules import StaffInfo
 from tests.conftest import DEMO_TODAY
 
@@ -374,3 +374,93 @@ def test_quick_repeated_keys_chain_their_versions(make_view, qtbot, demo_cache) 
     assert grid.shift(block.id).start == block.start + dt.timedelta(minutes=90)
     assert not view.message.isVisible()
     assert [o.base_version for o in rows(demo_cache, Outbox)] == [None, 1, 2, 3]
+
+
+def _pull(view, demo_cache, staff_id: int, name: str) -> None:
+    """A sync lands: a person's name changed on the server, the cache already holds it, and
+    the Changes name the pulled table as ``desktop.sync_controller`` does."""
+    with demo_cache.session() as s:
+        s.get(Staff, staff_id).name = name
+    view.ctx.sig_data_changed.emit(Changes().add("sync").add("pulled").add("staff", staff_id))
+
+
+def _reads_done(qtbot, view) -> None:
+    """Wait until the reload the pull asked for has been read and its answer delivered (the
+    DB worker and its callbacks run in order, so a later job's callback comes after it)."""
+    qtbot.waitUntil(lambda: not view._reload_timer.isActive(), timeout=5_000)
+    fence: list[bool] = []
+    view.ctx.db.submit(lambda _s: True, on_result=fence.append)
+    qtbot.waitUntil(lambda: fence == [True], timeout=20_000)
+
+
+@pytest.mark.parametrize("mode", ["move", "draw"])
+def test_a_sync_landing_mid_drag_keeps_the_drag(make_view, qtbot, demo_cache, mode) -> None:
+    view = make_view(EMPTY_WEEK)
+    grid = view.grid
+    person, day, hour = free_window(view)
+    other = next(p for p in view.week.staff if p.id != person.id)
+    if mode == "move":
+        reloaded(
+            qtbot,
+            view,
+            lambda: drag(
+                qtbot,
+                grid,
+                grid.cell_point(person.id, day, hour),
+                grid.cell_point(person.id, day, hour + 2),
+            ),
+        )
+        a = grid.cell_point(person.id, day, hour + 1)
+        b = grid.cell_point(person.id, day, hour + 1, 30)
+    else:
+        a = grid.cell_point(person.id, day, hour)
+        b = grid.cell_point(person.id, day, hour + 2)
+    QTest.mousePress(grid, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _pt(a))
+    QTest.mouseMove(grid, _pt((a + b) / 2))
+    _pull(view, demo_cache, other.id, "Pulled Name")
+    _reads_done(qtbot, view)
+    assert grid.dragging  # the pulled week was not put under the user's hand
+    QTest.mouseMove(grid, _pt(b))
+    with qtbot.waitSignal(view.sig_loaded, timeout=20_000):
+        QTest.mouseRelease(grid, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _pt(b))
+    # The drag's edit was sent ...
+    names = [o.name for o in rows(demo_cache, Outbox)]
+    if mode == "move":
+        assert names == ["shift.create/1", "shift.update/1"]
+        expected = dt.datetime.combine(day, dt.time(hour, 30))
+    else:
+        assert names == ["shift.create/1"]
+        expected = dt.datetime.combine(day, dt.time(hour))
+    qtbot.waitUntil(lambda: len(grid.shifts) == 1 and grid.shifts[0].start == expected)
+    # ... and the pulled data is shown once it has settled.
+    qtbot.waitUntil(
+        lambda: any(r.name == "Pulled Name" for r in grid.rows) and not grid.dragging,
+        timeout=20_000,
+    )
+
+
+def test_a_sync_leaves_an_open_editor_and_keyboard_selection_alone(
+    make_view, qtbot, demo_cache
+) -> None:
+    view = make_view(NEXT_WEEK)
+    grid = view.grid
+    block = next(s for s in grid.shifts if s.start.hour < 12)
+    other = next(p for p in view.week.staff if p.id != block.staff_id)
+    grid.setFocus()
+    grid.select(block.id)
+    QTest.keyClick(grid, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: view.edit_dialog is not None and view.edit_dialog.isVisible())
+    dialog = view.edit_dialog
+    dialog.note.setText("edited while a sync landed")
+    with qtbot.waitSignal(view.sig_loaded, timeout=20_000):
+        _pull(view, demo_cache, other.id, "Pulled Name")
+    assert dialog.isVisible() and dialog.note.text() == "edited while a sync landed"
+    assert grid.selected_id == block.id
+    reloaded(qtbot, view, dialog.accept)
+    with demo_cache.session() as s:
+        assert s.get(Shift, block.id).note == "edited while a sync landed"
+    # Keyboard editing after the pull continues from the selected block.
+    grid.setFocus()
+    assert grid.selected_id == block.id
+    reloaded(qtbot, view, lambda: QTest.keyClick(grid, Qt.Key.Key_Right))
+    assert grid.shift(block.id).start == block.start + dt.timedelta(minutes=30)
