@@ -737,6 +737,16 @@ def apply_pull_page(
     return len(changes)
 
 
+@dataclass(frozen=True)
+class ServerRows:
+    """The server's current rows of ``name`` for some keys, and the keys it does not have."""
+
+    name: str
+    columns: list[str]
+    rows: list[list[Any]]
+    missing: list[list[Any]]
+
+
 def apply_server_rows(
     cache: Cache,
     name: str,
@@ -747,11 +757,23 @@ def apply_server_rows(
     now: dt.datetime,
 ) -> None:
     """Overwrite local rows with the server's (and drop rows the server does not have)."""
+    apply_server_row_sets(cache, [ServerRows(name, columns, rows, missing)], actor, now)
+
+
+def apply_server_row_sets(
+    cache: Cache, sets: Sequence[ServerRows], actor: Actor | None, now: dt.datetime
+) -> None:
+    """:func:`apply_server_rows` for several answers in one transaction and one rebase.
+
+    The pending edits are re-applied once over all of them: the result is the same as
+    rebasing after each, without re-running every pending edit once per answer.
+    """
     with _sync_tx(cache) as (raw, session):
         _set_raw(raw, K_SNAP_SUMS, None)
-        if missing:
-            _delete_rows(raw, name, missing)
-        _insert_rows(raw, name, columns, rows)
+        for rs in sets:
+            if rs.missing:
+                _delete_rows(raw, rs.name, rs.missing)
+            _insert_rows(raw, rs.name, rs.columns, rs.rows)
         _rebase(session, actor, now)
 
 

@@ -184,6 +184,83 @@ def test_server_refuses_a_rep_outside_scope_and_the_points_are_reconciled(server
         d.close()
 
 
+def test_a_refused_import_is_repaired_with_one_rebase_per_push_answer(
+    server, tmp_path, monkeypatch
+):
+    """Five refused chunks, two per push: the still-pending chunks are re-applied once per
+    push answer (3 + 1 + 0), not once per 1000-key row request of every refused chunk
+    (2 chunks x 2 requests x 3 pending + 2 x 2 x 1 = 16); the local state ends right."""
+    from sync import local
+
+    d = synced(tmp_path, server, "m3", "mgr3")
+    cache = d.cache
+    try:
+        with cache.session() as s:  # a stale replica that still has rep P1 (store S1)
+            s.add(
+                Rep(id=REP, region_id=1, store_id=None, code="P1", name="x", home_lat=0, home_lon=0)
+            )
+        admin_here = Actor(user_id=4, name="MGR3", role="admin", store_ids=frozenset())
+        n = 5 * CHUNK
+        with cache.session() as s:
+            assert import_gpx(s, REP, gpx_bytes(n, step_s=2), admin_here).mutations == 5
+        one = max(
+            len(json.dumps(i.args, separators=(",", ":"))) for i in local.pending_outbox(cache)
+        )
+        reapplied: list[str] = []
+        real_get = local.get
+
+        def counting_get(name: str):
+            reapplied.append(name)
+            return real_get(name)
+
+        monkeypatch.setattr(local, "get", counting_get)
+        res = d.sync(push_bytes=2 * one)  # two chunks per push
+        assert (res.pushed, res.rejected) == (0, 5)
+        assert reapplied.count(MUTATION) == 3 + 1
+        assert [st for st, _e in outbox(cache)] == ["rejected"] * 5
+        assert local_points(cache) == 0 and server_points(server) == 0
+    finally:
+        d.close()
+
+
+def test_one_rebase_over_several_answers_keeps_pending_edits(tmp_path):
+    """Server rows of two answers written at once, the pending import re-applied on top."""
+    from core.cache import open_cache
+    from core.models import Region
+    from sync import local
+    from sync.protocol import encode_datetime
+
+    cache = open_cache(tmp_path / "r.db")
+    admin = Actor(user_id=1, name="A", role="admin", store_ids=frozenset())
+    with cache.session() as s:
+        s.add(Region(id=1, code="R1", name="r"))
+        s.flush()
+        s.add(Rep(id=REP, region_id=1, code="P1", name="p", home_lat=0, home_lon=0))
+        s.add(Rep(id=2, region_id=1, code="P2", name="q", home_lat=0, home_lon=0))
+    with cache.session() as s:
+        import_gpx(s, REP, gpx_bytes(10), admin)
+        import_gpx(s, 2, gpx_bytes(4), admin)
+    with cache.session() as s:  # rep 2's import was refused: only rep 1's is pending
+        ob = s.scalars(select(Outbox).order_by(Outbox.mutation_id.desc())).first()
+        ob.status = "rejected"
+    cols = ["rep_id", "ts", "lat", "lon", "accuracy_m", "source"]
+    keys = [
+        [rep, encode_datetime(START + dt.timedelta(seconds=5 * i))]
+        for rep in (REP, 2)
+        for i in range(10 if rep == REP else 4)
+    ]
+    server_row = [2, encode_datetime(START), 1.0, 2.0, 5.0, "gps"]
+    sets = [
+        local.ServerRows("gps_points", cols, [], keys[:7]),
+        local.ServerRows("gps_points", cols, [server_row], keys[7:]),
+    ]
+    local.apply_server_row_sets(cache, sets, admin, dt.datetime.now(dt.UTC))
+    assert local_points(cache) == 10 and local_points(cache, 2) == 0
+    with cache.session() as s:
+        assert s.scalar(select(func.count()).select_from(GpsPoint).where(GpsPoint.rep_id == 2)) == 1
+    cache.close()
+
+
 def test_a_lost_reply_is_replayed_exactly_once(server, tmp_path):
     d = synced(tmp_path, server, "a", "mgr1")
     cache = d.cache
