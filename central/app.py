@@ -418,6 +418,34 @@ class _PagePlans:
         return walk_pk(in_scope, total, limit)
 
 
+def _python_type(coltype: Any) -> type | None:
+    try:
+        return coltype.python_type  # type: ignore[no-any-return]
+    except NotImplementedError:
+        return None
+
+
+def _key_values(name: str, tbl: Any, pkc: list[str], key: list[Any]) -> list[Any]:
+    """A wire key of ``name`` as the values its key columns bind; 422 for one they cannot hold."""
+    if len(key) != len(pkc):
+        raise HTTPException(422, f"a key of {name} has {len(pkc)} values ({', '.join(pkc)})")
+    values = []
+    for v, c in zip(key, pkc, strict=True):
+        coltype = tbl.c[c].type
+        try:
+            value = from_wire(v, coltype)
+        except (ValueError, TypeError) as e:
+            raise HTTPException(422, f"key {key!r} of {name}: {c} is not valid ({e})") from None
+        py = _python_type(coltype)
+        if value is None or (
+            py in (int, str) and (not isinstance(value, py) or isinstance(value, bool))
+        ):
+            kind = py.__name__ if py else "value"
+            raise HTTPException(422, f"key {key!r} of {name}: {c} must be a {kind}")
+        values.append(value)
+    return values
+
+
 def create_app(
     db: str | Engine,
     *,
@@ -947,27 +975,28 @@ def create_app(
 
     @app.post("/v1/sync/rows", response_model=RowsResponse, tags=["sync"])
     def rows(body: RowsRequest, p: Auth) -> RowsResponse:
-        """Current server rows by key (a client repairs its optimistic rows after a refusal)."""
+        """Current server rows by key (a client repairs its optimistic rows after a refusal).
+
+        A row outside the caller's scope is answered as ``missing``, like a key nobody has:
+        a refusal for it would tell which keys exist elsewhere (with ``gps_points`` keys,
+        whether another store's rep had a fix at an instant). Every key is checked before
+        any is looked up; one that its columns cannot hold is a 422.
+        """
         if body.table not in SYNCED_TABLE_NAMES:
             raise HTTPException(404, f"no synced table {body.table!r}")
         tbl = table(body.table)
         cols = wire_columns(tbl)
         pkc = pk_columns(tbl)
+        keys = [_key_values(body.table, tbl, pkc, key) for key in body.pks]
         found: list[list[Any]] = []
         missing: list[list[Any]] = []
         with factory() as s, s.begin():
-            for key in body.pks:
-                if len(key) != len(pkc):
-                    raise HTTPException(422, "bad key length")
-                cond = [
-                    tbl.c[c] == from_wire(v, tbl.c[c].type) for v, c in zip(key, pkc, strict=True)
-                ]
+            for key, values in zip(body.pks, keys, strict=True):
+                cond = [tbl.c[c] == v for v, c in zip(values, pkc, strict=True)]
                 row = s.execute(select(tbl).where(*cond)).mappings().first()
-                if row is None:
+                if row is None or not visible(scope_keys(s, body.table, dict(row)), p.actor):
                     missing.append(key)
                     continue
-                if not visible(scope_keys(s, body.table, dict(row)), p.actor):
-                    raise HTTPException(403, f"{body.table} {key} is outside your scope")
                 found.append([to_wire(row[c]) for c in cols])
         return RowsResponse(table=body.table, columns=cols, rows=found, missing=missing)
 

@@ -12,9 +12,14 @@ from sqlalchemy import select
 from central.auth import hash_password, verify_password
 from central.models import AuthToken, ChangeLog
 from core.models import Shift
-from sync.protocol import MIN_PROTOCOL_VERSION, PROTOCOL_HEADER, PROTOCOL_VERSION
+from sync.protocol import (
+    MIN_PROTOCOL_VERSION,
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+    encode_datetime,
+)
 from tests.sync.conftest import start_server
-from tests.sync.harness import PASSWORD
+from tests.sync.harness import PASSWORD, T0
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +101,6 @@ CROSS_SCOPE = [
     ("GET", "/v1/sync/snapshot", {"store_id": 1, "token": 0, "table": "shifts"}, None),
     ("GET", "/v1/sync/pull", {"store_id": 1, "cursor": 0}, None),
     ("GET", "/v1/sync/verify", {"store_id": 1}, None),
-    ("POST", "/v1/sync/rows", None, {"table": "shifts", "pks": [["shS10"]]}),
-    ("POST", "/v1/sync/rows", None, {"table": "visits", "pks": [["visitS1"]]}),
-    ("POST", "/v1/sync/rows", None, {"table": "users", "pks": [[2]]}),
     ("POST", "/v1/promotions/generate", {"store_id": 1}, None),
 ]
 
@@ -114,6 +116,64 @@ def test_every_read_endpoint_refuses_another_stores_data(srv, method, path, para
         assert httpx.get(srv.url + "/v1/stores/3", headers=h2).status_code == 403
     ok = httpx.get(srv.url + "/v1/stores/3", headers=h)
     assert ok.status_code == 200 and "proposals_generated_at" in ok.json()
+
+
+def _rows(srv, user: str, table: str, pks: list) -> httpx.Response:
+    return httpx.post(
+        srv.url + "/v1/sync/rows", json={"table": table, "pks": pks}, headers=headers(srv, user)
+    )
+
+
+# Keys of rows outside the asker's scope, each beside a key nobody has.
+HIDDEN_ROWS = [
+    ("mgr3", "gps_points", [1, encode_datetime(T0)], [1, encode_datetime(T0 + dt.timedelta(1))]),
+    ("mgr3", "shifts", ["shS10"], ["shNOPE"]),
+    ("mgr3", "visits", ["visitS1"], ["visitNOPE"]),
+    ("mgr3", "users", [2], [999]),
+    ("sup1", "visits", ["visitS3"], ["visitNOPE"]),
+    ("sup1", "customers", [2], [999]),
+]
+
+
+@pytest.mark.parametrize(("user", "table", "hidden", "absent"), HIDDEN_ROWS)
+def test_rows_outside_scope_are_answered_as_missing(srv, user, table, hidden, absent):
+    """A row another store or region holds is answered exactly like a key nobody has, so
+    /v1/sync/rows tells nobody which keys exist outside their scope."""
+    both = _rows(srv, user, table, [hidden, absent])
+    assert both.status_code == 200, both.text
+    assert both.json()["rows"] == [] and both.json()["missing"] == [hidden, absent]
+    one, other = _rows(srv, user, table, [hidden]), _rows(srv, user, table, [absent])
+    assert (one.status_code, other.status_code) == (200, 200)
+    assert {**one.json(), "missing": None} == {**other.json(), "missing": None}
+    assert (one.json()["missing"], other.json()["missing"]) == ([hidden], [absent])
+
+
+def test_rows_in_scope_are_still_answered(srv):
+    key = [1, encode_datetime(T0)]
+    for user in ("mgr1", "sup1", "admin"):
+        r = _rows(srv, user, "gps_points", [key]).json()
+        assert r["missing"] == [] and len(r["rows"]) == 1
+        row = dict(zip(r["columns"], r["rows"][0], strict=True))
+        assert (row["rep_id"], row["ts"]) == (1, key[1])
+    assert len(_rows(srv, "sup1", "visits", [["visitS1"]]).json()["rows"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ("gps_points", [1, "yesterday"]),
+        ("gps_points", [1, 3.5]),
+        ("gps_points", ["1", encode_datetime(T0)]),
+        ("gps_points", [1]),
+        ("visits", [7]),
+        ("customers", ["x"]),
+        ("customers", [None]),
+    ],
+)
+def test_rows_refuses_a_malformed_key_with_422(srv, table, key):
+    r = _rows(srv, "mgr1", table, [key])
+    assert r.status_code == 422, r.text
+    assert table in r.json()["detail"]
 
 
 def test_writes_outside_scope_are_refused_and_change_nothing(srv):
