@@ -71,6 +71,11 @@ def num(x: float | None, decimals: int = 1) -> str:
     return "—" if x is None else f"{x:,.{decimals}f}"
 
 
+def _shows_day(ov: TrafficOverview, day: dt.date) -> bool:
+    """The heat grid or the trend of ``ov`` has ``day`` (where the user can drill from)."""
+    return day in ov.grid.days or any(p.day == day for p in ov.trend.points)
+
+
 def day_name(d: dt.date) -> str:
     return f"{_(WEEKDAYS[d.weekday()])} {d.isoformat()}"
 
@@ -270,6 +275,9 @@ class TrafficView(QWidget):
         self.region_rows: list[PeerRow] = []
         self.import_dialog: ImportReportDialog | None = None
         self._request = 0
+        # the day the user drilled into (the store's, until the selection changes): a
+        # reload for new data keeps it while the period shown still has it
+        self._drilled: dt.date | None = None
 
         # --- header
         self.title_label = QLabel(" ")
@@ -407,7 +415,7 @@ class TrafficView(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
 
-        ctx.selection.sig_changed.connect(self.reload)
+        ctx.selection.sig_changed.connect(self._on_selection_changed)
         ctx.sig_data_changed.connect(self._on_data_changed)
         self.reload()
 
@@ -419,12 +427,20 @@ class TrafficView(QWidget):
         token = self._request
         self.status_label.setText(_("Loading…"))
         if sel.store_id is not None:
+            store_id, day, today = sel.store_id, sel.day, self.ctx.today
+            drilled = self._drilled
+
+            def work(
+                session: Any,
+            ) -> tuple[TrafficOverview, tuple[dt.date, list[HourPoint]] | None]:
+                ov = traffic_overview(session, store_id, day, today)
+                if drilled is None or drilled == ov.day or not _shows_day(ov, drilled):
+                    return ov, None
+                return ov, (drilled, store_day_hours(session, store_id, drilled))
+
             self.ctx.db.submit(
-                traffic_overview,
-                sel.store_id,
-                sel.day,
-                self.ctx.today,
-                on_result=lambda ov: self._on_overview(token, ov),
+                work,
+                on_result=lambda r: self._on_overview(token, *r),
                 on_error=self._on_error,
             )
         elif sel.region_id is not None:
@@ -445,6 +461,10 @@ class TrafficView(QWidget):
 
     def _on_error(self, exc: BaseException) -> None:
         self.status_label.setText(_("Could not load traffic: {error}").format(error=exc))
+
+    def _on_selection_changed(self) -> None:
+        self._drilled = None  # another store or day: its own default drill
+        self.reload()
 
     def _on_data_changed(self, changes: Changes) -> None:
         if changes.touches("hourly_traffic", "shifts", "stores"):
@@ -469,7 +489,13 @@ class TrafficView(QWidget):
     def _on_region_store_activated(self, row: PeerRow) -> None:
         self.ctx.selection.set(store_id=row.store_id)
 
-    def _on_overview(self, token: int, ov: TrafficOverview) -> None:
+    def _on_overview(
+        self,
+        token: int,
+        ov: TrafficOverview,
+        drill: tuple[dt.date, list[HourPoint]] | None = None,
+    ) -> None:
+        """``drill``: the day the user drilled into and its hours, when still shown."""
         if token != self._request:
             return  # a newer selection is loading
         self.overview = ov
@@ -485,7 +511,15 @@ class TrafficView(QWidget):
         )
         self._show_cards(ov)
         self._show_grid(ov)
-        self._show_drill(ov.day, ov.drill)
+        if self._drilled is None or self._drilled == ov.day:
+            self._show_drill(ov.day, ov.drill)
+        elif drill is not None and drill[0] == self._drilled:
+            self._show_drill(*drill)
+        elif _shows_day(ov, self._drilled):
+            self.heat.select_day(self._drilled)  # clicked during the read: its hours follow
+        else:
+            self._drilled = None  # no longer in the period shown
+            self._show_drill(ov.day, ov.drill)
         self._show_trend(ov)
         self._show_power(ov)
         self._show_outages(ov)
@@ -700,6 +734,7 @@ class TrafficView(QWidget):
         if sid is None:
             return
         token = self._request
+        self._drilled = day  # a reload before the answer comes drills into it too
 
         def show(points: list[HourPoint]) -> None:
             if token == self._request:  # the store or day changed meanwhile: drop it

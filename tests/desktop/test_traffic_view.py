@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from core.demo import demo_truth
 from core.models import HourlyTraffic, Outbox, Store, User
-from core.mutations import actor_for_user
+from core.mutations import Changes, actor_for_user
+from core.timeutil import local_day_bounds
 from tests.conftest import DEMO_TODAY
 
 pytestmark = pytest.mark.gui
@@ -308,3 +309,41 @@ def test_holidays_are_marked_on_the_trend(ctx, qtbot) -> None:
     assert v.overview.trend.basis.value == "last_period"
     assert v.overview.trend.points[0].ref_visitors is None
     assert v.overview.trend.points[-1].ref_visitors is not None
+
+
+def test_a_sync_keeps_the_day_the_user_drilled_into(view, qtbot, demo_cache) -> None:
+    """A pull of hourly_traffic reloads the screen; the hours chart stays on the clicked day
+    and shows its fresh figures, and the heat grid keeps that day selected."""
+    grid = view.heat
+    target = grid.days[20]
+    assert target != view.overview.day
+    with qtbot.waitSignal(view.sig_drilled, timeout=10_000):
+        qtbot.mouseClick(
+            grid.plot.viewport(), Qt.MouseButton.LeftButton, pos=grid.cell_center_in_view(20, 3)
+        )
+    before = {p.hour: p.visitors for p in view.hours_chart.points}
+    # The counter's figures for that day were corrected on the server and pulled.
+    store_id = view.ctx.selection.store_id
+    with demo_cache.session() as s:
+        lo, hi = local_day_bounds(target, s.get(Store, store_id).timezone)
+        for row in s.scalars(
+            select(HourlyTraffic).where(
+                HourlyTraffic.store_id == store_id,
+                HourlyTraffic.hour_start >= lo,
+                HourlyTraffic.hour_start < hi,
+            )
+        ):
+            row.visitors += 7
+    pulled = Changes().add("sync").add("pulled").add("hourly_traffic")
+    with qtbot.waitSignal(view.sig_loaded, timeout=20_000):
+        view.ctx.sig_data_changed.emit(pulled)
+    qtbot.waitUntil(lambda: view.hours_chart.points and view.hours_chart.day == target)
+    assert target.isoformat() in view.hours_chart.title.text()
+    assert {p.hour: p.visitors for p in view.hours_chart.points} == {
+        h: v + 7 for h, v in before.items()
+    }
+    assert grid.selection.isVisible() and grid.selection.rect().x() == 20
+    # Choosing another day in the app's selection goes back to that day's own drill.
+    with qtbot.waitSignal(view.sig_loaded, timeout=20_000):
+        view.ctx.selection.set(day=DEMO_TODAY - dt.timedelta(days=1))
+    assert view.hours_chart.day == view.overview.day == DEMO_TODAY - dt.timedelta(days=1)
