@@ -666,16 +666,23 @@ class SyncEngine:
 
     async def _push(self, result: SyncResult) -> None:
         client_id = await self.run_db(local.ensure_client_id, self.cache)
+        limit = self.push_batch
         while True:
             items, request = await self.run_db(
-                _push_request, self.cache, client_id, self.push_batch, self.push_bytes
+                _push_request, self.cache, client_id, limit, self.push_bytes
             )
             if not items:
                 return
             self._progress("push", 0.0, _("Sending {n} edits…").format(n=len(items)))
             try:
-                body = await self._call("POST", "/v1/sync/push", content=request, ok=(409,))
+                body = await self._call("POST", "/v1/sync/push", content=request, ok=(409, 413))
             except _Status as st:
+                if st.status == 413:  # too large for the server or a proxy on the way
+                    if len(items) > 1:
+                        limit = len(items) // 2
+                        continue
+                    client_id = await self._withdraw_too_large(items[0], result)
+                    continue
                 gap = _parse(GapError, st.body)
                 raise SyncError(
                     _(
@@ -704,6 +711,25 @@ class SyncEngine:
                 await self._repair(refused)
             if len(ids) < len(items):
                 raise ServerError(_("The server accepted only part of the edits; will retry."))
+
+    async def _withdraw_too_large(self, item: local.OutboxItem, result: SyncResult) -> str:
+        """An edit refused for its size alone: refused here, so the edits after it flow.
+
+        The server never saw it, so its edit number would be a gap: the next edits go
+        under a new client id, which the server starts at their first number (as after a
+        change of user). Returns that id.
+        """
+        message = _(
+            "Not sent: this edit is too large for the server to accept. Split it into "
+            "smaller ones (for a GPS track, a shorter file) and try again."
+        )
+        client_id = await self.run_db(
+            local.withdraw_unsendable, self.cache, item.mutation_id, message
+        )
+        result.rejected += 1
+        result.messages.append(message)
+        await self._repair([item])
+        return client_id
 
     async def _repair(self, items: list[local.OutboxItem]) -> None:
         """Refused edits: replace their optimistic local rows by the server's.

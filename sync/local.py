@@ -232,6 +232,26 @@ def record_push_results(
                 )
 
 
+def withdraw_unsendable(cache: Cache, mutation_id: int, message: str) -> str:
+    """Refuse the first pending edit on this computer (no server accepts it) and start a
+    new client id, so the server sees no gap in the edits that follow. Returns the id."""
+    with cache.session() as s:
+        ob = s.get(Outbox, mutation_id)
+        first = s.scalar(
+            select(Outbox.mutation_id)
+            .where(Outbox.status == "pending")
+            .order_by(Outbox.mutation_id)
+            .limit(1)
+        )
+        if ob is None or first != mutation_id:
+            raise ValueError(f"edit #{mutation_id} is not the first one waiting")
+        ob.status = "rejected"
+        ob.error = message
+        cid = uuid.uuid4().hex
+        _put(s, K_CLIENT, cid)
+        return cid
+
+
 # --------------------------------------------------------------------------- raw writes
 
 

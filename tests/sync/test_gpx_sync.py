@@ -355,6 +355,41 @@ def test_push_size_is_bounded_on_both_ends(server, tmp_path):
     assert r.status_code == 413
 
 
+def test_an_edit_too_large_for_the_server_is_refused_and_the_rest_flows(
+    server, tmp_path, monkeypatch
+):
+    """A server (or proxy) limit below the push size: the batch is halved on 413; the one
+    edit too large alone is refused on this computer with a readable reason, its points
+    reconciled away, and the edits after it still reach the server (no gap, no stuck
+    outbox)."""
+    import central.app
+
+    d = synced(tmp_path, server, "a", "mgr1")
+    cache = d.cache
+    try:
+        later = START + dt.timedelta(hours=6)
+        with cache.session() as s:
+            import_gpx(s, REP, gpx_bytes(10), d.actor)
+            assert import_gpx(s, REP, gpx_bytes(CHUNK, start=later), d.actor).mutations == 1
+            import_gpx(s, REP, gpx_bytes(10, start=later + dt.timedelta(hours=6)), d.actor)
+        assert local_points(cache) == CHUNK + 20
+        monkeypatch.setattr(central.app, "MAX_PUSH_BYTES", 50_000)  # one chunk is ~110 KB
+        server.faults.seen.clear()
+        res = d.sync()
+        assert (res.pushed, res.rejected) == (2, 1)
+        assert server.faults.seen.count("/v1/sync/push") == 4  # 3 -> 1 ok, 1 too large, 1 ok
+        assert [st for st, _e in outbox(cache)] == ["sent", "rejected", "sent"]
+        assert "too large" in outbox(cache)[1][1] and "too large" in res.messages[0]
+        assert server_points(server) == 20 and local_points(cache) == 20
+        again = d.sync()  # nothing stuck, nothing sent twice
+        assert (again.pushed, again.rejected) == (0, 0) and server_points(server) == 20
+        with cache.session() as s:
+            import_gpx(s, REP, gpx_bytes(5, start=START + dt.timedelta(hours=1)), d.actor)
+        assert d.sync().pushed == 1 and server_points(server) == 25
+    finally:
+        d.close()
+
+
 def test_through_the_storedesk_central_process(tmp_path):
     """The same round trip against ``storedesk-central`` run as a child process."""
     from types import SimpleNamespace
