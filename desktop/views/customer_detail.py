@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.customers import CustomerDetail, VisitRow, customer_detail
+from core.customers import CustomerDetail, NoteRow, VisitRow, customer_detail
 from core.i18n import N_, _
 from core.timeutil import to_local
 from core.trajectory.evidence import format_distance
@@ -83,7 +83,7 @@ class FlaggedVisitDelegate(QStyledItemDelegate):
             option.palette.setColor(option.palette.ColorRole.Text, QColor("#9b1c1c"))
 
 
-#: Tables the detail reads (``core.customers.customer_detail``); a change to one (an edit,
+#: Tables the detail shows (``core.customers.customer_detail``); a change to one (an edit,
 #: or a sync that received rows of it) reloads the customer shown.
 SHOWN_TABLES = (
     "customers",
@@ -91,11 +91,14 @@ SHOWN_TABLES = (
     "reps",
     "visits",
     "visit_notes",
-    "gps_points",
     "opportunities",
     "opportunity_stage_events",
     "customer_monthly_stats",
 )
+#: GPS points only feed the evidence of the visits shown (the rep's trace that day). Reps
+#: send points all day, so nearly every sync pulls some: they reload the detail only while
+#: it shows a visit of today, whose trace is still coming in.
+TRACE_TABLE = "gps_points"
 #: Changes arriving within this time of each other are one reload.
 DATA_RELOAD_MS = 300
 
@@ -168,8 +171,18 @@ class CustomerDetailView(QWidget):
 
     def _on_data_changed(self, changes) -> None:
         """A sync or an edit changed what this customer's detail may show: reload it."""
-        if self._wanted is not None and changes.touches(*SHOWN_TABLES):
+        if self._wanted is None:
+            return
+        if changes.touches(*SHOWN_TABLES) or (
+            changes.touches(TRACE_TABLE) and self._shows_visit_of_today()
+        ):
             self._data_timer.start()  # a burst of changes (a sync's pages) reloads once
+
+    def _shows_visit_of_today(self) -> bool:
+        d = self.detail
+        if d is None or d.id != self._wanted:
+            return False
+        return any(to_local(v.check_in_at).date() == self.ctx.today for v in d.visits)
 
     def _on_data_timer(self) -> None:
         if self._wanted is None:
@@ -191,6 +204,9 @@ class CustomerDetailView(QWidget):
     def _on_loaded(self, customer_id: int, detail: CustomerDetail | None) -> None:
         if customer_id != self._wanted:
             return  # the user already asked for another customer
+        # the same customer again (new data): the user's selection, scroll and open
+        # branches stay; another customer starts fresh
+        same = detail is not None and self.detail is not None and self.detail.id == detail.id
         self.detail = detail
         if detail is None:
             self.title.setText(_("This customer is not in your data."))
@@ -218,9 +234,28 @@ class CustomerDetailView(QWidget):
             )
         else:
             self.tags_label.setText(html.escape(_("No high-potential tag.")))
-        self.visits.set_rows(detail.visits)
-        self.notes.set_rows(detail.notes)
-        self.history.clear()
+        self.visits.set_rows(detail.visits, keep=_visit_key if same else None)
+        self.notes.set_rows(detail.notes, keep=_note_key if same else None)
+        self._show_history(detail, keep=same)
+        self.sig_loaded.emit(detail)
+
+    def _show_history(self, detail: CustomerDetail, *, keep: bool) -> None:
+        """The opportunity tree; ``keep``: branches the user closed stay closed, the current
+        item and the scroll position stay."""
+        tree = self.history
+        closed: set[int] = set()
+        current = None
+        bar = tree.verticalScrollBar()
+        scrolled = bar.value()
+        if keep:
+            for i in range(tree.topLevelItemCount()):
+                top = tree.topLevelItem(i)
+                if not top.isExpanded():
+                    closed.add(top.data(0, Qt.ItemDataRole.UserRole))
+            item = tree.currentItem()
+            if item is not None:
+                current = (item.data(0, Qt.ItemDataRole.UserRole), tree.currentColumn())
+        tree.clear()
         for o in detail.opportunities:
             status = _(STATUS_LABELS.get(o.status, o.status))
             top = QTreeWidgetItem(
@@ -235,7 +270,7 @@ class CustomerDetailView(QWidget):
                     else "",
                 ]
             )
-            for st in o.steps:
+            for i, st in enumerate(o.steps):
                 note = _("back to an earlier stage (reopened)") if st.backward else ""
                 step = QTreeWidgetItem(
                     [
@@ -247,9 +282,26 @@ class CustomerDetailView(QWidget):
                 )
                 if st.backward:
                     step.setForeground(3, QBrush(QColor("#b45309")))
+                step.setData(0, Qt.ItemDataRole.UserRole, (o.id, i))
                 top.addChild(step)
-            self.history.addTopLevelItem(top)
-            top.setExpanded(True)
-        for c in range(4):
-            self.history.resizeColumnToContents(c)
-        self.sig_loaded.emit(detail)
+            top.setData(0, Qt.ItemDataRole.UserRole, o.id)
+            tree.addTopLevelItem(top)
+            top.setExpanded(o.id not in closed)
+            if current is not None:
+                for item in (top, *(top.child(j) for j in range(top.childCount()))):
+                    if item.data(0, Qt.ItemDataRole.UserRole) == current[0]:
+                        tree.setCurrentItem(item, current[1])
+        if keep:
+            tree.updateGeometries()  # the scroll range of the new items, before restoring
+            bar.setValue(scrolled)
+        else:
+            for c in range(4):
+                tree.resizeColumnToContents(c)
+
+
+def _visit_key(v: VisitRow) -> str:
+    return v.id
+
+
+def _note_key(n: NoteRow) -> tuple:
+    return (n.visit_id, n.kind, n.at, n.text)

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -278,9 +286,37 @@ class DataTable(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.view, 1)
 
-    def set_rows(self, rows: Sequence[Any]) -> None:
-        self.model.set_rows(rows)
-        self.view.resizeColumnsToContents()
+    def set_rows(self, rows: Sequence[Any], *, keep: Callable[[Any], Any] | None = None) -> None:
+        """Show ``rows``. ``keep`` (a row's identity) marks a refresh of the same list: the
+        rows selected and current before stay so where they still are, the scroll position
+        and the column widths the user set stay too."""
+        if keep is None:
+            self.model.set_rows(rows)
+            self.view.resizeColumnsToContents()
+            return
+        view, m = self.view, self.model
+        chosen = view.selectionModel()
+        selected = {keep(m.row(i.row())) for i in chosen.selectedRows()}
+        cur = view.currentIndex()
+        current = (keep(m.row(cur.row())), cur.column()) if cur.isValid() else None
+        bars = (view.verticalScrollBar(), view.horizontalScrollBar())
+        scrolled = [b.value() for b in bars]
+        m.set_rows(rows)
+        wanted = selected | ({current[0]} if current else set())
+        where = {k: i for i, r in enumerate(m.visible_rows()) if (k := keep(r)) in wanted}
+        while m.rowCount() <= max(where.values(), default=-1) and m.canFetchMore():
+            m.fetchMore()
+        if current and current[0] in where:
+            chosen.setCurrentIndex(
+                m.index(where[current[0]], current[1]), QItemSelectionModel.SelectionFlag.NoUpdate
+            )
+        picked = QItemSelection()
+        for k in selected & where.keys():
+            picked.select(m.index(where[k], 0), m.index(where[k], m.columnCount() - 1))
+        chosen.select(picked, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        view.updateGeometries()  # the scroll ranges of the new rows, before restoring
+        for bar, value in zip(bars, scrolled, strict=True):
+            bar.setValue(value)
 
     def _ask_export(self, kind: str) -> None:
         filt = _("CSV files (*.csv)") if kind == "csv" else _("Excel workbooks (*.xlsx)")

@@ -8,11 +8,12 @@ import shutil
 import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.cache import open_cache
-from core.models import Customer, User, Visit
+from core.models import Customer, Opportunity, User, Visit
 from core.mutations import Changes, actor_for_user, apply_local
+from core.timeutil import to_local
 from tests.conftest import DEMO_TODAY
 
 pytestmark = [pytest.mark.gui]
@@ -107,3 +108,71 @@ def test_a_hidden_detail_reloads_when_shown(qtbot, ctx, detail):
     with qtbot.waitSignal(view.sig_loaded, timeout=20_000):
         view.show()
     assert "hidden meanwhile" in note_texts(view)
+
+
+def a_busy_customer(ctx) -> int:
+    """The customer in scope with the most visits among those with an opportunity."""
+    with ctx.cache.session() as s:
+        return s.execute(
+            select(Visit.customer_id)
+            .join(Customer, Customer.id == Visit.customer_id)
+            .where(
+                Customer.store_id.in_(ctx.actor.store_ids),
+                Visit.customer_id.in_(select(Opportunity.customer_id)),
+            )
+            .group_by(Visit.customer_id)
+            .order_by(func.count().desc(), Visit.customer_id)
+            .limit(1)
+        ).scalar_one()
+
+
+def test_gps_points_of_past_days_do_not_reload(qtbot, ctx, detail):
+    """Reps send points all day: a sync pulling them leaves a detail of older visits alone."""
+    view, _visit_id, _customer_id = detail
+    assert all(to_local(v.check_in_at).date() != DEMO_TODAY for v in view.detail.visits)
+    with qtbot.assertNotEmitted(view.sig_loaded, wait=800):
+        ctx.sig_data_changed.emit(Changes().add("sync").add("pulled").add("gps_points"))
+
+
+def test_a_reload_keeps_selection_scroll_and_closed_branches(qtbot, ctx, detail):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    view, _visit_id, _customer_id = detail
+    view.resize(1000, 380)  # short enough for the visits to scroll
+    with qtbot.waitSignal(view.sig_loaded, timeout=20_000):
+        view.show_customer(a_busy_customer(ctx))
+    # Visits: the user scrolls down and clicks a row.
+    view.tabs.setCurrentWidget(view.visits)
+    table = view.visits.view
+    bar = table.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    bar.setValue(bar.maximum())
+    row = table.rowAt(table.viewport().height() // 2)
+    QTest.mouseClick(
+        table.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=table.visualRect(table.model().index(row, 1)).center(),
+    )
+    chosen = view.visits.model.row(table.currentIndex().row()).id
+    scrolled = bar.value()
+    assert scrolled > 0
+    # Stage history: the user closes the first opportunity with the keyboard.
+    view.tabs.setCurrentWidget(view.history)
+    tree = view.history
+    tree.setFocus()
+    tree.setCurrentItem(tree.topLevelItem(0))
+    QTest.keyClick(tree, Qt.Key.Key_Left)
+    assert not tree.topLevelItem(0).isExpanded()
+    # A sync pulls a note on one of the customer's visits.
+    with qtbot.waitSignal(view.sig_loaded, timeout=20_000):
+        ctx.sig_data_changed.emit(add_note(qtbot, ctx, chosen, "pulled meanwhile"))
+    assert "pulled meanwhile" in note_texts(view)
+    assert not tree.topLevelItem(0).isExpanded()
+    assert tree.currentItem() is tree.topLevelItem(0)
+    assert all(tree.topLevelItem(i).isExpanded() for i in range(1, tree.topLevelItemCount()))
+    view.tabs.setCurrentWidget(view.visits)
+    assert [view.visits.model.row(i.row()).id for i in table.selectionModel().selectedRows()] == [
+        chosen
+    ]
+    assert bar.value() == scrolled
