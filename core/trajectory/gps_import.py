@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.i18n import _
-from core.models import GpsPoint, Outbox, Rep
+from core.models import GpsPoint, Outbox, Rep, SyncState
 from core.mutations import Actor, Changes, Rejected, ScopeDenied, insert_new_rows, mutation
 
 MUTATION = "gps.import/1"
@@ -173,6 +173,28 @@ class RefusedImport:
     rep_id: int
     points: int
     message: str
+
+
+#: ``sync_state`` key: the last refused import the desktop has reported
+K_REFUSALS_TOLD = "gps_import_refusals_told"
+
+
+def refusals_to_tell(session: Session) -> list[RefusedImport]:
+    """The refused imports not reported yet, now counted as reported.
+
+    Refused outbox rows are kept (their reason stays readable), so what was told lives in
+    ``sync_state``: a field map opened later, or after the app restarts, does not report
+    them again.
+    """
+    told = session.get(SyncState, K_REFUSALS_TOLD)
+    refused = refused_imports(session, int(told.value) if told is not None else 0)
+    if refused:
+        last = str(refused[-1].mutation_id)
+        if told is None:
+            session.add(SyncState(key=K_REFUSALS_TOLD, value=last))
+        else:
+            told.value = last
+    return refused
 
 
 def refused_imports(session: Session, after_mutation_id: int = 0) -> list[RefusedImport]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gpxpy
@@ -63,6 +64,15 @@ class ParsedGpx:
     tracks: int
     segments: int
     fixes: list[Fix]
+
+
+def read_gpx_file(path: Path) -> bytes:
+    """The file's bytes, refused by its size before any is read (a 2 GB file chosen by
+    mistake would otherwise be read whole, only to be refused)."""
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise GpxImportError(_("The GPX file is larger than 50 MB."))
+    with path.open("rb") as f:
+        return f.read(MAX_FILE_BYTES + 1)  # grown since: parse_gpx refuses it
 
 
 def parse_gpx(data: bytes | str) -> ParsedGpx:

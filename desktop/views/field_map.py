@@ -79,8 +79,15 @@ from core.trajectory.field_day import (
     prepare_tracks,
     reps_in_scope,
 )
-from core.trajectory.gps_import import RefusedImport, refused_imports
-from core.trajectory.gpx import GpxImportError, GpxImportSummary, ParsedGpx, parse_gpx, queue_gpx
+from core.trajectory.gps_import import RefusedImport, refusals_to_tell
+from core.trajectory.gpx import (
+    GpxImportError,
+    GpxImportSummary,
+    ParsedGpx,
+    parse_gpx,
+    queue_gpx,
+    read_gpx_file,
+)
 from desktop.context import Worker
 from desktop.screens import ScreenSpec, register_screen
 from desktop.widgets.progress_panel import ProgressPanel
@@ -490,8 +497,6 @@ class FieldMapView(QWidget):
         self.all_reps.toggled.connect(self._on_all_reps)
         self.tile_combo.currentIndexChanged.connect(self._on_tiles_changed)
         self.online_check.toggled.connect(self._on_tiles_changed)
-        #: the last refused GPX import already reported (see _on_data_changed)
-        self._refusals_told = 0
         #: changes to the shown tables arrived while the screen was hidden
         self._stale = False
         self._data_timer = QTimer(self)
@@ -1026,7 +1031,7 @@ class FieldMapView(QWidget):
             )
 
         self.ctx.cpu.submit(
-            lambda: parse_gpx(path.read_bytes()), on_result=parsed, on_error=self._on_gpx_error
+            lambda: parse_gpx(read_gpx_file(path)), on_result=parsed, on_error=self._on_gpx_error
         )
 
     def _on_gpx_done(self, summary: GpxImportSummary) -> None:
@@ -1053,7 +1058,7 @@ class FieldMapView(QWidget):
         """Redraw when a sync or an edit changed what the map shows; after a sync, also
         say which imported tracks the server refused (each once)."""
         if changes.touches("sync"):
-            self.ctx.db.submit(refused_imports, self._refusals_told, on_result=self._on_refused)
+            self.ctx.db.submit(refusals_to_tell, on_result=self._on_refused)
         if changes.touches(*SHOWN_TABLES) and self._token > 0:
             self._data_timer.start()  # a burst of changes (a sync's pages) redraws once
 
@@ -1072,7 +1077,6 @@ class FieldMapView(QWidget):
     def _on_refused(self, refused: list[RefusedImport]) -> None:
         if not refused:
             return
-        self._refusals_told = max(self._refusals_told, refused[-1].mutation_id)
         names = {r.id: r.name for r in self._reps}
         by_rep: dict[int, list[RefusedImport]] = {}
         for r in refused:

@@ -224,3 +224,51 @@ def test_insert_new_rows_skips_taken_keys_and_tells_the_recorder(cache):
     with cache.session() as s:
         pts = s.scalars(select(GpsPoint).order_by(GpsPoint.ts)).all()
         assert [(p.ts, p.source, p.lat) for p in pts] == [(T0, "app", 1.0), (t1, "gpx", 31.2)]
+
+
+def test_a_refused_import_is_told_once_even_after_a_restart(cache):
+    """Refused outbox rows are kept; what was reported is kept too, so the field map of a
+    restarted desktop (a new view, a new session on the same file) does not report it again."""
+    from core.trajectory.gps_import import refusals_to_tell
+
+    with cache.session() as s:
+        import_gpx(s, 7, gpx_text(3), MGR1, NOW)
+        import_gpx(s, 7, gpx_text(2, start=T0 + dt.timedelta(hours=2)), MGR1, NOW)
+    with cache.session() as s:
+        first, second = s.scalars(select(Outbox).order_by(Outbox.mutation_id)).all()
+        first.status, first.error = "rejected", "rep is outside the scope"
+    with cache.session() as s:
+        told = refusals_to_tell(s)
+    assert [(r.rep_id, r.points, r.message) for r in told] == [(7, 3, "rep is outside the scope")]
+    cache.close()  # the app restarts
+    again = open_cache(cache.path)
+    try:
+        with again.session() as s:
+            assert refusals_to_tell(s) == []
+            s.get(Outbox, second.mutation_id).status = "rejected"
+        with again.session() as s:
+            assert [r.points for r in refusals_to_tell(s)] == [2]  # only the new one
+        with again.session() as s:
+            assert refusals_to_tell(s) == []
+    finally:
+        again.close()
+
+
+def test_a_gpx_file_too_large_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from core.trajectory.gpx import MAX_FILE_BYTES, read_gpx_file
+
+    big = tmp_path / "big.gpx"
+    with big.open("wb") as f:
+        f.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing written
+    opened: list[Path] = []
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: opened.append(self))
+    monkeypatch.setattr(Path, "read_bytes", lambda self: opened.append(self))
+    with pytest.raises(GpxImportError, match="larger than 50 MB"):
+        read_gpx_file(big)
+    assert opened == []
+    monkeypatch.undo()
+    small = tmp_path / "small.gpx"
+    small.write_text(gpx_text(2), encoding="utf-8")
+    assert read_gpx_file(small) == small.read_bytes()
