@@ -1,7 +1,8 @@
 """Alerts screen (超时预警): overdue milestones, snooze with a reason, digest by rep and store.
 
 Opening the screen (and "Check again") runs :func:`core.alerts.evaluate_alerts` for the
-signed-in user's scope on the DB worker; changing a filter only re-reads the rows.
+signed-in user's scope on the DB worker, and so does a local edit of what the alerts
+watch; changing a filter or a sync's pull only re-reads the rows.
 Severity is a colour: escalated alerts red, due ones amber, snoozed ones grey. Snoozing
 goes through the ``alert.snooze/1`` mutation (outbox + sync), refused reasons are shown
 in the dialog in the user's language. Double-clicking an alert about a customer or an
@@ -475,7 +476,13 @@ class AlertsView(QWidget):
             self.detail.show_customer(row.customer_id)
 
     def _on_data_changed(self, changes) -> None:
-        if changes.touches("alerts"):
+        """A local edit re-evaluates (offline and demo, nothing else raises or resolves the
+        alerts it causes); a sync only re-reads: the server evaluates and ships the alerts,
+        and rows written here would be unsynced copies of its work."""
+        if changes.touches("sync", "pulled"):
+            if changes.touches(*DATA_TABLES):
+                self.reload(evaluate=False)
+        elif changes.touches("alerts"):
             self.reload(evaluate=False)
         elif changes.touches(*DATA_TABLES):
             self.reload(evaluate=True)

@@ -144,3 +144,35 @@ def test_thresholds_dialog_rechecks_and_is_remembered(qtbot, qapp, tmp_path):
             qtbot.waitUntil(lambda: again.table.model.matching_rows == 2, timeout=10000)
     finally:
         cache.close()
+
+
+def test_a_sync_re_reads_alerts_and_a_local_edit_re_evaluates(qtbot, qapp, demo_cache):
+    """After a pull the server's alerts are shown as they came (the server evaluates; rows
+    written here would have no outbox entry); a local edit, as in the offline demo, still
+    raises and resolves alerts on this desktop."""
+    from core.models import Alert, Opportunity
+    from core.mutations import Changes
+    from desktop.views.alerts import AlertsView
+
+    with supervisor_context(demo_cache, "sup_sh", DEMO_TODAY, qapp) as ctx:
+        view = AlertsView(ctx)
+        qtbot.addWidget(view)
+        view.resize(1500, 800)
+        view.show()
+        qtbot.waitUntil(lambda: view.table.model.matching_rows > 0, timeout=20000)
+        target = next(r for r in view.table.model.visible_rows() if r.subject_type == "opportunity")
+        # The opportunity was lost elsewhere; its alert is still open in the cache.
+        with demo_cache.session() as s:
+            s.get(Opportunity, target.subject_id).status = "lost"
+        pulled = Changes().add("sync").add("pulled").add("opportunities")
+        with qtbot.waitSignal(view.sig_loaded, timeout=20000):
+            ctx.sig_data_changed.emit(pulled)
+        with demo_cache.session() as s:
+            assert s.get(Alert, target.id).resolved_at is None
+        assert target.id in {r.id for r in view.table.model.visible_rows()}
+        # The same change made on this desktop resolves it here.
+        with qtbot.waitSignal(view.sig_loaded, timeout=20000):
+            ctx.sig_data_changed.emit(Changes().add("opportunities", target.subject_id))
+        with demo_cache.session() as s:
+            assert s.get(Alert, target.id).resolved_at is not None
+        assert target.id not in {r.id for r in view.table.model.visible_rows()}
