@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import gc
 import logging
+import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from core.mutations import Changes
 
 log = logging.getLogger(__name__)
+
+#: the first warm-up of this process has frozen the ORM's objects (see ``DbWorker._warm``)
+_orm_frozen = False
+_freeze_lock = threading.Lock()
 
 
 class _Relay(QObject):
@@ -180,8 +185,15 @@ class DbWorker(Worker):
         configure_mappers()
         self.cache.engine  # noqa: B018 - made now (checks the tables against the models)
         # the ORM's long-lived objects join the start-up objects that the cyclic GC no
-        # longer scans (desktop.app.tune_runtime), as when they were imported before it
-        gc.freeze()
+        # longer scans (desktop.app.tune_runtime), as when they were imported before it.
+        # Once per process: a later warm-up (sign-in after sign-out) brings no new ORM
+        # objects, and a freeze then would make whatever cyclic garbage exists at that
+        # moment (the previous session's window and screens) uncollectable for good.
+        global _orm_frozen
+        with _freeze_lock:
+            if not _orm_frozen:
+                _orm_frozen = True
+                gc.freeze()
 
     async def run_plain(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Await ``fn(*args)`` on the DB thread without opening a session for it.

@@ -5,11 +5,13 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
 
 from core.cache import open_cache
+from desktop import context
 from desktop.context import DbWorker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +79,8 @@ def test_opening_an_up_to_date_cache_makes_no_engine_until_used(demo_db) -> None
 
 
 @pytest.mark.gui
-def test_warm_up_makes_the_engine_on_the_db_worker(demo_db, qtbot) -> None:
+def test_warm_up_makes_the_engine_on_the_db_worker(demo_db, qtbot, monkeypatch) -> None:
+    monkeypatch.setattr(context, "_orm_frozen", False)  # as in a fresh process
     cache = open_cache(demo_db, defer_integrity_check=True)
     worker = DbWorker(cache)
     try:
@@ -88,6 +91,44 @@ def test_warm_up_makes_the_engine_on_the_db_worker(demo_db, qtbot) -> None:
         assert gc.get_freeze_count() > 0  # the ORM's objects are left out of GC scans
     finally:
         worker.shutdown()
+        cache.close()
+
+
+class _Window:
+    """Stands for a closed session's window: a reference cycle only the cyclic GC frees."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+@pytest.mark.gui
+def test_a_second_sign_in_does_not_freeze_the_last_sessions_garbage(
+    demo_db, qtbot, monkeypatch
+) -> None:
+    """Sign in, sign out, sign in again: the first session's leftovers are still collected."""
+    monkeypatch.setattr(context, "_orm_frozen", False)  # as in a fresh process
+    cache = open_cache(demo_db, defer_integrity_check=True)
+    was_enabled = gc.isenabled()
+    gc.disable()  # (no automatic collection between the steps)
+    try:
+        gc.unfreeze()
+        first = DbWorker(cache)
+        first.warm_up().result(timeout=60)
+        first.shutdown()
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        window = _Window()  # signed out: the window is garbage, not yet collected
+        gone = weakref.ref(window)
+        del window
+        second = DbWorker(cache)
+        second.warm_up().result(timeout=60)
+        second.shutdown()
+        gc.collect()
+        assert gone() is None
+        assert gc.get_freeze_count() == frozen
+    finally:
+        if was_enabled:
+            gc.enable()
         cache.close()
 
 
