@@ -14,7 +14,9 @@ OpenAPI docs at ``/docs``):
 * ``GET  /v1/sync/snapshot/start`` → {token, tables:[{name, columns, pk, count}]};
   ``GET /v1/sync/snapshot?token=&table=&after=&limit=`` → {rows, next_after};
   ``GET /v1/sync/verify`` → per-table counts and checksums at a sequence.
-* ``POST /v1/sync/rows`` {table, pks} — current rows by key (repair after a refusal).
+* ``POST /v1/sync/rows`` {table, pks} — current rows by key (repair after a refusal); a
+  row outside the caller's scope comes back in ``missing``, like a key nobody has, and a
+  key its columns cannot hold is a 422.
 * ``GET  /v1/stores/{id}`` — a store and when its promotion proposals were generated;
   ``POST /v1/promotions/generate`` — run the rule engine for the caller's stores.
 
