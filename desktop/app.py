@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: the first main window of this process has been frozen out of GC scans (_make_window)
+_first_window_frozen = False
+
 
 def tune_runtime() -> None:
     """Keep the cyclic garbage collector from stalling the UI thread.
@@ -430,7 +433,13 @@ class Shell(QObject):
             self.settings.last_screen = screen
         self.window = MainWindow(self.ctx, self)
         self.sync.progress_panel = self.window.sync_progress
-        gc.freeze()  # the window's long-lived objects need no more GC scans (see tune_runtime)
+        global _first_window_frozen
+        if not _first_window_frozen:
+            # the window's long-lived objects need no more GC scans (see tune_runtime).
+            # Once per process: on a later window (sign-in after sign-out, language switch)
+            # it would also freeze the closed window and session, never to be collected
+            _first_window_frozen = True
+            gc.freeze()
         if self.show_windows:
             self.window.show()
         log.info(

@@ -211,9 +211,18 @@ def test_conflict_screen_lets_the_user_choose(make_shell, qtbot) -> None:
     assert note == "我的备注"
 
 
-def test_language_switch_shows_chinese(make_shell, qtbot, artifacts) -> None:
+def test_language_switch_shows_chinese(make_shell, qtbot, artifacts, monkeypatch) -> None:
+    import gc
+
+    import desktop.app
+    import desktop.context
+
+    monkeypatch.setattr(desktop.app, "_first_window_frozen", False)  # as in a fresh process
+    monkeypatch.setattr(desktop.context, "_orm_frozen", True)  # (its own test: test_start_path)
     shell = make_shell(role="store_manager", code="SH001")
     win = shell.window
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
     win.show_screen("sync_settings")
     view = win.widgets["sync_settings"]
     combo = view.language_combo
@@ -228,6 +237,8 @@ def test_language_switch_shows_chinese(make_shell, qtbot, artifacts) -> None:
     assert "同步与设置" in titles
     assert "未同步的修改" in new.pending_label.text()
     assert shell.settings_store.load().language == "zh_CN"
+    # the closed English window was not frozen out of GC scans with the new one
+    assert gc.get_freeze_count() <= frozen
     new.show_screen("home")
     home = _wait_home(qtbot, shell, region=False)
     assert "销售额" in home.cards["sales"].title_label.text()
