@@ -4,6 +4,7 @@ detail reloads when shown again."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import uuid
 
@@ -131,6 +132,26 @@ def test_gps_points_of_past_days_do_not_reload(qtbot, ctx, detail):
     view, _visit_id, _customer_id = detail
     assert all(to_local(v.check_in_at).date() != DEMO_TODAY for v in view.detail.visits)
     with qtbot.assertNotEmitted(view.sig_loaded, wait=800):
+        ctx.sig_data_changed.emit(Changes().add("sync").add("pulled").add("gps_points"))
+
+
+def test_gps_points_reload_a_detail_with_a_visit_of_today(qtbot, ctx, detail):
+    """Today's visit is still being judged against a trace that keeps arriving."""
+    view, visit_id, customer_id = detail
+    with ctx.cache.session() as s:
+        past = s.get(Visit, visit_id)
+        s.add(
+            Visit(
+                rep_id=past.rep_id,
+                customer_id=customer_id,
+                check_in_at=dt.datetime.combine(DEMO_TODAY, dt.time(2, 0), tzinfo=dt.UTC),
+                check_in_lat=past.check_in_lat,
+                check_in_lon=past.check_in_lon,
+            )
+        )
+    with qtbot.waitSignal(view.sig_loaded, timeout=20_000):
+        ctx.sig_data_changed.emit(Changes().add("sync").add("pulled").add("visits"))
+    with qtbot.waitSignal(view.sig_loaded, timeout=20_000):
         ctx.sig_data_changed.emit(Changes().add("sync").add("pulled").add("gps_points"))
 
 
