@@ -436,6 +436,8 @@ class FieldMapView(QWidget):
         self.download_button.clicked.connect(self.ask_download)
         self.export_html_button.clicked.connect(self._ask_export_html)
         self.export_png_button.clicked.connect(self._ask_export_png)
+        self.map_view.sig_png_saved.connect(self._on_png_saved)
+        self.map_view.sig_png_failed.connect(self._on_png_failed)
         self.gpx_button.clicked.connect(self._ask_import_gpx)
 
         left = QWidget()
@@ -996,8 +998,22 @@ class FieldMapView(QWidget):
         path, _sel = QFileDialog.getSaveFileName(
             self, _("Export PNG…"), "field-map.png", _("PNG images (*.png)")
         )
-        if path and self.map_view.export_png(Path(path)):
-            self.notice.setText(_("Saved {path}").format(path=path))
+        if path:
+            self.export_png(Path(path))
+
+    def export_png(self, path: Path) -> None:
+        """The map as shown, saved once the page has drawn and painted it (see MapView)."""
+        self.notice.setText(_("Saving {path}…").format(path=str(path)))
+        self.map_view.export_png(path)
+
+    def _on_png_saved(self, path: str) -> None:
+        self.notice.setText(_("Saved {path}").format(path=path))
+
+    def _on_png_failed(self, path: str, failure: str) -> None:
+        if failure == self.map_view.PNG_NOT_WRITTEN:
+            self.notice.setText(_("Could not write {path}.").format(path=path))
+        else:
+            self.notice.setText(_("The PNG was not saved: the map did not finish drawing in time."))
 
     def _ask_import_gpx(self) -> None:
         reps = self.selected_rep_ids()

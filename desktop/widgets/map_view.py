@@ -24,14 +24,25 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import logging
+import math
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import (
+    QBuffer,
+    QByteArray,
+    QIODevice,
+    QObject,
+    QTimer,
+    QUrl,
+    Signal,
+    Slot,
+)
 from PySide6.QtWebChannel import QWebChannel
 from PySide6.QtWebEngineCore import (
     QWebEnginePage,
@@ -293,6 +304,67 @@ class MapView(QWidget):
     """The page itself failed to load (unknown page id, renderer crash)."""
     sig_shell_loaded = Signal(str)
     """A page given to :meth:`show_shell` finished loading (its key); days can be drawn."""
+    sig_png_saved = Signal(str)
+    """A PNG asked for by :meth:`export_png` was written (its path)."""
+    sig_png_failed = Signal(str, str)
+    """:meth:`export_png` wrote nothing (path, :attr:`PNG_NOT_DRAWN` or :attr:`PNG_NOT_WRITTEN`)."""
+
+    #: export_png's failures: the page did not draw and paint in time / the file was not written
+    PNG_NOT_DRAWN = "not drawn"
+    PNG_NOT_WRITTEN = "not written"
+    #: how long export_png waits for the page to finish drawing and paint it
+    PNG_TIMEOUT_MS = 30_000
+    #: the page's mark for export_png: three 2×2 px squares at the top left, set once the
+    #: page has drawn and its tiles have loaded and faded in; the two patterns alternate
+    #: between marks (a frame can show the last one). A frame showing it shows all before it.
+    _MARK_PATTERNS = (
+        ((255, 0, 255), (0, 255, 0), (0, 0, 255)),
+        ((0, 255, 255), (255, 0, 0), (255, 255, 0)),
+    )
+    _MARK_JS = """(function (colours) {
+  if (!document.body) return null;
+  function mark() {
+    var d = document.getElementById("sd-paint-mark");
+    if (!d) {
+      d = document.createElement("div");
+      d.id = "sd-paint-mark";
+      d.style.cssText = "position:fixed;left:0;top:0;width:6px;height:2px;display:flex;"
+        + "z-index:2147483647;pointer-events:none";
+      for (var i = 0; i < 3; i++) {
+        var q = document.createElement("div");
+        q.style.cssText = "width:2px;height:2px";
+        d.appendChild(q);
+      }
+      document.body.appendChild(d);
+    }
+    for (var j = 0; j < 3; j++) d.children[j].style.background = colours[j];
+    d.style.display = "flex";
+  }
+  // the page has drawn (sdReady: not a replaced page's late ready), the map has stopped
+  // moving and every tile layer has loaded its tiles and faded them in (Leaflet fires
+  // "load" before the fade-in ends); checked once a frame
+  function settled() {
+    var m = window.sdMap, done = true;
+    if (window.sdReady !== true) return false;
+    if (!m) return true;
+    if (m._animatingZoom || (m._panAnim && m._panAnim._inProgress)) return false;
+    m.eachLayer(function (l) {
+      if (!done || !l._tiles) return;
+      if (l.isLoading && l.isLoading()) { done = false; return; }
+      for (var k in l._tiles) {
+        var t = l._tiles[k];
+        if (t.current && !t.active) { done = false; return; }
+      }
+    });
+    return done;
+  }
+  (function wait() { if (settled()) mark(); else requestAnimationFrame(wait); })();
+  return true;
+})(%s)"""
+    _UNMARK_JS = (
+        "(function () { var d = document.getElementById('sd-paint-mark');"
+        " if (d) d.style.display = 'none'; })()"
+    )
 
     _ids = itertools.count(1)
     #: a drawing script starting with this begins a new drawing (field map ``sdBegin``),
@@ -326,6 +398,20 @@ class MapView(QWidget):
         self._restoring = False  # discarded, until the reloaded page has finished loading
         self._quiet_ready = False  # the next ready is a replay's: the owner knows it already
         self._revived = False  # the page was reloaded after a renderer crash, not drawn since
+        self._png_requests = itertools.count(1)
+        self._png: tuple[int, Path] | None = None  # the export waiting for a painted frame
+        self._png_asked = False  # the page shows the export's mark
+        self._drawings = 0  # pages and drawings started: a painted frame older than one is stale
+        self._png_asked_at = 0  # self._drawings when the mark was set
+        self._png_timer = QTimer(self)
+        self._png_timer.setSingleShot(True)
+        self._png_timer.timeout.connect(self._on_png_timeout)
+        #: looks at the view's frame while an export waits for its mark (the render
+        #: widget's paint events are no help: each grab paints it again)
+        self._png_poll = QTimer(self)
+        self._png_poll.setInterval(50)
+        self._png_poll.timeout.connect(self._check_png_frame)
+        self._png_marks = 0  # marks set: each has the other colour than the one before
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
@@ -356,6 +442,7 @@ class MapView(QWidget):
         self.handler.pages[map_id] = html.encode("utf-8")
         self.current_id = map_id
         self.ready = False
+        self._drawings += 1
         self.shell_key, self.shell_loaded = None, False
         self._drawn, self._restoring, self._quiet_ready = [], False, False
         self._revived = False
@@ -382,6 +469,7 @@ class MapView(QWidget):
         if self.page is None:  # released meanwhile
             return
         self.ready = False
+        self._drawings += 1
         if script.startswith(self.RESTART_PREFIX):
             self._drawn.clear()
         self._drawn.append(script)
@@ -403,8 +491,6 @@ class MapView(QWidget):
 
     def select_visit(self, visit_id: str) -> None:
         """Pan to a visit and open its popup (from the side panel)."""
-        import json
-
         self.run_js(f"window.sdSelectVisit && window.sdSelectVisit({json.dumps(visit_id)})")
 
     def export_html(self, path: Path, html: str | None = None) -> Path:
@@ -413,8 +499,84 @@ class MapView(QWidget):
         path.write_text(page, encoding="utf-8")
         return path
 
-    def export_png(self, path: Path) -> bool:
-        return self.view.grab().save(str(path))
+    def export_png(self, path: Path) -> None:
+        """Save the map as shown, once the page has drawn everything and painted it.
+
+        ``grab()`` copies the last frame the page's compositor handed to Qt: right after
+        ``sig_ready`` (or later on a busy machine) that is still a frame from before the
+        drawing, e.g. a blank page; two ``requestAnimationFrame`` were not enough either.
+        So the export waits for the page's ready, then (once its tiles have loaded and faded
+        in) sets a small mark on the page and saves the first frame that shows it, the mark
+        given the colours of the row under it. It reports through :attr:`sig_png_saved`, or
+        :attr:`sig_png_failed` when the page has not painted within :attr:`PNG_TIMEOUT_MS`
+        (rather than writing a blank file). A new export replaces one still waiting.
+        """
+        self._png = (next(self._png_requests), path)
+        self._png_asked = False
+        self._png_timer.start(self.PNG_TIMEOUT_MS)
+        if self.ready:
+            self._ask_after_paint()
+
+    def _ask_after_paint(self) -> None:
+        if self._png is None or self._png_asked or self.page is None:
+            return
+        self._png_asked = True
+        self._png_asked_at = self._drawings
+        request = self._png[0]
+        self._png_marks += 1
+        colours = [f"rgb({r},{g},{b})" for r, g, b in self._MARK_PATTERNS[self._png_marks % 2]]
+
+        def asked(ok: Any) -> None:
+            if self._png is None or self._png[0] != request:
+                return
+            if ok is not True:  # a page still loading (a replaced page's late ready): the
+                return  # next ready marks again; PNG_TIMEOUT_MS bounds the wait
+            self._png_poll.start()
+            self._check_png_frame()
+
+        self.run_js(self._MARK_JS % json.dumps(colours), asked)
+
+    def _check_png_frame(self) -> None:
+        if self._png is None or not self._png_asked:
+            self._png_poll.stop()
+            return
+        if not self.ready or self._png_asked_at != self._drawings:
+            self._png_asked = False  # a drawing began since: mark again once it is drawn
+            self._png_poll.stop()
+            if self.ready:
+                self._ask_after_paint()
+            return
+        path = self._png[1]
+        img = self.view.grab().toImage()
+        if img.width() < 2 or img.height() < 2:
+            return
+        dpr = img.devicePixelRatio()
+        for i, (r, g, b) in enumerate(self._MARK_PATTERNS[self._png_marks % 2]):
+            c = img.pixelColor(int((2 * i + 1) * dpr), int(dpr))
+            if abs(c.red() - r) + abs(c.green() - g) + abs(c.blue() - b) > 30:
+                return  # a frame from before the mark (and maybe before the drawing)
+        w, h = math.ceil(6 * dpr), math.ceil(2 * dpr)  # the mark in image pixels
+        for x in range(w):  # given the colours of the row under it
+            fill = img.pixelColor(x, h)
+            for y in range(h):
+                img.setPixelColor(x, y, fill)
+        self.run_js(self._UNMARK_JS)
+        self._png_done(None if img.save(str(path)) else self.PNG_NOT_WRITTEN)
+
+    def _on_png_timeout(self) -> None:
+        if self._png is not None:
+            self._png_done(self.PNG_NOT_DRAWN)
+
+    def _png_done(self, failure: str | None) -> None:
+        assert self._png is not None
+        path = str(self._png[1])
+        self._png, self._png_asked = None, False
+        self._png_timer.stop()
+        self._png_poll.stop()
+        if failure is None:
+            self.sig_png_saved.emit(path)
+        else:
+            self.sig_png_failed.emit(path, failure)
 
     @property
     def discarded(self) -> bool:
@@ -473,6 +635,9 @@ class MapView(QWidget):
         self.ready = True
         self._revived = False
         self.last_summary = summary
+        if self._png is not None:  # an export waits: mark after this drawing (a ready can
+            self._png_asked = False  # also be a replaced page's, late, whose mark was lost)
+            self._ask_after_paint()
         if self._quiet_ready:  # the same drawing again after a discard
             self._quiet_ready = False
             return

@@ -265,7 +265,78 @@ def test_export_standalone_html(qtbot, screen, tmp_path):
     assert "storedesk://assets" not in page
     assert "<script src=" not in page.replace('<script src="qrc:', "")
     png = tmp_path / "map.png"
-    assert view.map_view.export_png(png) and png.stat().st_size > 10_000
+    with qtbot.waitSignal(view.map_view.sig_png_saved, timeout=60_000):
+        view.export_png(png)
+    assert view.notice.text() == f"Saved {png}"
+    assert png.stat().st_size > 10_000
+    assert _track_pixels(png, view.fm.tracks) > TRACK_PIXELS
+
+
+#: pixels in the tracks' colours in a PNG of the day (≈ 9,000 when drawn; a few hundred,
+#: from the legend's swatches and marker edges, in a frame before the tracks)
+TRACK_PIXELS = 5_000
+
+
+def _track_pixels(png, tracks) -> int:
+    """Pixels of the PNG (a path or a QImage) in a track's colour (as blended at the page's
+    opacity 0.9), for the tracks whose colour no marker shares."""
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    from core.maps.field_map import FLAGGED_COLOUR, OK_COLOUR, UNRECORDED_COLOUR
+
+    img = png if isinstance(png, QImage) else QImage(str(png))
+    img = img.convertToFormat(QImage.Format.Format_RGB888)
+    assert not img.isNull()
+    w, h, bpl = img.width(), img.height(), img.bytesPerLine()
+    rgb = np.frombuffer(img.constBits(), np.uint8, bpl * h).reshape(h, bpl)[:, : w * 3]
+    rgb = rgb.reshape(h, w, 3).astype(np.int32)
+
+    def hexrgb(c: str):
+        return np.array([int(c[i : i + 2], 16) for i in (1, 3, 5)])
+
+    markers = [hexrgb(c) for c in (FLAGGED_COLOUR, OK_COLOUR, UNRECORDED_COLOUR, "#0d47a1")]
+    total = 0
+    for colour in {t.colour for t in tracks}:
+        c = hexrgb(colour)
+        if all(np.abs(c - m).sum() >= 60 for m in markers):
+            total += int((np.abs(rgb - c).sum(axis=2) < 45).sum())
+    return total
+
+
+def test_png_asked_as_the_map_opens_shows_the_drawn_tracks(qtbot, ctx, tmp_path):
+    """A PNG asked for before the day is drawn, and one asked for the moment the map reports
+    ready, show the tracks: not the frame painted before them (a blank page in a new view,
+    the open sea below). grab() alone returned that earlier frame (the flaky 'PNG under
+    10 KB' of a busy box)."""
+    from desktop.views.field_map import FieldMapView
+
+    v = FieldMapView(ctx)
+    qtbot.addWidget(v)
+    v.resize(1500, 950)
+    early, at_ready = tmp_path / "early.png", tmp_path / "at_ready.png"
+    saved: list[str] = []
+    v.map_view.sig_png_saved.connect(saved.append)
+    v.show()
+    v.export_png(early)  # the page is not even loaded yet
+    qtbot.waitUntil(lambda: len(saved) == 1, timeout=60_000)
+    assert saved == [str(early)] and "Saved" in v.notice.text()
+    assert _track_pixels(early, v.fm.tracks) > TRACK_PIXELS
+    # the view moved away from the tracks, and painted so: the refresh fits them again
+    v.map_view.run_js("window.sdMap.setView([0, 0], 8, {animate: false})")
+    qtbot.waitUntil(
+        lambda: _track_pixels(v.map_view.view.grab().toImage(), v.fm.tracks) < 1_500,
+        timeout=30_000,
+    )
+    v.sig_map_ready.connect(lambda _s: v.export_png(at_ready))
+    with qtbot.waitSignal(v.sig_map_ready, timeout=60_000):
+        v.refresh()
+    qtbot.waitUntil(lambda: len(saved) == 2, timeout=60_000)
+    assert saved[1] == str(at_ready)
+    assert _track_pixels(at_ready, v.fm.tracks) > TRACK_PIXELS
+    v.close()
+    v.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def test_chinese_screen_screenshot(qtbot, ctx, artifacts):

@@ -280,3 +280,73 @@ def test_kept_page_draws_days_sent_to_it(qtbot, view, field_map):
     # any other page replaces the shell: the caller must load it again
     view.show_html(build_field_map_html(field_map, None))
     assert view.shell_key is None and not view.shell_loaded
+
+
+def test_png_export_waits_for_the_drawing_and_says_when_it_never_comes(
+    qtbot, view, field_map, tmp_path
+):
+    """export_png saves a frame showing the drawing (asked before the page is even loaded),
+    without its paint mark; a page that never reports drawn gives a clear failure after the
+    timeout, and no file."""
+    from PySide6.QtGui import QImage
+
+    png = tmp_path / "drawn.png"
+    view.show_html(build_field_map_html(field_map, None))
+    with qtbot.waitSignal(view.sig_png_saved, timeout=30_000) as blocker:
+        view.export_png(png)
+    assert blocker.args == [str(png)]
+    arr = qimage_rgb(QImage(str(png)))
+    assert int((np.abs(arr - np.array(TRACK_RGB)).max(axis=2) <= 30).sum()) > 150
+    corner = {tuple(int(v) for v in arr[1, x]) for x in (1, 3, 5)}
+    assert not corner & {c for pattern in MapView._MARK_PATTERNS for c in pattern}
+
+    never = tmp_path / "never.png"
+    view.show_html("<html><body>no bridge, never ready</body></html>")
+    view.PNG_TIMEOUT_MS = 300
+    try:
+        with qtbot.waitSignal(view.sig_png_failed, timeout=10_000) as blocker:
+            view.export_png(never)
+    finally:
+        del view.PNG_TIMEOUT_MS
+    assert blocker.args == [str(never), MapView.PNG_NOT_DRAWN]
+    assert not never.exists()
+
+
+def test_png_export_waits_for_the_tiles(qtbot, view, field_map, tmp_path):
+    """Tiles still on their way when the page reports drawn: the PNG waits for them."""
+    import threading
+
+    from PySide6.QtGui import QImage
+
+    tiles = TileCache(tmp_path / "tiles.sqlite")
+    release = threading.Event()
+    with TileServer() as srv:
+        provider = custom_provider(srv.url, attribution="loopback test tiles", key="slow")
+        view.handler.configure_tiles(tiles, [provider], online=True)
+        original_fetch = view.handler._fetch
+
+        def slow_fetch(*args, **kwargs):  # the tiles arrive only once released
+            release.wait(20)
+            return original_fetch(*args, **kwargs)
+
+        view.handler._fetch = slow_fetch
+        try:
+            load(qtbot, view, build_field_map_html(field_map, provider))
+            png = tmp_path / "tiles.png"
+            saved: list[str] = []
+            view.sig_png_saved.connect(saved.append)
+            view.export_png(png)
+            with qtbot.assertNotEmitted(view.sig_png_saved, wait=1_000):
+                pass
+            assert not saved
+            release.set()
+            qtbot.waitUntil(lambda: bool(saved), timeout=30_000)
+            view.sig_png_saved.disconnect(saved.append)
+            arr = qimage_rgb(QImage(str(png)))
+            r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]
+            assert int(((r > 200) & (b > 200) & (g < 130)).sum()) > 100_000  # the tiles
+        finally:
+            release.set()
+            view.handler._fetch = original_fetch
+            view.handler.configure_tiles(None, [], online=False)
+            tiles.close()
