@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QLibraryInfo, QLocale, QObject, QTimer, QTranslator, Signal
+from PySide6.QtCore import QLibraryInfo, QLocale, QObject, Qt, QTimer, QTranslator, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from core import i18n
@@ -137,6 +137,8 @@ class Shell(QObject):
         self._undo_hook = install_excepthook(self.show_error)
         self._closing = False
         self.errors_shown: list[tuple[str, str]] = []
+        #: error boxes still open (closed with the shell; they may have no window as parent)
+        self._error_boxes: list[QMessageBox] = []
         self.set_language(
             language if language is not None else (self.settings.language or None), rebuild=False
         )
@@ -506,6 +508,8 @@ class Shell(QObject):
         """Close everything this shell started (windows, workers, caches)."""
         self._closing = True
         self._close_window()
+        for box in list(self._error_boxes):  # shown without a window to belong to
+            box.close()
         if self.dialog is not None:
             self.dialog.rejected.disconnect()
             self.dialog.close()
@@ -568,8 +572,14 @@ class Shell(QObject):
             QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, parent
         )
         box.setModal(False)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _r, b=box: self._forget_box(b))
+        self._error_boxes.append(box)
         box.show()
-        self._last_box = box
+
+    def _forget_box(self, box: QMessageBox) -> None:
+        if box in self._error_boxes:
+            self._error_boxes.remove(box)
 
 
 class _StartupProgress(QWidget):

@@ -102,6 +102,12 @@ def make_shell(qapp, qtbot, qloop, tmp_path: Path, request):
 
     for shell in shells:
         shell.shutdown()
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    # A box left open after the shell is gone covers later tests' windows and eats their
+    # mouse events (a hover test failed that way); the shell must close what it showed.
+    boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox)]
+    assert not [b.text()[:80] for b in boxes if b.isVisible()], "message boxes left open"
     # let the shells' last coroutines (closing HTTP clients) finish, cancel what remains
     qtbot.wait(50)
     for t in [t for t in asyncio.all_tasks(qloop) if not t.done()]:
