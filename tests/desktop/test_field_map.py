@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import shutil
 import time
 
 import pytest
@@ -18,12 +17,9 @@ from PySide6.QtCore import QCoreApplication, QEvent, QPoint, Qt, QTimer
 from PySide6.QtTest import QTest
 from sqlalchemy import select
 
-from core.cache import open_cache
 from core.demo import demo_truth
-from core.models import User
-from core.mutations import actor_for_user
-from desktop.widgets.map_view import register_url_schemes
 from tests.conftest import DEMO_TODAY
+from tests.desktop.field_map_helpers import supervisor_map_context
 
 pytestmark = [pytest.mark.gui, pytest.mark.webengine]
 
@@ -32,22 +28,8 @@ DAY = DEMO_TODAY - dt.timedelta(days=1)  # Thursday, inside the demo's 7 days of
 
 @pytest.fixture(scope="module")
 def ctx(demo_db_template, tmp_path_factory, qapp):
-    from desktop.app import create_application
-    from desktop.context import AppContext, Selection
-
-    create_application()  # as the app starts: fonts, theme and GC tuning (desktop.app)
-    register_url_schemes()
-    path = tmp_path_factory.mktemp("fmscreen") / "demo.db"
-    shutil.copyfile(demo_db_template, path)
-    cache = open_cache(path)
-    with cache.session() as s:
-        user = s.scalars(select(User).where(User.username == "sup_sh")).one()
-        actor = actor_for_user(s, user)
-    region_id = next(iter(actor.region_ids))
-    c = AppContext(cache, actor, DEMO_TODAY, Selection(None, region_id, DAY))
-    yield c
-    c.shutdown()
-    cache.close()
+    with supervisor_map_context(demo_db_template, tmp_path_factory.mktemp("fmscreen"), DAY) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

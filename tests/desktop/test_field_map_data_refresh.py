@@ -5,18 +5,14 @@ a hidden map redraws when shown; a period the user asks for is still fitted."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent
-from sqlalchemy import select
 
-from core.cache import open_cache
-from core.models import User
-from core.mutations import Changes, actor_for_user
+from core.mutations import Changes
 from core.trajectory.gpx import parse_gpx, queue_gpx
-from desktop.widgets.map_view import register_url_schemes
 from tests.conftest import DEMO_TODAY
+from tests.desktop.field_map_helpers import supervisor_map_context
 
 pytestmark = [pytest.mark.gui, pytest.mark.webengine]
 
@@ -25,22 +21,8 @@ DAY = DEMO_TODAY - dt.timedelta(days=1)  # inside the demo's 7 days of GPS
 
 @pytest.fixture(scope="module")
 def ctx(demo_db_template, tmp_path_factory, qapp):
-    from desktop.app import create_application
-    from desktop.context import AppContext, Selection
-
-    create_application()
-    register_url_schemes()
-    path = tmp_path_factory.mktemp("fmrefresh") / "demo.db"
-    shutil.copyfile(demo_db_template, path)
-    cache = open_cache(path)
-    with cache.session() as s:
-        user = s.scalars(select(User).where(User.username == "sup_sh")).one()
-        actor = actor_for_user(s, user)
-    region_id = next(iter(actor.region_ids))
-    c = AppContext(cache, actor, DEMO_TODAY, Selection(None, region_id, DAY))
-    yield c
-    c.shutdown()
-    cache.close()
+    with supervisor_map_context(demo_db_template, tmp_path_factory.mktemp("fmrefresh"), DAY) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ over 50 MB is refused by its size before it is read."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,12 @@ from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QMessageBox
 from sqlalchemy import select
 
-from core.cache import open_cache
-from core.models import Outbox, Rep, User
-from core.mutations import Changes, actor_for_user
+from core.models import Outbox, Rep
+from core.mutations import Changes
 from core.trajectory.gps_import import MUTATION
 from core.trajectory.gpx import MAX_FILE_BYTES, import_gpx
-from desktop.widgets.map_view import register_url_schemes
 from tests.conftest import DEMO_TODAY
+from tests.desktop.field_map_helpers import supervisor_map_context
 
 pytestmark = [pytest.mark.gui, pytest.mark.webengine]
 
@@ -28,22 +26,8 @@ DAY = DEMO_TODAY - dt.timedelta(days=1)
 
 @pytest.fixture(scope="module")
 def ctx(demo_db_template, tmp_path_factory, qapp):
-    from desktop.app import create_application
-    from desktop.context import AppContext, Selection
-
-    create_application()
-    register_url_schemes()
-    path = tmp_path_factory.mktemp("fmgpx") / "demo.db"
-    shutil.copyfile(demo_db_template, path)
-    cache = open_cache(path)
-    with cache.session() as s:
-        user = s.scalars(select(User).where(User.username == "sup_sh")).one()
-        actor = actor_for_user(s, user)
-    region_id = next(iter(actor.region_ids))
-    c = AppContext(cache, actor, DEMO_TODAY, Selection(None, region_id, DAY))
-    yield c
-    c.shutdown()
-    cache.close()
+    with supervisor_map_context(demo_db_template, tmp_path_factory.mktemp("fmgpx"), DAY) as c:
+        yield c
 
 
 @pytest.fixture
