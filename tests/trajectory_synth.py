@@ -128,3 +128,26 @@ def seed_field_day(session, *, day: dt.date = dt.date(2026, 11, 26)) -> dict[str
     )  # fmt: skip
     session.flush()
     return {"day": day, "region_id": 1, "xss_visit": "v-xss", "good_visit": "v-good-1"}
+
+
+def gpx_track(
+    n: int,
+    start: dt.datetime,
+    step_s: int,
+    *,
+    origin: tuple[float, float],
+    step_deg: float,
+    digits: int,
+) -> str:
+    """A GPX 1.1 file with one track of *n* points from *origin*, one every *step_s* s."""
+    lat0, lon0 = origin
+    pts = "".join(
+        f'<trkpt lat="{lat0 + i * step_deg:.{digits}f}" lon="{lon0 + i * step_deg:.{digits}f}">'
+        f"<time>{(start + dt.timedelta(seconds=step_s * i)).strftime('%Y-%m-%dT%H:%M:%SZ')}</time>"
+        "</trkpt>"
+        for i in range(n)
+    )
+    return (
+        '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">'
+        f"<trk><trkseg>{pts}</trkseg></trk></gpx>"
+    )

@@ -14,6 +14,7 @@ from core.mutations import Actor, Rejected, ScopeDenied, get
 from core.trajectory import gpx as gpx_mod
 from core.trajectory.gps_import import MAX_POINTS, MUTATION, gps_point_keys
 from core.trajectory.gpx import GpxImportError, import_gpx
+from tests.trajectory_synth import gpx_track
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
 T0 = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
@@ -25,16 +26,7 @@ SUP2 = Actor(
 
 
 def gpx_text(n: int, start: dt.datetime = T0, step_s: int = 30) -> str:
-    pts = "".join(
-        f'<trkpt lat="{31.2 + i * 1e-5:.6f}" lon="{121.45 + i * 1e-5:.6f}">'
-        f"<time>{(start + dt.timedelta(seconds=step_s * i)).strftime('%Y-%m-%dT%H:%M:%SZ')}</time>"
-        "</trkpt>"
-        for i in range(n)
-    )
-    return (
-        '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">'
-        f"<trk><trkseg>{pts}</trkseg></trk></gpx>"
-    )
+    return gpx_track(n, start, step_s, origin=(31.2, 121.45), step_deg=1e-5, digits=6)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from core import conflicts, directory, home, quickread
 from core.cache import open_cache
@@ -27,25 +27,16 @@ from core.models import (
 )
 from core.mutations import Actor, apply_local
 from tests.conftest import DEMO_TODAY
+from tests.core.traffic_fixtures import DEMO_DAYS, move_two_shanghai_stores_to_berlin
 
-#: A Monday, a mid-week day, the demo's Friday "today", a Sunday, a week with DST, and a
-#: day long before the data (empty weeks).
-DAYS = (
-    DEMO_TODAY - dt.timedelta(days=4),
-    DEMO_TODAY - dt.timedelta(days=9),
-    DEMO_TODAY,
-    DEMO_TODAY - dt.timedelta(days=12),
-    dt.date(2026, 10, 27),
-    dt.date(2025, 1, 8),
-)
+#: The shared days, and a day long before the data (empty weeks).
+DAYS = (*DEMO_DAYS, dt.date(2025, 1, 8))
 
 
 @pytest.fixture
 def cache(demo_cache):
     """The demo with two Shanghai stores moved to Berlin (DST ends 2026-10-25)."""
-    with demo_cache.session() as s:
-        ids = s.scalars(select(Store.id).where(Store.region_id == 1).order_by(Store.code)).all()
-        s.execute(update(Store).where(Store.id.in_(ids[:2])).values(timezone="Europe/Berlin"))
+    move_two_shanghai_stores_to_berlin(demo_cache)
     return demo_cache
 
 

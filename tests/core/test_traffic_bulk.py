@@ -13,7 +13,7 @@ import random
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from core.demo import demo_truth
 from core.home import supervisor_home
@@ -32,23 +32,15 @@ from core.traffic.hours import (
 )
 from core.traffic.quality import REFERENCE_WEEKS, detect_outages
 from tests.conftest import DEMO_TODAY
+from tests.core.traffic_fixtures import DEMO_DAYS, move_two_shanghai_stores_to_berlin
 
-#: A Monday, a mid-week day, the demo's Friday "today", a Sunday, and a week with DST.
-DAYS = (
-    DEMO_TODAY - dt.timedelta(days=4),
-    DEMO_TODAY - dt.timedelta(days=9),
-    DEMO_TODAY,
-    DEMO_TODAY - dt.timedelta(days=12),
-    dt.date(2026, 10, 27),
-)
+DAYS = DEMO_DAYS
 
 
 @pytest.fixture
 def cache(demo_cache):
     """The demo with two Shanghai stores moved to Berlin (DST ends 2026-10-25)."""
-    with demo_cache.session() as s:
-        ids = s.scalars(select(Store.id).where(Store.region_id == 1).order_by(Store.code)).all()
-        s.execute(update(Store).where(Store.id.in_(ids[:2])).values(timezone="Europe/Berlin"))
+    move_two_shanghai_stores_to_berlin(demo_cache)
     return demo_cache
 
 

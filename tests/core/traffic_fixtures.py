@@ -118,3 +118,23 @@ def seed_history(
             t = v // 5
             add_hour(s, store_id, d, h, v, t, t * 8000, units=t * 2)
         d += dt.timedelta(days=1)
+
+
+#: Days to compare the demo's figures on: a Monday, a mid-week day, the demo's Friday
+#: "today", a Sunday, and a week with DST (for the stores moved to Berlin).
+DEMO_DAYS = (
+    TODAY - dt.timedelta(days=4),
+    TODAY - dt.timedelta(days=9),
+    TODAY,
+    TODAY - dt.timedelta(days=12),
+    dt.date(2026, 10, 27),
+)
+
+
+def move_two_shanghai_stores_to_berlin(cache) -> None:
+    """The demo's first two Shanghai stores in Europe/Berlin (DST ends 2026-10-25)."""
+    from sqlalchemy import select, update
+
+    with cache.session() as s:
+        ids = s.scalars(select(Store.id).where(Store.region_id == 1).order_by(Store.code)).all()
+        s.execute(update(Store).where(Store.id.in_(ids[:2])).values(timezone="Europe/Berlin"))

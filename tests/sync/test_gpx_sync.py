@@ -25,6 +25,7 @@ from core.trajectory.gpx import import_gpx
 from sync.engine import PUSH_BYTES, _outbox_batch
 from sync.protocol import MAX_PUSH_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION
 from tests.sync.harness import PASSWORD, engine_for, new_client, run
+from tests.trajectory_synth import gpx_track
 
 REP = 1  # rep P1 of store S1, region R1 (harness world)
 # A day the harness world has no GPS on, in the past whatever the clock says.
@@ -34,16 +35,7 @@ START = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).replace(
 
 
 def gpx_bytes(n: int, start: dt.datetime = START, step_s: int = 5) -> bytes:
-    pts = "".join(
-        f'<trkpt lat="{31.2 + i * 1e-6:.7f}" lon="{121.4 + i * 1e-6:.7f}">'
-        f"<time>{(start + dt.timedelta(seconds=step_s * i)).strftime('%Y-%m-%dT%H:%M:%SZ')}</time>"
-        "</trkpt>"
-        for i in range(n)
-    )
-    return (
-        '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">'
-        f"<trk><trkseg>{pts}</trkseg></trk></gpx>"
-    ).encode()
+    return gpx_track(n, start, step_s, origin=(31.2, 121.4), step_deg=1e-6, digits=7).encode()
 
 
 class Desktop:
