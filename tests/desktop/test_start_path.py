@@ -17,32 +17,35 @@ from desktop.context import DbWorker
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_start_path_imports_no_sqlalchemy() -> None:
-    """What a remembered sign-in imports before its first paint loads no SQLAlchemy."""
-    code = (
+def _sqlalchemy_loaded_by(code: str) -> str:
+    """Run *code* in a fresh interpreter; the SQLAlchemy modules (and core.models) it loaded."""
+    code += (
         "import sys\n"
-        "import desktop.app, desktop.cli, desktop.main_window, desktop.views.home\n"
-        "import desktop.widgets.pickers, desktop.demo_data, desktop.sync_controller\n"
-        "import core.quickread, core.home, core.directory\n"
         "print(','.join(sorted(m for m in sys.modules\n"
         "    if m.split('.')[0] == 'sqlalchemy' or m == 'core.models')))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
-    assert out.stdout.strip() == "", f"imported at start: {out.stdout.strip()}"
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.strip()
+
+
+def test_start_path_imports_no_sqlalchemy() -> None:
+    """What a remembered sign-in imports before its first paint loads no SQLAlchemy."""
+    loaded = _sqlalchemy_loaded_by(
+        "import desktop.app, desktop.cli, desktop.main_window, desktop.views.home\n"
+        "import desktop.widgets.pickers, desktop.demo_data, desktop.sync_controller\n"
+        "import core.quickread, core.home, core.directory\n"
+    )
+    assert loaded == "", f"imported at start: {loaded}"
 
 
 def test_both_homes_are_read_without_sqlalchemy(demo_db) -> None:
     """A store manager's and a supervisor's first screen, read as the app reads them,
     load no SQLAlchemy (the scheduling, forecast and outage code they run included)."""
-    code = (
-        "import sys, datetime as dt\n"
+    loaded = _sqlalchemy_loaded_by(
+        "import datetime as dt\n"
         "from core.cache import open_cache\n"
         "from core import quickread\n"
         f"cache = open_cache({str(demo_db)!r}, defer_integrity_check=True)\n"
@@ -50,18 +53,8 @@ def test_both_homes_are_read_without_sqlalchemy(demo_db) -> None:
         "    store = quickread.manager_home(conn, 1, dt.date(2026, 11, 27))\n"
         "    region = quickread.supervisor_home(conn, 1, dt.date(2026, 11, 27))\n"
         "assert store.hourly and store.rota_gaps and region.ranking\n"
-        "print(','.join(sorted(m for m in sys.modules\n"
-        "    if m.split('.')[0] == 'sqlalchemy' or m == 'core.models')))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip() == "", f"imported by the homes: {out.stdout.strip()}"
+    assert loaded == "", f"imported by the homes: {loaded}"
 
 
 def test_opening_an_up_to_date_cache_makes_no_engine_until_used(demo_db) -> None:
