@@ -33,10 +33,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def default_db_url() -> str:
+def default_db_path() -> Path:
     d = Path(platformdirs.user_data_dir("StoreDesk", "StoreDesk"))
     d.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{d / 'central.db'}"
+    return d / "central.db"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from central.app import create_app
     from central.db import init_central_schema, make_central_engine
 
-    url = args.db or default_db_url()
+    url = args.db or default_db_path()
     try:
         engine = make_central_engine(url)
         init_central_schema(engine)

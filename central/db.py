@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import changelog
@@ -31,14 +31,25 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     cur.close()
 
 
-def normalise_url(db: str | Path) -> str:
-    url = str(db)
-    return url if "://" in url else f"sqlite:///{Path(db)}"
+def normalise_url(db: str | Path | URL) -> URL:
+    """A database URL (``scheme://...``) as given, or a SQLite file path as a URL object.
+
+    A path is never pasted into a URL string: a folder named ``a?b`` or ``50%`` would be
+    read as a query string or an escape.
+    """
+    if isinstance(db, URL):
+        return db
+    text = str(db)
+    if isinstance(db, str) and "://" in text:
+        if text.startswith("postgresql://"):
+            text = "postgresql+psycopg://" + text.removeprefix("postgresql://")
+        return make_url(text)
+    return URL.create("sqlite", database=str(Path(db)))
 
 
-def make_central_engine(db: str | Path) -> Engine:
+def make_central_engine(db: str | Path | URL) -> Engine:
     url = normalise_url(db)
-    if url.startswith("sqlite"):
+    if url.get_backend_name() == "sqlite":
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8
         )
@@ -49,8 +60,6 @@ def make_central_engine(db: str | Path) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
         return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True, pool_size=8)
 
 
