@@ -137,6 +137,7 @@ class Shell(QObject):
         self._undo_hook = install_excepthook(self.show_error)
         self._closing = False
         self.errors_shown: list[tuple[str, str]] = []
+        self._held_told = ""  # the last "edits wait for a newer server" message shown
         #: error boxes still open (closed with the shell; they may have no window as parent)
         self._error_boxes: list[QMessageBox] = []
         self.set_language(
@@ -546,7 +547,14 @@ class Shell(QObject):
 
         if _is_network_error(exc):
             return  # shown in the status bar as "Offline"; not worth a dialog each time
-        self.show_error(*user_message(exc))
+        from sync.engine import EditsHeld
+
+        title, text = user_message(exc)
+        if isinstance(exc, EditsHeld):  # the server is older: told once per message
+            if text == self._held_told:
+                return  # told once; the status bar keeps counting the unsynced edits
+            self._held_told = text
+        self.show_error(title, text)
 
     # ------------------------------------------------------------------ errors
 

@@ -194,6 +194,10 @@ class SyncController(QObject):
             raise
         except Exception as e:
             error = e
+            from sync.engine import EditsHeld
+
+            if isinstance(e, EditsHeld):  # all but the held edits synchronised: pulled
+                result = e.result
             from desktop.errors import _is_network_error, user_message
 
             log.warning("sync failed: %s: %s", type(e).__name__, e)

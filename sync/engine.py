@@ -51,6 +51,7 @@ from sync import local
 from sync.protocol import (
     MAX_PAGE_ROWS,
     MAX_RESPONSE_BYTES,
+    MIN_SERVER_PROTOCOL,
     PROTOCOL_HEADER,
     PROTOCOL_VERSION,
     GapError,
@@ -69,6 +70,7 @@ from sync.protocol import (
     VerifyResponse,
     decode_page,
     encode_datetime,
+    mutation_protocol,
 )
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,17 @@ class AuthError(SyncError):
 
 class UpdateRequired(SyncError):
     pass
+
+
+class EditsHeld(UpdateRequired):
+    """The server speaks an older protocol: everything was synchronised except the edits
+    from the first one that protocol does not know (kept in the outbox, in order).
+
+    ``result`` is the sync's result (what was pushed and pulled)."""
+
+    def __init__(self, message: str, result: SyncResult) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class ProtocolError(SyncError):
@@ -145,13 +158,17 @@ class PasswordAuth:
         self._token: str | None = None
         self._expires: dt.datetime | None = None
         self.user: UserInfo | None = None
+        #: the protocol the last sign-in spoke (an older server's, see _send_negotiated)
+        self.protocol = PROTOCOL_VERSION
 
     async def __call__(self, client: httpx.AsyncClient, base_url: str, refresh: bool) -> str:
         now = dt.datetime.now(dt.UTC)
         if self._token and not refresh and self._expires and self._expires > now:
             return self._token
         body = LoginRequest(username=self.username, password=self._password).model_dump()
-        resp = await _send(client, "POST", base_url + "/v1/auth/login", json=body, headers=_HDRS)
+        resp, self.protocol = await _send_negotiated(
+            client, "POST", base_url + "/v1/auth/login", json=body
+        )
         if resp[0] == 401:
             raise AuthError(_("Wrong user name or password."))
         _raise_for(resp)
@@ -163,6 +180,49 @@ class PasswordAuth:
 # --------------------------------------------------------------------------- transport
 
 _HDRS = {PROTOCOL_HEADER: str(PROTOCOL_VERSION), "Accept": "application/json"}
+
+
+def _headers(protocol: int | None) -> dict[str, str]:
+    """Our request headers, naming ``protocol`` (None: this StoreDesk's own)."""
+    return _HDRS if protocol is None else {**_HDRS, PROTOCOL_HEADER: str(protocol)}
+
+
+def _fallback_protocol(resp: tuple[int, bytes], current: int | None) -> int | None:
+    """After a 426 from a server older than us that we can still talk to: its protocol.
+
+    ``None`` when the request is not to be retried (another answer, a server too old, one
+    newer than us, or the protocol we just spoke).
+    """
+    if resp[0] != 426:
+        return None
+    server = _server_protocol(resp[1])
+    ours = PROTOCOL_VERSION if current is None else current
+    if server is None or not MIN_SERVER_PROTOCOL <= server < PROTOCOL_VERSION or server == ours:
+        return None
+    return server
+
+
+async def _send_negotiated(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    protocol: int | None = None,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> tuple[tuple[int, bytes], int]:
+    """:func:`_send` in ``protocol`` (default ours); once more in an older server's protocol
+    when it answers 426 naming one we still speak. Returns the answer and the protocol."""
+    for _attempt in range(2):
+        resp = await _send(
+            client, method, url, headers={**_headers(protocol), **(headers or {})}, **kwargs
+        )
+        older = _fallback_protocol(resp, protocol)
+        if older is None:
+            break
+        log.info("server at %s speaks protocol %d: speaking it", url, older)
+        protocol = older
+    return resp, PROTOCOL_VERSION if protocol is None else protocol
 
 
 async def _send(
@@ -291,6 +351,9 @@ class SyncResult:
     seconds: float = 0.0
     messages: list[str] = field(default_factory=list)
 
+    #: edits not sent because the server speaks an older protocol (see EditsHeld)
+    held: int = 0
+
     @property
     def rows_per_second(self) -> float:
         return self.snapshot_rows / self.seconds if self.seconds > 0 else 0.0
@@ -342,14 +405,24 @@ PUSH_BYTES = 1_000_000
 
 
 def _push_request(
-    cache: Cache, client_id: str, limit: int, max_bytes: int
-) -> tuple[list[local.OutboxItem], bytes]:
-    """The next push: its outbox items and the request body, encoded on the DB worker.
+    cache: Cache, client_id: str, limit: int, max_bytes: int, protocol: int | None = None
+) -> tuple[list[local.OutboxItem], bytes, int]:
+    """The next push: its outbox items, the request body (encoded on the DB worker) and,
+    when nothing can be sent, how many pending edits wait for a newer server.
 
     A megabyte of GPS points takes 20-40 ms to encode as JSON; on the event loop (the
-    desktop's UI thread) that would be a visible stall.
+    desktop's UI thread) that would be a visible stall. Speaking an older server's
+    ``protocol``, the batch ends before the first edit that protocol does not know (edits
+    go in order: none after it is sent either).
     """
     items = _outbox_batch(cache, limit, max_bytes)
+    held = 0
+    if protocol is not None:
+        known = [mutation_protocol(i.name) <= protocol for i in items]
+        if not all(known):
+            items = items[: known.index(False)]
+            if not items:
+                held = local.read_state(cache).pending
     req = PushRequest(
         client_id=client_id,
         mutations=[
@@ -357,7 +430,7 @@ def _push_request(
             for i in items
         ],
     )
-    return items, req.model_dump_json().encode()
+    return items, req.model_dump_json().encode(), held
 
 
 def _outbox_batch(cache: Cache, limit: int, max_bytes: int) -> list[local.OutboxItem]:
@@ -428,6 +501,9 @@ class SyncEngine:
         self._running = False
         self._last_error = ""
         self._counts = (0, 0, None)
+        #: the protocol spoken with the server: None is ours; an older server's after it
+        #: answered 426 naming it (tried again from ours at each sync)
+        self._protocol: int | None = None
         self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         # One thread checks snapshot pages and sums their rows (pure Python, GIL-bound:
         # more threads would only fight over the GIL with the event loop).
@@ -476,11 +552,14 @@ class SyncEngine:
             t0 = time.perf_counter()
             result = SyncResult()
             ended = False  # succeeded, or the task itself was cancelled (the app quits)
+            self._protocol = None
             try:
                 await self._sign_in()
                 await self._push(result)
                 await self._pull_or_snapshot(result)
                 await self.run_db(local.mark_success, self.cache, self.now())
+                if result.held:
+                    raise EditsHeld(self._held_message(result.held), result)
                 self._online, self._last_error = True, ""
                 self._emit("done", 1.0, _("Synchronised."))
                 ended = True
@@ -582,8 +661,8 @@ class SyncEngine:
             await self._wait_poke(min(5.0, max(0.1, deadline - time.monotonic())))
 
     async def health(self) -> bool:
-        resp = await _send(
-            self.client, "GET", self.base_url + "/v1/health", headers=_HDRS, cap=65536
+        resp, _protocol = await _send_negotiated(
+            self.client, "GET", self.base_url + "/v1/health", cap=65536
         )
         _raise_for(resp)
         _parse(Health, resp[1])
@@ -642,17 +721,18 @@ class SyncEngine:
     ) -> bytes:
         """A signed request; one token refresh on 401; raises for error statuses."""
         for attempt in range(2):
-            headers = {**_HDRS, "Authorization": f"Bearer {self._token}"}
-            resp = await _send(
+            resp, protocol = await _send_negotiated(
                 self.client,
                 method,
                 self.base_url + path,
-                headers=headers,
+                protocol=self._protocol,
+                headers={"Authorization": f"Bearer {self._token}"},
                 params=params,
                 json=json,
                 content=content,
                 cap=min(cap or self.max_response_bytes, self.max_response_bytes),
             )
+            self._protocol = None if protocol == PROTOCOL_VERSION else protocol
             if resp[0] == 401 and attempt == 0:
                 self._token = await self.token_provider(self.client, self.base_url, True)
                 continue
@@ -668,10 +748,11 @@ class SyncEngine:
         client_id = await self.run_db(local.ensure_client_id, self.cache)
         limit = self.push_batch
         while True:
-            items, request = await self.run_db(
-                _push_request, self.cache, client_id, limit, self.push_bytes
+            items, request, held = await self.run_db(
+                _push_request, self.cache, client_id, limit, self.push_bytes, self._protocol
             )
             if not items:
+                result.held = held
                 return
             self._progress("push", 0.0, _("Sending {n} edits…").format(n=len(items)))
             try:
@@ -711,6 +792,14 @@ class SyncEngine:
                 await self._repair(refused)
             if len(ids) < len(items):
                 raise ServerError(_("The server accepted only part of the edits; will retry."))
+
+    def _held_message(self, held: int) -> str:
+        return _(
+            "The server is older than this StoreDesk (protocol {server}, this StoreDesk "
+            "speaks {mine}). Everything else is synchronised, but {n} edits, starting with "
+            "a GPS import, wait until your administrator updates the central server. They "
+            "are kept on this computer and sent then, in order."
+        ).format(server=self._protocol, mine=PROTOCOL_VERSION, n=held)
 
     async def _withdraw_too_large(self, item: local.OutboxItem, result: SyncResult) -> str:
         """An edit refused for its size alone: refused here, so the edits after it flow.

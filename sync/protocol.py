@@ -53,6 +53,20 @@ from core.models import CLIENT_ONLY_TABLES, Base
 PROTOCOL_VERSION = 3
 #: The oldest client protocol the server still serves; older clients get 426.
 MIN_PROTOCOL_VERSION = 1
+#: The oldest server a desktop still talks to, in that server's protocol (page-file
+#: snapshots and binary checksums came with 2): a server that answers 426 naming 2 is
+#: spoken to in protocol 2, so servers can be updated after the desktops.
+MIN_SERVER_PROTOCOL = 2
+#: The protocol each mutation came with (others: 1). Speaking an older protocol, a desktop
+#: sends its outbox only up to the first mutation that protocol does not know.
+MUTATION_PROTOCOL: dict[str, int] = {"gps.import/1": 3}
+
+
+def mutation_protocol(name: str) -> int:
+    """The first protocol that knows mutation ``name``."""
+    return MUTATION_PROTOCOL.get(name, 1)
+
+
 PROTOCOL_HEADER = "X-StoreDesk-Protocol"
 
 #: Caps that keep a hostile or broken peer from exhausting memory.

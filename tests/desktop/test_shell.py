@@ -264,6 +264,20 @@ def test_unexpected_exception_is_logged_and_shown(make_shell, qtbot) -> None:
     assert shell.window.current_screen_id() == "sync_settings"
 
 
+def test_edits_held_for_an_older_server_are_told_once(make_shell, qtbot) -> None:
+    """Every sync against a server not updated yet ends with the same 'edits wait' note:
+    one box, not one every few minutes; a new situation (more edits held) is told again."""
+    from sync.engine import EditsHeld, SyncResult
+
+    shell = make_shell(role="store_manager", code="SH001")
+    before = len(shell.errors_shown)
+    shell._on_sync_error(EditsHeld("2 edits wait for the server", SyncResult()))
+    shell._on_sync_error(EditsHeld("2 edits wait for the server", SyncResult()))
+    assert shell.errors_shown[before:] == [("Update needed", "2 edits wait for the server")]
+    shell._on_sync_error(EditsHeld("3 edits wait for the server", SyncResult()))
+    assert len(shell.errors_shown) == before + 2
+
+
 def test_corrupt_demo_cache_is_moved_aside_and_recreated(make_shell, qtbot, tmp_path) -> None:
     shell = make_shell(sign_in=None)
     shell.demo_path.write_bytes(b"this is not a database" * 100)

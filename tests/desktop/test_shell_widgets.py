@@ -362,3 +362,43 @@ def test_sync_controller_goes_offline_and_syncs_on_reconnect(qtbot, qloop, demo_
     finally:
         ctrl.detach()
         ctx.shutdown()
+
+
+def test_sync_controller_shows_what_was_pulled_when_edits_are_held(
+    qtbot, qloop, demo_cache
+) -> None:
+    """An older server took everything but the held edits: the screens still reload the
+    tables that arrived, and the status keeps the reason."""
+    import datetime as dt
+
+    from core.mutations import Actor
+    from desktop import sync_controller as sc
+    from desktop.context import AppContext, Selection
+    from sync.engine import EditsHeld, SyncResult
+
+    class Engine:
+        """Stands in for sync.engine.SyncEngine against a server not updated yet."""
+
+        async def sync(self, state):
+            result = SyncResult(pulled=3, pulled_tables={"visit_notes"}, held=2)
+            raise EditsHeld("2 edits wait for the server", result)
+
+        async def aclose(self) -> None:
+            pass
+
+    actor = Actor(1, "t", "admin", frozenset())
+    day = dt.date(2026, 11, 27)
+    ctx = AppContext(demo_cache, actor, day, Selection(None, None, day), demo=False)
+    ctrl = sc.SyncController()
+    changes = []
+    ctx.sig_data_changed.connect(changes.append)
+    try:
+        ctrl.attach(ctx, Engine())
+        with qtbot.waitSignal(ctrl.sig_finished, timeout=10_000) as sig:
+            ctrl.sync_now()
+        assert isinstance(sig.args[0], EditsHeld)
+        assert ctrl.status.online is True and ctrl.status.last_error.startswith("2 edits wait")
+        assert changes and changes[-1].touches("visit_notes")
+    finally:
+        ctrl.detach()
+        ctx.shutdown()

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import func, select
 
 from central.models import ChangeLog
-from core.models import GpsPoint, Outbox, Rep
-from core.mutations import Actor
+from core.models import GpsPoint, Outbox, Rep, VisitNote
+from core.mutations import Actor, apply_local
 from core.trajectory.field_day import load_field_day
 from core.trajectory.gps_import import CHUNK, MAX_POINTS, MUTATION
 from core.trajectory.gpx import import_gpx
@@ -438,16 +438,75 @@ def test_pending_import_is_reapplied_over_server_rows(tmp_path):
     cache.close()
 
 
-def test_protocol_426_says_which_side_to_update(server, tmp_path, monkeypatch):
-    """gps.import/1 came with protocol 3: a desktop newer than its server is told to have
-    the server updated (nothing is sent or refused); an older desktop to update itself."""
+def test_an_older_server_gets_the_edits_before_a_gps_import_and_still_syncs(
+    server, tmp_path, monkeypatch
+):
+    """A protocol-2 server (updated after the desktops): the desktop speaks protocol 2 to
+    it, pushes its edits in order up to the first gps.import/1 (that one and every edit
+    after it wait), still pulls, and says why; once the server is updated the rest goes."""
+    import central.app as central_app
+    import sync.engine as se
+
+    d = synced(tmp_path, server, "a", "mgr1")
+    other = synced(tmp_path, server, "b", "sup1")
+    monkeypatch.setattr(central_app, "PROTOCOL_VERSION", 2)  # the server before GPX sync
+    r = httpx.get(server.url + "/v1/health", headers={PROTOCOL_HEADER: str(PROTOCOL_VERSION)})
+    assert r.status_code == 426 and r.json()["protocol"] == 2
+
+    def note(desk: Desktop, note_id: str) -> None:
+        with desk.cache.session() as s:
+            apply_local(
+                s,
+                desk.actor,
+                "visit_note.add/1",
+                {"id": note_id, "visit_id": "visitS1", "text": note_id},
+            )
+
+    def notes_on(session_cm) -> set[str]:
+        with session_cm() as s:
+            return set(s.scalars(select(VisitNote.id)))
+
+    note(d, "before")
+    with d.cache.session() as s:
+        import_gpx(s, REP, gpx_bytes(10), d.actor)
+    note(d, "after")
+    note(other, "theirs")
+    assert other.sync().pushed == 1  # nothing of protocol 3 queued: synchronised in full
+
+    with pytest.raises(se.EditsHeld, match="older than this StoreDesk") as caught:
+        d.sync()
+    res = caught.value.result
+    assert (res.pushed, res.rejected, res.held) == (1, 0, 2)
+    assert "theirs" in notes_on(d.cache.session) and "visit_notes" in res.pulled_tables
+    assert notes_on(server.session) == {"before", "theirs"} and server_points(server) == 0
+    assert outbox(d.cache) == [("pending", "")] and local_points(d.cache) == 10
+
+    monkeypatch.setattr(central_app, "PROTOCOL_VERSION", PROTOCOL_VERSION)  # updated
+    res = d.sync()
+    assert (res.pushed, res.rejected, res.held) == (2, 0, 0)
+    assert notes_on(server.session) == {"before", "after", "theirs"}
+    assert server_points(server) == 10 and outbox(d.cache) == [("sent", "")]
+    d.close()
+    other.close()
+
+
+def test_a_server_older_than_protocol_2_is_still_refused(server, tmp_path, monkeypatch):
+    import central.app as central_app
     import sync.engine as se
 
     d = Desktop(tmp_path, server, "n", "mgr1")
-    monkeypatch.setattr(se, "PROTOCOL_VERSION", PROTOCOL_VERSION + 1)
-    monkeypatch.setitem(se._HDRS, PROTOCOL_HEADER, str(PROTOCOL_VERSION + 1))
+    monkeypatch.setattr(central_app, "PROTOCOL_VERSION", 1)
     with pytest.raises(se.UpdateRequired, match="server is older than this StoreDesk"):
         d.sync()
+    d.close()
+
+
+def test_a_desktop_older_than_the_server_is_told_to_update(server, tmp_path, monkeypatch):
+    """A desktop the server no longer serves is told to update itself (the other way round,
+    a server too old for the desktop: test_a_server_older_than_protocol_2_is_still_refused)."""
+    import sync.engine as se
+
+    d = Desktop(tmp_path, server, "n", "mgr1")
     monkeypatch.setattr(se, "PROTOCOL_VERSION", 0)
     monkeypatch.setitem(se._HDRS, PROTOCOL_HEADER, "0")
     with pytest.raises(se.UpdateRequired, match="too old for the server"):
