@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from core.mutations import Actor
-from sync.engine import AuthError, PasswordAuth, StaticToken, SyncEngine, _parse, _raise_for, _send
-from sync.protocol import PROTOCOL_HEADER, PROTOCOL_VERSION, UserInfo
+from sync.engine import PasswordAuth, StaticToken, SyncEngine, current_user
+from sync.protocol import UserInfo
 
 TIMEOUT = httpx.Timeout(20.0, connect=8.0)
 #: Rows per snapshot/pull page for the desktop (see ServerSession.engine).
@@ -68,14 +68,6 @@ async def login(url: str, username: str, password: str) -> ServerSession:
 async def resume(url: str, username: str, token: str) -> ServerSession:
     """Check a remembered token (``GET /v1/me``); AuthError when it is no longer valid."""
     url = url.rstrip("/")
-    headers = {
-        PROTOCOL_HEADER: str(PROTOCOL_VERSION),
-        "Accept": "application/json",
-        "Authorization": f"Bearer {token}",
-    }
     async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-        resp = await _send(client, "GET", url + "/v1/me", headers=headers, cap=1 << 20)
-    if resp[0] == 401:
-        raise AuthError("token expired")
-    _raise_for(resp)
-    return ServerSession(url, username, token, _parse(UserInfo, resp[1]))
+        user = await current_user(client, url, token)
+    return ServerSession(url, username, token, user)

@@ -177,6 +177,25 @@ class PasswordAuth:
         return login.token
 
 
+async def current_user(client: httpx.AsyncClient, base_url: str, token: str) -> UserInfo:
+    """Who ``token`` signs in (``GET /v1/me``): checks a remembered token at start.
+
+    AuthError when the token is no longer valid; the engine's errors otherwise. Speaks an
+    older server's protocol as the engine does (see :func:`_send_negotiated`).
+    """
+    resp, _protocol = await _send_negotiated(
+        client,
+        "GET",
+        base_url.rstrip("/") + "/v1/me",
+        headers={"Authorization": f"Bearer {token}"},
+        cap=1 << 20,
+    )
+    if resp[0] == 401:
+        raise AuthError(_("Your session has expired: sign in again."))
+    _raise_for(resp)
+    return _parse(UserInfo, resp[1])
+
+
 # --------------------------------------------------------------------------- transport
 
 _HDRS = {PROTOCOL_HEADER: str(PROTOCOL_VERSION), "Accept": "application/json"}

@@ -22,7 +22,7 @@ from core.mutations import Actor, apply_local
 from core.trajectory.field_day import load_field_day
 from core.trajectory.gps_import import CHUNK, MAX_POINTS, MUTATION
 from core.trajectory.gpx import import_gpx
-from sync.engine import PUSH_BYTES, _outbox_batch
+from sync.engine import PUSH_BYTES, AuthError, _outbox_batch
 from sync.protocol import MAX_PUSH_BYTES, PROTOCOL_HEADER, PROTOCOL_VERSION
 from tests.sync.harness import PASSWORD, engine_for, new_client, run
 from tests.trajectory_synth import gpx_track
@@ -488,6 +488,21 @@ def test_an_older_server_gets_the_edits_before_a_gps_import_and_still_syncs(
     assert server_points(server) == 10 and outbox(d.cache) == [("sent", "")]
     d.close()
     other.close()
+
+
+def test_sign_in_and_a_remembered_token_work_with_a_protocol_2_server(server, monkeypatch):
+    """The desktop's sign-in and its start-up token check speak protocol 2 to such a server
+    (before, a desktop updated first could not even get past its sign-in)."""
+    import central.app as central_app
+    from desktop.server_session import login, resume
+
+    monkeypatch.setattr(central_app, "PROTOCOL_VERSION", 2)
+    session = run(login(server.url, "mgr1", PASSWORD))
+    assert session.user.username == "mgr1"
+    again = run(resume(server.url, "mgr1", session.token))
+    assert again.user.id == session.user.id
+    with pytest.raises(AuthError):
+        run(resume(server.url, "mgr1", "not-a-token"))
 
 
 def test_a_server_older_than_protocol_2_is_still_refused(server, tmp_path, monkeypatch):
