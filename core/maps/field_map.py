@@ -14,9 +14,12 @@ tooltips inside backtick strings, where ``${...}`` would run). Clicking a visit 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import functools
 import html
+import itertools
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,7 @@ from core.maps.basemap import load_basemap
 from core.maps.providers import TileProvider
 from core.resources import CJK_FONT_FILE
 from core.timeutil import to_local
+from core.timeutil import tz as time_zone
 from core.trajectory.coords import WGS84, to_tile_datum
 from core.trajectory.evidence import format_distance, format_minutes
 from core.trajectory.field_day import (
@@ -304,6 +308,21 @@ def _day_layers(
         )
 
     bounds = fm.bounds() if tracks else None
+    return _DayLayers(
+        customers=cust_points,
+        stores=stores,
+        tracks=track_layers,
+        stops=stop_points,
+        visits=visit_points,
+        heat=heat,
+        bounds=[pt(*bounds[0]), pt(*bounds[1])] if bounds is not None else None,
+        legend=_legend(fm),
+        summary=_summary(fm),
+    )
+
+
+def _legend(fm: FieldMap) -> str:
+    """The legend's HTML (region, period, counts, symbols, the first reps' colours)."""
     drawn = [t for t in fm.tracks if t.points]
     legend_rows = "".join(
         f'<div><span class="sd-sw" style="background:{t.colour}"></span>{esc(t.rep.name)}</div>'
@@ -314,7 +333,7 @@ def _day_layers(
         legend_rows += f"<div>{esc(more_text)}</div>"
     counts = _("{n} visits, {f} flagged").format(n=len(fm.visits), f=fm.flagged)
     t_visit, t_flagged, t_unrec = _("Visit"), _("Flagged"), _("Unrecorded stop")
-    legend = (
+    return (
         f"<b>{esc(fm.raw.region_name)}</b> "
         f"{esc(_period(fm))}<div>{esc(counts)}</div>"
         f'<div><span class="sd-dot" style="background:{OK_COLOUR}"></span>{esc(t_visit)} '
@@ -322,21 +341,15 @@ def _day_layers(
         f'<span class="sd-dot sd-ring" style="border-color:{UNRECORDED_COLOUR}"></span>'
         f"{esc(t_unrec)}</div>{legend_rows}"
     )
-    return _DayLayers(
-        customers=cust_points,
-        stores=stores,
-        tracks=track_layers,
-        stops=stop_points,
-        visits=visit_points,
-        heat=heat,
-        bounds=[pt(*bounds[0]), pt(*bounds[1])] if bounds is not None else None,
-        legend=legend,
-        summary={
-            "tracks": sum(1 for t in fm.tracks if len(t.points) >= 2),
-            "visits": len(fm.visits),
-            "flagged": fm.flagged,
-        },
-    )
+
+
+def _summary(fm: FieldMap) -> dict[str, Any]:
+    """What the page's ready message reports."""
+    return {
+        "tracks": sum(1 for t in fm.tracks if len(t.points) >= 2),
+        "visits": len(fm.visits),
+        "flagged": fm.flagged,
+    }
 
 
 def _base_map(provider: TileProvider | None) -> folium.Map:
@@ -451,10 +464,16 @@ class _Shell(MacroElement):
 
     A period arrives as ``sdBegin`` (:func:`field_static_script`: customers, stores, heat),
     optionally ``sdTracks`` (:func:`field_tracks_script`: view and tracks, sent while the
-    visits are still judged) and ``sdDraw`` (:func:`field_day_script`). Tracks and the heat
-    points travel as base64 little-endian int32 microdegrees (lat, lon interleaved), the
-    point layers in :class:`_PointLayer`'s format with the style as an index into
-    ``day.styles``. Texts are escaped in Python (:func:`esc`) exactly as on the full page.
+    visits are still judged) and ``sdDraw`` (:func:`field_day_script`). Tracks, the heat
+    points and the customers travel as base64 little-endian int32 microdegrees (lat, lon
+    interleaved), stops and visits as the compact rows of :func:`field_day_payload`, with
+    the style as an index into ``day.styles``.
+
+    Texts: what arrives as HTML (store and track tooltips, the legend) was escaped in
+    Python with :func:`esc`; the tooltips and popups of customers, stops and visits are
+    made here when first shown (hover, click, ``sdSelectVisit``) from plain data, and every
+    text in them goes through this page's ``esc`` — the same escaping as :func:`esc`, so the
+    HTML is the same as the exported page's (:func:`visit_popup_html`, :func:`_day_layers`).
     When everything is drawn the page calls ``bridge.pageReady(summary)``, as the full page
     does; the summary names the request it answers (``request``), when one was given.
     """
@@ -487,30 +506,99 @@ class _Shell(MacroElement):
     for (var j = 0; j < out.length; j++) out[j] = [a[2 * j] / 1e6, a[2 * j + 1] / 1e6];
     return out;
   }
-  // Tooltips and popups are bound when first needed (hover, click, sdSelectVisit):
-  // binding ~2,000 of them up front was a good part of drawing a day.
-  function points(g, list, styles) {
-    for (var i = 0; i < list.length; i++) {
-      var p = list[i], o = styles[p[2]];
-      if (p[5]) o = Object.assign({visitId: p[5]}, o);
-      var m = L.circleMarker([p[0], p[1]], o);
-      m.sdTip = p[3];
-      m.sdPopup = p[4];
-      g.addLayer(m);
-    }
+  // Texts made on the page: escaped as core.maps.field_map.esc does (HTML, and the
+  // characters folium's template literals would read), Python's str.format's templates.
+  var ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;",
+             "`": "&#96;", "$": "&#36;", "\\\\": "&#92;"};
+  function esc(s) {
+    return String(s).replace(/[&<>"'`$\\\\]/g, function (c) { return ESC[c]; });
   }
+  window.sdEsc = esc;
+  function fmt(t, o) {
+    return t.replace(/\\{\\{|\\}\\}|\\{(\\w+)\\}/g, function (m, k) {
+      return k === undefined ? m.charAt(0) : String(o[k]);
+    });
+  }
+  var clocks = {};
+  function hhmm(d, rel) {  // a time (seconds from d.t0) as HH:MM in the day's time zone
+    if (rel === null || rel === undefined) return "\u2013";
+    var ms = (d.t0 + rel) * 1000, c = clocks[d.tz];
+    if (c === undefined) {
+      try {
+        c = new Intl.DateTimeFormat("en-GB", {timeZone: d.tz, hour: "2-digit",
+                                              minute: "2-digit", hourCycle: "h23"});
+      } catch (e) { c = null; }
+      clocks[d.tz] = c;
+    }
+    var h, m;
+    if (c) {
+      c.formatToParts(ms).forEach(function (p) {
+        if (p.type === "hour") h = p.value;
+        else if (p.type === "minute") m = p.value;
+      });
+    } else {  // (an unknown zone: the offset at the start of the period)
+      var t = new Date(ms + d.tzOffset * 1000);
+      h = ("0" + t.getUTCHours()).slice(-2);
+      m = ("0" + t.getUTCMinutes()).slice(-2);
+    }
+    return h + ":" + m;
+  }
+  function minutes(d, n) { return fmt(d.labels.minutes, {n: n}); }
+  function tipOf(l) {
+    var p = l.sdRow, d = l.sdDay;
+    switch (l.sdKind) {
+      case "customer": return esc(d.names[p] + " (" + d.tiers[p] + ")");
+      case "stop": return esc(d.reps[p[1]] + " \u00b7 " + fmt(d.labels.stop, {
+        start: hhmm(d, p[2]), end: hhmm(d, p[3]), minutes: minutes(d, p[4])}));
+      case "unrecorded": return esc(fmt(d.labels.unrecorded, {
+        rep: d.reps[p[1]], minutes: minutes(d, p[2]), customer: p[3]}));
+      case "visit": return esc(p[2] + " \u00b7 " + d.reps[p[4]]);
+    }
+    return "";
+  }
+  function visitPopup(d, p) {  // the HTML of core.maps.field_map.visit_popup_html
+    var L = d.labels, rows = [
+      [L.customer, p[2] + " (" + p[3] + ")"],
+      [L.rep, d.reps[p[4]]],
+      [L.time, hhmm(d, p[5]) + "\u2013" + hhmm(d, p[6])],
+      [L.score, String(p[7])]
+    ];
+    if (p[8] !== null) rows.push([L.distance, p[8]]);
+    if (p[9] !== null) rows.push([L.dwell, minutes(d, p[9])]);
+    var body = rows.map(function (r) {
+      return "<tr><th>" + esc(r[0]) + "</th><td>" + esc(r[1]) + "</td></tr>";
+    }).join("");
+    var note = p[10] ? '<p class="' + (p[11] ? "sd-flag" : "sd-ok") + '">' + esc(p[10]) + "</p>" : "";
+    return '<div class="sd-popup"><table>' + body + "</table>" + note + "</div>";
+  }
+  window.sdPopupHtml = function (id) {
+    var l = visits[id];
+    return l ? visitPopup(l.sdDay, l.sdRow) : null;
+  };
   function popupOf(l) {
-    if (l.sdPopup && !l.getPopup()) l.bindPopup(l.sdPopup, { maxWidth: 360 });
+    if (l.sdKind === "visit" && !l.getPopup()) {
+      l.bindPopup(visitPopup(l.sdDay, l.sdRow), { maxWidth: 360 });
+    }
     return l.getPopup();
   }
+  function marker(g, lat, lon, style, kind, row, day) {
+    var m = L.circleMarker([lat, lon], style);
+    m.sdKind = kind;
+    m.sdRow = row;
+    m.sdDay = day;
+    g.addLayer(m);
+    return m;
+  }
+  // Tooltips and popups are bound when first needed (hover, click, sdSelectVisit):
+  // binding ~2,000 of them up front was a good part of drawing a day.
   ["customers", "stops", "visits"].forEach(function (k) {
     G[k].on("mouseover", function (e) {
       var l = e.layer;
-      if (l && l.sdTip && !l.getTooltip()) { l.bindTooltip(l.sdTip); l.openTooltip(); }
+      if (l && l.sdKind && !l.getTooltip()) { l.bindTooltip(tipOf(l)); l.openTooltip(); }
     });
     G[k].on("click", function (e) {
       var l = e.layer;
-      if (l && l.sdPopup && !l.getPopup()) { popupOf(l); l.openPopup(); }
+      if (l && l.sdKind === "visit" && !l.getPopup()) { popupOf(l); l.openPopup(); }
     });
   });
   // A period is drawn in two steps: sdBegin (from the query: clears the last period,
@@ -542,7 +630,12 @@ class _Shell(MacroElement):
       L.heatLayer(latlngs(s.heat), {blur: 18, maxZoom: 18, minOpacity: 0.3, radius: 14})
         .addTo(G.heat);
     }
-    points(G.customers, s.customers, s.styles);
+    if (s.customers) {
+      var at = latlngs(s.customers);
+      for (var i = 0; i < at.length; i++) {
+        marker(G.customers, at[i][0], at[i][1], s.customerStyle, "customer", i, s);
+      }
+    }
     s.stores.forEach(function (p) {
       L.marker([p[0], p[1]], {icon: storeIcon}).bindTooltip(p[2], {sticky: true})
         .addTo(G.stores);
@@ -558,7 +651,7 @@ class _Shell(MacroElement):
   // page that has drawn nothing yet (new, or back after a discard) still fits the day.
   var view = null, drawn = false;
   function tracks(t) {
-    if (shown === null) begin({heat: "", customers: [], stores: [], styles: []});
+    if (shown === null) begin({heat: "", customers: "", stores: []});
     offMap(DAY);
     Object.keys(visits).forEach(function (k) { delete visits[k]; });
     view = t.keepView && drawn ? null : t.bounds;
@@ -568,15 +661,29 @@ class _Shell(MacroElement):
     });
   }
   function draw(d, bridge) {
+    var i, p, at;
     if (d.static) begin(d.static);
     if (d.tracks) tracks(d);
     else offMap(["stops", "visits"]);  // (the tracks group is off the map since sdTracks)
     Object.keys(visits).forEach(function (k) { delete visits[k]; });
     if (view) map.fitBounds(view, {padding: [24, 24], animate: false});
     view = null;
-    points(G.stops, d.stops, d.styles);
-    points(G.visits, d.visits, d.styles);
-    G.visits.eachLayer(function (l) { if (l.options.visitId) visits[l.options.visitId] = l; });
+    at = latlngs(d.stopsAt);
+    for (i = 0; i < d.stops.length; i++) {
+      p = d.stops[i];
+      marker(G.stops, at[i][0], at[i][1], d.styles[p[0]], "stop", p, d);
+    }
+    at = latlngs(d.unrecordedAt);
+    for (i = 0; i < d.unrecorded.length; i++) {
+      p = d.unrecorded[i];
+      marker(G.stops, at[i][0], at[i][1], d.styles[p[0]], "unrecorded", p, d);
+    }
+    at = latlngs(d.visitsAt);
+    for (i = 0; i < d.visits.length; i++) {
+      p = d.visits[i];
+      visits[p[1]] = marker(G.visits, at[i][0], at[i][1],
+                            Object.assign({visitId: p[1]}, d.styles[p[0]]), "visit", p, d);
+    }
     onMap(DAY);
     shown = null;
     drawn = true;
@@ -672,52 +779,64 @@ def _b64_latlngs(points: Any) -> str:
     return base64.b64encode(arr.tobytes()).decode("ascii")
 
 
-class _Styles:
-    """Point styles shared by index (``[lat, lon, style index, tooltip, popup, visit id?]``)."""
+def _b64_pairs(pairs: Any) -> str:
+    """:func:`_b64_latlngs` of (lat, lon) tuples (no per-tuple numpy work) or an array."""
+    if isinstance(pairs, np.ndarray):
+        return _b64_latlngs(pairs)
+    flat = np.fromiter(itertools.chain.from_iterable(pairs), np.float64, 2 * len(pairs))
+    return _b64_latlngs(flat)
 
-    def __init__(self) -> None:
-        self.styles: list[dict[str, Any]] = []
-        self._index: dict[tuple[Any, ...], int] = {}
 
-    def compact(self, points: list[list[Any]]) -> list[list[Any]]:
-        out = []
-        for lat, lon, style, tip, popup in points:
-            visit_id = style.get("visitId", "")
-            key = (
-                style["radius"],
-                style["color"],
-                style["fillColor"],
-                style["weight"],
-                style["fillOpacity"],
-            )
-            if key not in self._index:
-                self._index[key] = len(self.styles)
-                self.styles.append({k: v for k, v in style.items() if k != "visitId"})
-            row: list[Any] = [round(lat, 7), round(lon, 7), self._index[key], tip, popup]
-            if visit_id:
-                row.append(visit_id)
-            out.append(row)
-        return out
+def _in_datum(datum: str) -> Any:
+    """(lat, lon) -> the point as drawn on tiles of ``datum`` (rounded when shifted)."""
+    if datum == WGS84:
+        return lambda lat, lon: (lat, lon)
+
+    def shifted(lat: float, lon: float) -> tuple[float, float]:
+        a, b = to_tile_datum(lat, lon, datum)
+        return round(a, 7), round(b, 7)
+
+    return shifted
 
 
 def field_static_payload(raw: FieldDayRaw, provider: TileProvider | None = None) -> dict[str, Any]:
-    """What a period draws that the query alone decides (for ``window.sdBegin``)."""
+    """What a period draws that the query alone decides (for ``window.sdBegin``).
+
+    Customers not visited in the period travel as base64 microdegrees (see :class:`_Shell`)
+    with their names and tiers as plain text: the page makes (and escapes) a customer's
+    tooltip when it is first shown. Stores come with their tooltips, escaped here.
+    """
     datum = provider.datum if provider is not None else WGS84
-    customers, stores, heat = _static_layers(raw, datum)
-    st = _Styles()
+    pt = _in_datum(datum)
+    visited = {v.visit.customer_id for v in raw.visits}
+    customers = [c for c in raw.customers if c.id not in visited]
+    heat = raw.heat if datum == WGS84 else [pt(*p) for p in raw.heat]
     return {
-        "customers": st.compact(customers),
-        "stores": [[round(a, 7), round(b, 7), tip] for a, b, tip in stores],
-        "heat": _b64_latlngs(heat) if heat else "",
-        "styles": st.styles,
+        "customers": _b64_pairs([pt(c.lat, c.lon) for c in customers]) if customers else "",
+        "names": [c.name for c in customers],
+        "tiers": [c.tier for c in customers],
+        "customerStyle": _style(3, "#607d8b", "#607d8b", 1, 0.6),
+        "stores": [[*pt(st.lat, st.lon), esc(f"{st.code} {st.name}")] for st in raw.stores],
+        "heat": _b64_pairs(heat) if len(heat) else "",
     }
+
+
+def _call(function: str, payload: dict[str, Any]) -> str:
+    """A script calling the page's ``window.<function>`` with ``payload``.
+
+    Run with ``runJavaScript``, never put in an HTML ``<script>`` (that is
+    :func:`js_json`'s job): JSON is a JavaScript expression (ES2019 allows U+2028/U+2029
+    in strings), so no character needs more than JSON's escaping; compact separators.
+    """
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"window.{function}({data});"
 
 
 def field_static_script(raw: FieldDayRaw, provider: TileProvider | None = None) -> str:
     """Starts drawing a period on the kept page (clears the last one, draws customers,
     stores and heat) while the trace is still being prepared; :func:`field_day_script`
     with ``static=False`` completes it."""
-    return f"window.sdBegin({js_json(field_static_payload(raw, provider))});"
+    return _call("sdBegin", field_static_payload(raw, provider))
 
 
 def field_tracks_payload(
@@ -767,8 +886,23 @@ def field_tracks_script(
     keep_view: bool = False,
 ) -> str:
     """Draws a period's tracks (and sets the view) on the kept page, ahead of its visits."""
-    payload = field_tracks_payload(raw, prepared, provider, keep_view=keep_view)
-    return f"window.sdTracks({js_json(payload)});"
+    return _call("sdTracks", field_tracks_payload(raw, prepared, provider, keep_view=keep_view))
+
+
+def _labels() -> dict[str, str]:
+    """The translated words and templates the page builds tooltips and popups from (the
+    same as :func:`visit_popup_html` and :func:`_day_layers` use)."""
+    return {
+        "customer": _("Customer"),
+        "rep": _("Rep"),
+        "time": _("Time"),
+        "score": _("Evidence score"),
+        "distance": _("Check-in distance"),
+        "dwell": _("Dwell in trace"),
+        "minutes": _("{n} min"),
+        "stop": _("Stop {start}–{end} ({minutes})"),
+        "unrecorded": _("{rep} stopped {minutes} at {customer} but recorded no visit"),
+    }
 
 
 def field_day_payload(
@@ -784,23 +918,140 @@ def field_day_payload(
     With ``static`` the payload carries :func:`field_static_payload` too (one message
     draws everything); without, ``window.sdBegin`` must have drawn that part first.
     Without ``tracks``, ``window.sdTracks`` (:func:`field_tracks_script`) has drawn the
-    tracks and set the view. ``request`` comes back in the page's ready summary, so the asker can tell the ready
-    of its request from a late one of an earlier request.
+    tracks and set the view. ``request`` comes back in the page's ready summary, so the
+    asker can tell the ready of its request from a late one of an earlier request.
+
+    Stops and visits are compact rows of plain data (names as they are, times as seconds
+    from ``t0``, minutes as numbers, distances formatted); the page makes their tooltips
+    and popups when first shown, from these rows and the translated ``labels``, escaping
+    every text as :func:`esc` does — the same HTML :func:`visit_popup_html` and
+    :func:`_day_layers` make for the exported page. Point styles are shared by index.
+
+    * stop: ``[style, rep, start, end, minutes]``
+    * unrecorded stop: ``[style, rep, minutes, customer]``
+    * visit: ``[style, id, customer, tier, rep, check-in | null, check-out | null,
+      score, distance text | null, dwell minutes | null, explanation, flagged 0/1]``
+
+    (``rep`` indexes ``reps``, the names); their positions are in ``stopsAt``,
+    ``unrecordedAt`` and ``visitsAt`` (base64 microdegrees, see :class:`_Shell`).
     """
     datum = provider.datum if provider is not None else WGS84
-    lay = _day_layers(fm, datum, static=False, tracks=tracks)
-    st = _Styles()
+    pt = _in_datum(datum)
+    zone = time_zone(fm.raw.timezone)
+    start = dt.datetime.combine(fm.raw.day_from, dt.time(0), tzinfo=zone)
+    t0 = math.floor(start.timestamp())
+    styles: list[dict[str, Any]] = []
+    style_of: dict[tuple[Any, ...], int] = {}
+
+    def style(*key: Any) -> int:
+        if key not in style_of:
+            style_of[key] = len(styles)
+            styles.append(_style(*key))
+        return style_of[key]
+
+    reps: list[str] = []
+    rep_of: dict[str, int] = {}
+
+    def rep(name: str) -> int:
+        if name not in rep_of:
+            rep_of[name] = len(reps)
+            reps.append(name)
+        return rep_of[name]
+
+    stops: list[list[Any]] = []
+    stops_at: list[tuple[float, float]] = []
+    for t in fm.tracks:
+        if not t.stops:
+            continue
+        s_style, s_rep = style(5, t.colour, "#ffffff", 2, 1.0), rep(t.rep.name)
+        for sm in t.stops:
+            s = sm.stop
+            stops_at.append(pt(s.lat, s.lon))
+            # (int() is floor here: the times are after 1970; minutes rounded as
+            # format_minutes rounds them)
+            stops.append(
+                [
+                    s_style,
+                    s_rep,
+                    int(s.start.timestamp()) - t0,
+                    int(s.end.timestamp()) - t0,
+                    round(s.dwell_s / 60),
+                ]
+            )
+    names = {c.id: c.name for c in fm.raw.customers}
+    rep_names = {t.rep.id: t.rep.name for t in fm.tracks}
+    u_style = style(7, UNRECORDED_COLOUR, "#ffffff", 3, 1.0)
+    unrecorded = [
+        [
+            u_style,
+            rep(rep_names.get(rep_id, "")),
+            round(sm.stop.dwell_s / 60),
+            names.get(sm.customer_id or -1, "?"),
+        ]
+        for rep_id, sm in fm.unrecorded
+    ]
+    ok_style = style(8, "#ffffff", OK_COLOUR, 2, 0.95)
+    flag_style = style(11, "#ffffff", FLAGGED_COLOUR, 2, 0.95)
+    visits: list[list[Any]] = []
+    visits_at: list[tuple[float, float]] = []
+    for v in sorted(fm.visits, key=lambda v: v.evidence.flagged):  # flagged drawn on top
+        r, ev = v.row, v.evidence
+        rv = r.visit
+        visits_at.append(pt(rv.customer_lat, rv.customer_lon))
+        visits.append(
+            [
+                flag_style if ev.flagged else ok_style,
+                v.id,
+                r.customer_name,
+                r.customer_tier,
+                rep(r.rep_name),
+                None if rv.check_in_at is None else int(rv.check_in_at.timestamp()) - t0,
+                None if rv.check_out_at is None else int(rv.check_out_at.timestamp()) - t0,
+                ev.score,
+                None if ev.checkin_distance_m is None else format_distance(ev.checkin_distance_m),
+                None if ev.dwell_s is None else round(ev.dwell_s / 60),
+                ev.explanation,
+                1 if ev.flagged else 0,
+            ]
+        )
+    track_rows = None
+    bounds = None
+    if tracks:
+        track_rows = [
+            [
+                _b64_latlngs(
+                    _track_points(t)
+                    if datum == WGS84
+                    else [to_tile_datum(a, b, datum) for a, b in t.points]
+                ),
+                t.colour,
+                esc(t.rep.name),
+            ]
+            for t in fm.tracks
+            if len(t.points) >= 2
+        ]
+        b = fm.bounds()
+        if b is not None:
+            bounds = [list(to_tile_datum(*b[0], datum)), list(to_tile_datum(*b[1], datum))]
+    summary = _summary(fm)
     return {
         "static": field_static_payload(fm.raw, provider) if static else None,
-        "stops": st.compact(lay.stops),
-        "visits": st.compact(lay.visits),
-        "styles": st.styles,
-        "tracks": (
-            [[_b64_latlngs(p), colour, tip] for p, colour, tip in lay.tracks] if tracks else None
-        ),
-        "bounds": [list(p) for p in lay.bounds] if tracks and lay.bounds is not None else None,
-        "legend": lay.legend,
-        "summary": lay.summary if request is None else {**lay.summary, "request": request},
+        "stops": stops,
+        "stopsAt": _b64_pairs(stops_at),
+        "unrecorded": unrecorded,
+        "unrecordedAt": _b64_pairs([pt(sm.stop.lat, sm.stop.lon) for _r, sm in fm.unrecorded]),
+        "visits": visits,
+        "visitsAt": _b64_pairs(visits_at),
+        "styles": styles,
+        "reps": reps,
+        "labels": _labels(),
+        "tz": zone.key,
+        "tzOffset": round(start.utcoffset().total_seconds()),  # type: ignore[union-attr]
+        "t0": t0,
+        "tracks": track_rows,
+        "bounds": bounds,
+        "legend": _legend(fm),
+        "summary": summary if request is None else {**summary, "request": request},
     }
 
 
@@ -814,7 +1065,7 @@ def field_day_script(
 ) -> str:
     """The JavaScript that draws one day on the page of :func:`build_field_shell_html`."""
     payload = field_day_payload(fm, provider, static=static, tracks=tracks, request=request)
-    return f"window.sdDraw({js_json(payload)});"
+    return _call("sdDraw", payload)
 
 
 def _period(fm: FieldMap) -> str:

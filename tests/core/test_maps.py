@@ -180,3 +180,39 @@ def test_tracks_sent_first_are_the_days_tracks(field, provider):
         k: v for k, v in whole.items() if k not in ("tracks", "bounds")
     }
     assert rest["summary"] == {"tracks": 3, "visits": 3, "flagged": fm.flagged, "request": 7}
+
+
+@pytest.mark.parametrize("provider", [None, GAODE])
+def test_kept_page_scripts_carry_plain_data(field, provider):
+    """The scripts for the kept page are calls with JSON (read back exactly); names travel
+    as plain data (the page escapes them when it makes a tooltip or popup, see
+    tests/desktop/test_field_map_view.py), not as ready-made HTML; styles are shared."""
+    import json
+
+    from core.maps.field_map import (
+        field_day_payload,
+        field_day_script,
+        field_static_payload,
+        field_static_script,
+    )
+
+    fm, _ids = field
+    day = field_day_script(fm, provider, static=False, tracks=False, request=3)
+    assert day.startswith("window.sdDraw(") and day.endswith(");")
+    payload = json.loads(day[len("window.sdDraw(") : -2])
+    assert payload == json.loads(
+        json.dumps(field_day_payload(fm, provider, static=False, tracks=False, request=3))
+    )
+    begin = field_static_script(fm.raw, provider)
+    assert json.loads(begin[len("window.sdBegin(") : -2]) == json.loads(
+        json.dumps(field_static_payload(fm.raw, provider))
+    )
+    rows = json.dumps([payload[k] for k in ("stops", "unrecorded", "visits")])
+    assert "<div" not in rows and "<tr>" not in rows and "&lt;" not in rows  # no HTML
+    visits = {row[1]: row for row in payload["visits"]}
+    assert set(visits) == {"v-good-1", "v-good-2", "v-xss"}
+    assert visits["v-xss"][2] == XSS_NAME and visits["v-xss"][11] == 1
+    assert payload["reps"][visits["v-xss"][4]] == "李娜"
+    assert len(payload["stops"]) == sum(len(t.stops) for t in fm.tracks)
+    assert [row[3] for row in payload["unrecorded"]] == ["${window.sdPwned=1}"]
+    assert len(payload["styles"]) == len({json.dumps(s) for s in payload["styles"]})

@@ -350,3 +350,143 @@ def test_png_export_waits_for_the_tiles(qtbot, view, field_map, tmp_path):
             view.handler._fetch = original_fetch
             view.handler.configure_tiles(None, [], online=False)
             tiles.close()
+
+
+# The kept page makes the tooltips and popups of customers, stops and visits itself, when
+# first shown, from the compact rows of field_day_payload: each must be the HTML the
+# exported page carries (built in Python, _day_layers / visit_popup_html).
+PAGE_TEXTS = """(function () {
+  var out = {customer: [], stop: [], unrecorded: [], visit: [], popup: [], built: []};
+  window.sdMap.eachLayer(function (l) {  // (in the order the layers were made)
+    if (!l.sdKind) return;
+    if (l.getTooltip() || l.getPopup()) out.built.push(l.sdKind);
+    l.fire("mouseover", {latlng: l.getLatLng()}, true);  // as a hover: the group's handler
+    out[l.sdKind].push(l.getTooltip() ? l.getTooltip().getContent() : null);
+    l.closeTooltip();
+    if (l.sdKind === "visit") {
+      l.fire("click", {latlng: l.getLatLng()}, true);  // as a click
+      var p = l.getPopup();
+      out.popup.push([l.options.visitId, p ? p.getContent() : null, p ? p.isOpen() : false,
+                      window.sdPopupHtml(l.options.visitId)]);
+      window.sdMap.closePopup();
+    }
+  });
+  return JSON.stringify(out);
+})()"""
+
+
+def draw_kept_day(qtbot, view: MapView, fm) -> None:
+    """Draw ``fm`` on the kept page in the app's three steps (begin, tracks, day)."""
+    from core.maps.field_map import (
+        build_field_shell_html,
+        field_day_script,
+        field_static_script,
+        field_tracks_script,
+    )
+    from core.trajectory.field_day import prepare_tracks
+
+    if not view.shell_loaded or view.shell_key != "none":
+        with qtbot.waitSignal(view.sig_shell_loaded, timeout=30_000):
+            view.show_shell(build_field_shell_html(None), "none")
+    with qtbot.waitSignal(view.sig_ready, timeout=30_000):
+        view.draw(field_static_script(fm.raw, None))
+        view.draw(field_tracks_script(fm.raw, prepare_tracks(fm.raw), None))
+        view.draw(field_day_script(fm, None, static=False, tracks=False, request=5))
+
+
+@pytest.mark.parametrize(
+    ("language", "zone"),
+    [("en", None), ("zh_CN", None), ("en", "Europe/Berlin")],
+)
+def test_kept_page_makes_the_exported_pages_tooltips_and_popups(
+    qtbot, view, field_map, language, zone
+):
+    """Tooltips and popups made on demand are exactly the exported page's HTML, in the UI
+    language and the period's time zone; a customer named like a script stays text."""
+    import dataclasses
+    import html
+
+    from core.i18n import set_language
+    from core.maps.field_map import _day_layers, esc
+    from core.trajectory.coords import WGS84
+
+    set_language(language)
+    try:
+        raw = field_map.raw
+        if zone is not None:  # the same day seen from another zone (and its offset)
+            raw = dataclasses.replace(raw, timezone=zone)
+        fm = prepare_field_map(raw)  # (the explanations are in the UI language too)
+        lay = _day_layers(fm, WGS84)
+        draw_kept_day(qtbot, view, fm)
+        got = json.loads(js(qtbot, view, PAGE_TEXTS))
+    finally:
+        set_language("en")
+    assert got["built"] == []  # nothing was made before it was needed
+    assert got["customer"] == [tip for _la, _lo, _st, tip, _p in lay.customers]
+    assert got["stop"] + got["unrecorded"] == [tip for _la, _lo, _st, tip, _p in lay.stops]
+    assert len(got["unrecorded"]) == 1 and "${" not in got["unrecorded"][0]
+    assert got["visit"] == [tip for _la, _lo, _st, tip, _p in lay.visits]
+    # every visit's popup, opened by a click, is visit_popup_html's (in _day_layers)
+    want = [[st["visitId"], popup] for _la, _lo, st, _t, popup in lay.visits]
+    assert [[vid, content] for vid, content, _o, _h in got["popup"]] == want
+    assert all(is_open for _v, _c, is_open, _h in got["popup"])
+    assert all(h == content for _v, content, _o, h in got["popup"])  # sdPopupHtml too
+    popups = dict((vid, content) for vid, content, _o, _h in got["popup"])
+    if language == "zh_CN":
+        assert "<th>客户</th>" in popups["v-good-1"] and "分钟" in popups["v-good-1"]
+    else:
+        assert "<th>Customer</th>" in popups["v-good-1"]
+    hhmm = "09:13–09:31" if zone is None else "02:13–02:31"  # 01:13 UTC, Berlin in winter
+    assert hhmm in popups["v-good-1"]
+    # the script-like name is in the popup as escaped text, and the page shows it as text
+    assert esc(XSS_NAME) in popups["v-xss"] and XSS_NAME not in popups["v-xss"]
+    assert js(qtbot, view, "window.sdSelectVisit('v-xss')") is True
+    qtbot.waitUntil(
+        lambda: js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content').length") == 1,
+        timeout=5_000,
+    )
+    text = js(qtbot, view, "document.querySelector('.leaflet-popup-content').textContent")
+    assert XSS_NAME in text
+    assert html.unescape(esc(fm.visit("v-xss").row.rep_name)) in text
+    assert js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content img').length") == 0
+    assert js(qtbot, view, "document.querySelectorAll('.leaflet-tooltip img').length") == 0
+    qtbot.wait(300)  # an onerror handler would have fired by now
+    assert js(qtbot, view, "typeof window.sdPwned") == "undefined"
+    assert view.page.dialogs == []
+    assert not [m for m in view.page.console if "Error" in m], view.page.console
+
+
+def test_kept_page_click_opens_the_popup_and_reaches_python(qtbot, view, field_map):
+    """A real mouse click on a visit of the kept page: the popup (made then) shows the
+    visit, and Python is told which visit it was."""
+    draw_kept_day(qtbot, view, field_map)
+    js(qtbot, view, "window.sdMap.closePopup(); 1")
+    pos = js(
+        qtbot,
+        view,
+        "(function(){var l = window.sdVisitLayers['v-good-2'];"
+        "var p = window.sdMap.latLngToContainerPoint(l.getLatLng()); return p.x + ',' + p.y;})()",
+    )
+    x, y = (round(float(c)) for c in pos.split(","))
+    target = view.view.focusProxy() or view.view
+    with qtbot.waitSignal(view.sig_visit_clicked, timeout=10_000) as blocker:
+        QTest.mouseClick(target, Qt.MouseButton.LeftButton, pos=QPoint(x, y))
+    assert blocker.args == ["v-good-2"]
+    qtbot.waitUntil(
+        lambda: js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content').length") == 1,
+        timeout=5_000,
+    )
+    text = js(qtbot, view, "document.querySelector('.leaflet-popup-content').textContent")
+    assert "联华超市 (B)" in text and "张伟" in text and "09:49–10:25" in text
+    assert view.blocked == 0
+
+
+def test_kept_page_escapes_text_as_python_does(qtbot, view, field_map):
+    """The page's esc (tooltips and popups made on the page) is core.maps.field_map.esc."""
+    from core.maps.field_map import esc
+
+    draw_kept_day(qtbot, view, field_map)
+    probes = [XSS_NAME, "${window.sdPwned=1}", "a`b\\c$d", "\"quoted\" & 'single'",
+              "</script><script>alert(1)</script>", "&amp; already", "上海 · 便利店", ""]  # fmt: skip
+    got = json.loads(js(qtbot, view, f"JSON.stringify({json.dumps(probes)}.map(window.sdEsc))"))
+    assert got == [esc(p) for p in probes]
