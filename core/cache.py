@@ -124,8 +124,27 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE stores ADD COLUMN min_floor_staff INTEGER NOT NULL DEFAULT 2")
 
 
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """v3 keeps each rep's GPS fixes a second time as per-hour blocks (a desktop-only
+    layout, :mod:`core.trajectory.gps_blocks`; every bucket starts stale and is built when
+    first read), and ``ix_visits_rep_checkin`` covers ``customer_id``."""
+    from core.trajectory import gps_blocks
+
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    if "gps_points" in names:
+        gps_blocks.install(conn)
+    if "visits" in names:
+        conn.execute("DROP INDEX IF EXISTS ix_visits_rep_checkin")
+        conn.execute(
+            "CREATE INDEX ix_visits_rep_checkin ON visits (rep_id, check_in_at, customer_id)"
+        )
+
+
 #: from_version -> step that brings a file to from_version + 1 (new tables come from create_all).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _migrate_1_to_2,
+    2: _migrate_2_to_3,
+}
 
 
 def _read_only_uri(path: str | Path) -> str:
@@ -236,7 +255,7 @@ class Cache:
             if self._engine is not None:
                 return
             engine = make_engine(self.path)
-            if self.tables_at_open is not None and not self.tables_at_open >= model_tables():
+            if self.tables_at_open is not None and not self.tables_at_open >= cache_tables():
                 init_schema(engine)  # tables added to the models since the file was written
             self.tables_at_open = None
             self._session_factory = sessionmaker(engine, expire_on_commit=False)
@@ -315,14 +334,30 @@ def model_tables() -> frozenset[str]:
     return frozenset(Base.metadata.tables)
 
 
+def cache_tables() -> frozenset[str]:
+    """The tables of a desktop cache: the data model's and the cache-only GPS blocks."""
+    from core.trajectory.gps_blocks import TABLES
+
+    return model_tables() | TABLES
+
+
 def init_schema(engine: Engine) -> None:
-    """Create every table and stamp identity + version (idempotent)."""
+    """Create every table and stamp identity + version (idempotent).
+
+    On SQLite (a desktop cache) this includes the cache-only GPS blocks and the triggers
+    that keep them current (:mod:`core.trajectory.gps_blocks`); they are not part of the
+    data model, so the central server never has them.
+    """
     from sqlalchemy import text
 
     from core.models import Base
 
     Base.metadata.create_all(engine)
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            from core.trajectory import gps_blocks
+
+            gps_blocks.install(conn.connection.driver_connection)  # type: ignore[arg-type]
         for key, value in (("app_id", APP_ID), ("schema_version", str(SCHEMA_VERSION))):
             conn.execute(
                 text(

@@ -9,7 +9,7 @@ states the first two as well (``core.models.SCHEMA_VERSION``/``APP_ID``, bumped 
 from __future__ import annotations
 
 #: Bumped whenever the schema changes; ``core.cache`` migrates older files on open.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Written into ``meta`` so a file that is SQLite but not a StoreDesk cache is recognised.
 APP_ID = "storedesk-cache"

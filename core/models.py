@@ -41,7 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 #: Bumped whenever the schema changes; ``core.cache`` migrates older files on open.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Written into ``meta`` so a file that is SQLite but not a StoreDesk cache is recognised.
 APP_ID = "storedesk-cache"
@@ -459,7 +459,9 @@ class CustomerMonthlyStats(Base):
 class Visit(Base):
     __tablename__ = "visits"
     __table_args__ = (
-        Index("ix_visits_rep_checkin", "rep_id", "check_in_at"),
+        # customer_id too: the field map's heat (a region's visits of 4 weeks, by
+        # customer) is answered from the index alone, without reading each visit's row
+        Index("ix_visits_rep_checkin", "rep_id", "check_in_at", "customer_id"),
         Index("ix_visits_customer", "customer_id", "check_in_at"),
     )
 

@@ -41,6 +41,7 @@ from core.cache import Cache
 from core.i18n import _
 from core.models import Base, Outbox, SyncConflict, SyncState
 from core.mutations import Actor, MutationError, get
+from core.trajectory import gps_blocks
 from sync.protocol import (
     PAGE_TABLE,
     SYNCED_TABLE_NAMES,
@@ -364,6 +365,30 @@ def _rebase(session: Session, actor: Actor | None, now: dt.datetime) -> int:
     return n
 
 
+def _pk_names(name: str) -> list[str]:
+    return [c.name for c in Base.metadata.tables[name].primary_key.columns]
+
+
+def _gps_keys(columns: list[str], rows: Sequence[Sequence[Any]]) -> set[tuple[int, str]]:
+    """The GPS block buckets (:mod:`core.trajectory.gps_blocks`) of ``gps_points`` rows."""
+    try:
+        r, t = columns.index("rep_id"), columns.index("ts")
+    except ValueError:
+        return set()
+    return gps_blocks.keys_of((row[r], row[t]) for row in rows if row[r] is not None)
+
+
+def _rebuild_gps_blocks(
+    raw: sqlite3.Connection, session: Session, touched: set[tuple[int, str]]
+) -> None:
+    """Rebuild the GPS blocks of the hours a page wrote, in its transaction (the rebase's
+    own writes, if any, are marked stale by the triggers and rebuilt when read). Hours a
+    snapshot left stale are not this page's work: the map rebuilds them when it reads."""
+    if touched and gps_blocks.present(raw):
+        session.flush()
+        gps_blocks.rebuild_stale(raw, only=touched)
+
+
 # --------------------------------------------------------------------------- snapshot
 
 
@@ -405,6 +430,8 @@ def resume_snapshot(cache: Cache, token: int) -> None:
         for ix in _deferred_indexes():
             if ix.table is not None and ix.table.name in todo:
                 raw.execute(f"DROP INDEX IF EXISTS {_q(str(ix.name))}")
+        if "gps_points" in todo and gps_blocks.present(raw):
+            gps_blocks.drop_triggers(raw)
 
 
 def build_missing_indexes(cache: Cache) -> list[str]:
@@ -425,6 +452,9 @@ def build_missing_indexes(cache: Cache) -> list[str]:
         if missing:
             with _raw_tx(raw):
                 _create_deferred_indexes(raw)
+        if gps_blocks.present(raw):  # the blocks' triggers, which the load dropped too
+            with _raw_tx(raw):
+                gps_blocks.install(raw)
         return missing
 
 
@@ -448,6 +478,8 @@ def begin_snapshot(
             raw.execute(f"DELETE FROM {_q(name)}")
         for ix in _deferred_indexes():
             raw.execute(f"DROP INDEX IF EXISTS {_q(str(ix.name))}")
+        if gps_blocks.present(raw):  # no per-row marking while the fixes load
+            gps_blocks.drop_triggers(raw)
         _set_raw(raw, K_CURSOR, None)
         _set_raw(raw, K_SNAP_TOKEN, str(token))
         _set_raw(raw, K_SNAP_TABLES, json.dumps(tables))
@@ -592,6 +624,8 @@ def apply_snapshot_page(
                 _stored_as_sent(raw, name, columns, src, sums.count, last or 0)
                 if next_after is None:  # the table is complete: build its indexes now
                     _create_deferred_indexes(raw, name)
+                    if name == "gps_points" and gps_blocks.present(raw):
+                        gps_blocks.install(raw)  # triggers back, every hour marked stale
                 snap = json.loads(_get_raw(raw, K_SNAP_SUMS) or "null")
                 if snap is not None and snap.get("token") == token:
                     have = snap["tables"].get(name, [0, 0])
@@ -692,6 +726,8 @@ def finish_snapshot(cache: Cache, token: int, actor: Actor | None, now: dt.datet
         if _get_raw(raw, K_SNAP_TOKEN) != str(token):
             raise StaleWrite("snapshot token changed")
         _create_deferred_indexes(raw)
+        if gps_blocks.present(raw):
+            gps_blocks.install(raw)
         _set_raw(raw, K_CURSOR, str(token))
         for k in (K_SNAP_TOKEN, K_SNAP_POS):
             _set_raw(raw, k, None)
@@ -734,6 +770,7 @@ def apply_pull_page(
         if stored != str(cursor):
             raise StaleWrite(f"cursor is {stored}, page was for {cursor}")
         # Consecutive changes of the same table and kind go in one executemany.
+        touched: set[tuple[int, str]] = set()  # GPS block buckets the page wrote
         i = 0
         while i < len(changes):
             j = i
@@ -747,13 +784,18 @@ def apply_pull_page(
             name = batch[0].table
             if batch[0].op == "upsert":
                 _insert_rows(raw, name, columns[name], [c.row for c in batch])
+                if name == "gps_points":
+                    touched |= _gps_keys(columns[name], [c.row for c in batch])
             else:
                 _delete_rows(raw, name, [list(c.pk) for c in batch])
+                if name == "gps_points":
+                    touched |= _gps_keys(_pk_names(name), [list(c.pk) for c in batch])
             i = j
         _set_raw(raw, K_CURSOR, str(next_cursor))
         if changes:
             _set_raw(raw, K_SNAP_SUMS, None)  # the snapshot's sums no longer describe the cache
             _rebase(session, actor, now)
+        _rebuild_gps_blocks(raw, session, touched)
     return len(changes)
 
 
@@ -790,11 +832,16 @@ def apply_server_row_sets(
     """
     with _sync_tx(cache) as (raw, session):
         _set_raw(raw, K_SNAP_SUMS, None)
+        touched: set[tuple[int, str]] = set()
         for rs in sets:
             if rs.missing:
                 _delete_rows(raw, rs.name, rs.missing)
             _insert_rows(raw, rs.name, rs.columns, rs.rows)
+            if rs.name == "gps_points":
+                touched |= _gps_keys(_pk_names(rs.name), rs.missing)
+                touched |= _gps_keys(rs.columns, rs.rows)
         _rebase(session, actor, now)
+        _rebuild_gps_blocks(raw, session, touched)
 
 
 # --------------------------------------------------------------------------- verify & status

@@ -133,6 +133,7 @@ def generate(
         seed_alerts_step(gen)  # after every data step: alerts read them all
         gen.step(0.97, _("Saving"))
         _write_meta(gen)
+        build_gps_blocks_step(gen)
     summary = DemoSummary(
         seed=seed, scale=scale, today=today, counts=dict(gen.counts),
         seconds=time.perf_counter() - started,
@@ -140,6 +141,17 @@ def generate(
     if progress is not None:
         progress.progress(1.0, _("Demo region ready"))
     return summary
+
+
+def build_gps_blocks_step(gen: Gen) -> None:
+    """A desktop cache keeps the fixes as per-hour blocks too (:mod:`core.trajectory.gps_blocks`):
+    the triggers marked every hour written stale; build them now, not at the first read."""
+    from core.trajectory import gps_blocks
+
+    if gen.sqlite:
+        raw = gps_blocks.driver_connection(gen.conn)
+        if raw is not None:
+            gps_blocks.rebuild_stale(raw)
 
 
 def seed_alerts_step(gen: Gen) -> None:

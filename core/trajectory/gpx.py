@@ -164,6 +164,16 @@ def _check_rep(session: Session, actor: Actor, rep_id: int) -> None:
         ) from None
 
 
+def _build_blocks(session: Session, rep_id: int) -> None:
+    """The GPS blocks of the imported hours (:mod:`core.trajectory.gps_blocks`), built now, in
+    the import's transaction, rather than by the next map read."""
+    from core.trajectory import gps_blocks
+
+    raw = gps_blocks.driver_connection(session)
+    if raw is not None:
+        gps_blocks.rebuild_stale(raw, [rep_id])
+
+
 def queue_gpx(
     session: Session,
     rep_id: int,
@@ -201,6 +211,7 @@ def queue_gpx(
         except MutationError as e:  # the handler refused what parse_gpx let through
             raise GpxImportError(e.message) from None
         n_mutations += 1
+    _build_blocks(session, rep_id)
     return GpxImportSummary(
         rep_id=rep_id,
         tracks=parsed.tracks,
