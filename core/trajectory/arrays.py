@@ -12,8 +12,9 @@ those of the reference functions over lists of :class:`Fix`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -91,16 +92,56 @@ def haversine_np(
 
 @dataclass(frozen=True)
 class PlaceArrays:
-    """Places to match stops against, with their coordinates as arrays."""
+    """Places to match stops against: their ids and coordinates, as parallel columns."""
 
-    places: Sequence[Place]
+    ids: Sequence[int]
     lat: np.ndarray
     lon: np.ndarray
 
     @classmethod
     def of(cls, places: Sequence[Place]) -> PlaceArrays:
         return cls(
-            places,
+            [p.id for p in places],
             np.array([p.lat for p in places], dtype=np.float64),
             np.array([p.lon for p in places], dtype=np.float64),
         )
+
+
+class TrackPoints(Sequence[tuple[float, float]]):
+    """A track's (lat, lon) points held as the two arrays they were computed as; the
+    tuples are made the first time the points are read as a sequence (the map's drawing
+    reads the arrays). Equal to a list of the same tuples."""
+
+    __slots__ = ("_points", "lat", "lon")
+
+    def __init__(self, lat: np.ndarray, lon: np.ndarray) -> None:
+        if len(lat) != len(lon):
+            raise ValueError("lat and lon differ in length")
+        self.lat, self.lon = lat, lon
+        self._points: list[tuple[float, float]] | None = None
+
+    def _list(self) -> list[tuple[float, float]]:
+        if self._points is None:
+            self._points = list(zip(self.lat.tolist(), self.lon.tolist(), strict=True))
+        return self._points
+
+    def __len__(self) -> int:
+        return len(self.lat)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._list()[i]
+
+    def __iter__(self) -> Iterator[tuple[float, float]]:
+        return iter(self._list())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TrackPoints):
+            return self._list() == other._list()
+        if isinstance(other, list):
+            return self._list() == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-list semantics, as the list it stands for
+
+    def __repr__(self) -> str:
+        return f"TrackPoints({self._list()!r})"

@@ -11,6 +11,10 @@ over lists of fixes run on each rep alone (:func:`core.trajectory.cleaning.clean
 :func:`core.trajectory.simplify.simplify_tracks`; tests compare them on the demo and on
 awkward synthetic traces): wherever a numpy distance or speed is within ``_EDGE_M`` of a
 threshold, the scalar ``haversine_m``/``speed_kmh`` decides, as the reference does.
+Some decisions are first made with cheaper bounds (no trigonometry: a squared
+distance, or haversine's ``a`` bounded from above and below); only what they leave
+open is measured, as above (tests/core/test_trajectory_batch_edges.py puts traces on
+those edges).
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ import bisect
 import datetime as dt
 import functools
 import math
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import shapely
@@ -29,9 +33,9 @@ import shapely
 from core.timeutil import local_day_bounds, to_local
 from core.trajectory.arrays import (
     _EDGE_M,
+    EPOCH,
     FixArrays,
     PlaceArrays,
-    from_us,
     haversine_np,
     to_us,
 )
@@ -104,22 +108,34 @@ class Batch:
         return self.seg[1:] == self.seg[:-1]
 
     @functools.cached_property
-    def pair_m(self) -> np.ndarray:
-        """haversine_np between fixes i and i+1, for every i (pairs across reps too)."""
+    def cos_lat(self) -> np.ndarray:
+        """cos(latitude) of every fix."""
+        return np.cos(np.radians(self.fa.lat))
+
+    def maybe_fast(self, max_speed_kmh: float) -> np.ndarray:
+        """For each pair (i, i+1) of one segment: False where ``speed_kmh`` of the two is
+        surely at most ``max_speed_kmh``, else True (for the scalar function to decide).
+
+        Without trigonometry: haversine's ``a = sin²(Δφ/2) + cos φ1 cos φ2 sin²(Δλ/2)`` is
+        at most ``(Δφ/2)² + (Δλ/2)²``, and ``asin(y) <= y · 2π/3`` for ``y <= 1/2``
+        (asin is convex and ``asin(1/2) = π/6``), so the distance is at most
+        ``2R · 2π/3 · sqrt`` of that (with a margin for rounding).
+        """
         fa = self.fa
         if len(fa) < 2:
-            return np.zeros(0)
-        return haversine_np(fa.lat[:-1], fa.lon[:-1], fa.lat[1:], fa.lon[1:])
-
-    def pair_kmh(self) -> np.ndarray:
-        """:func:`speed_kmh` of fixes i and i+1 for every i, from :attr:`pair_m`."""
-        if len(self) < 2:
-            return np.zeros(0)
-        secs = np.abs(np.diff(self.fa.t_us)) / 1_000_000
-        dist = self.pair_m
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = dist / secs * 3.6
-        return np.where(secs == 0, np.where(dist < 1, 0.0, np.inf), v)
+            return np.zeros(0, dtype=bool)
+        hp = np.diff(fa.lat)
+        hp *= math.pi / 360
+        hp *= hp
+        hl = np.diff(fa.lon)
+        hl *= math.pi / 360
+        hl *= hl
+        hl += hp
+        upper_kmh_s = np.sqrt(hl)
+        upper_kmh_s *= 2 * EARTH_RADIUS_M * (2 * math.pi / 3) * 3.6 * (1 + 1e-6)
+        secs = np.abs(np.diff(fa.t_us)) / 1_000_000
+        slow = (hl <= 0.25) & (upper_kmh_s < max_speed_kmh * secs)
+        return ~slow & self.same_segment()
 
 
 def clean_batch(
@@ -142,12 +158,11 @@ def clean_batch(
     m = len(acc)
     if m < 2:
         return acc
-    same = acc.same_segment()
-    speeds = acc.pair_kmh()
     keep = np.ones(m, dtype=bool)
-    # speeds[i-1] is fix i after the one before it. A fix right after a dropped spike is
-    # always kept (it was compared with the last kept fix when the spike was dropped).
-    fast = np.flatnonzero((speeds - max_speed_kmh > -_EDGE_M) & same) + 1
+    # fix i after the one before it, where it may be too fast. A fix right after a
+    # dropped spike is always kept (it was compared with the last kept fix when the spike
+    # was dropped).
+    fast = np.flatnonzero(acc.maybe_fast(max_speed_kmh)) + 1
     seg = acc.seg
     last_dropped = -2
     for i in fast.tolist():
@@ -161,17 +176,7 @@ def clean_batch(
             last_dropped = i
     if keep.all():
         return acc
-    kept = np.flatnonzero(keep)
-    out = acc.take(kept)
-    # the pairs' distances carry over where two kept fixes were neighbours already
-    adjacent = np.diff(kept) == 1
-    pair_m = np.where(adjacent, acc.pair_m[kept[:-1]], 0.0)
-    redo = np.flatnonzero(~adjacent)
-    if redo.size:
-        a, z = kept[redo], kept[redo + 1]
-        pair_m[redo] = haversine_np(acc.fa.lat[a], acc.fa.lon[a], acc.fa.lat[z], acc.fa.lon[z])
-    out.__dict__["pair_m"] = pair_m
-    return out
+    return acc.take(np.flatnonzero(keep))
 
 
 def detect_stops_batch(
@@ -181,63 +186,215 @@ def detect_stops_batch(
     min_dwell_s: float = MIN_DWELL_S,
     max_gap_s: float = MAX_GAP_S,
 ) -> list[list[Stop]]:
-    """:func:`core.trajectory.stops.detect_stops` of every segment (time-ordered)."""
+    """:func:`core.trajectory.stops.detect_stops` of every segment (time-ordered).
+
+    ``detect_stops`` extends a run from an anchor while the next fix is within reach of
+    it, up to a gap in the data (here also the segment's end); a run lasting
+    ``min_dwell_s`` is a stop and the scan resumes after it, else at the next fix. Two
+    facts about an anchor decide everything, and neither depends on the scan:
+
+    * whether its run lasts ``min_dwell_s``: every fix up to the first one that long
+      after the anchor is within reach (and in its run). Decided for all anchors at once,
+      one offset ``d`` (fix ``i + d`` against anchor ``i``) per step over whole arrays,
+      until no anchor is undecided: about ``min_dwell_s`` over the fix interval steps;
+    * where the run ends: needed only where the scan finds a stop (a few anchors per
+      rep), searched in blocks of fixes (:meth:`_Reach.run_ends`).
+
+    The scan then only walks from stop to stop.
+    """
     out: list[list[Stop]] = [[] for _ in range(b.segments)]
     n = len(b)
     if n == 0:
         return out
     fa = b.fa
-    t, lat, lon = fa.t_us.tolist(), fa.lat.tolist(), fa.lon.tolist()
-    seg = b.seg.tolist()
+    t = fa.t_us
+    need = _min_us(min_dwell_s)
+    if need is None or need > int(t.max()) - int(t.min()):
+        return out  # no run lasts that long
     # a run ends at the first gap in the data or at its segment's end, whatever the
-    # distances: that index for every fix (the scalar loop below only measures distance)
-    gap = np.diff(fa.t_us) / 1_000_000 > max_gap_s
+    # distances: that index for every fix
+    gap = np.diff(t) / 1_000_000 > max_gap_s
     breaks = np.append(np.flatnonzero(gap | ~b.same_segment()) + 1, n)
-    run_limit = breaks[np.searchsorted(breaks, np.arange(n), "right")].tolist()
-    if min_dwell_s > 0 and n > 1:
-        # an anchor whose next fix is surely out of reach (gap, distance with a margin, or
-        # the segment's last fix) makes a one-fix run: no stop. Only the others are scanned.
-        k = np.cos(np.radians(fa.lat[:-1]))
-        dy = (fa.lat[1:] - fa.lat[:-1]) * 111_195.0
-        dx = (fa.lon[1:] - fa.lon[:-1]) * 111_195.0 * k
-        far = (dx * dx + dy * dy > ((radius_m * 1.01) ** 2) * (1 + 1e-9)) & (
-            b.pair_m > radius_m + _EDGE_M
-        )
-        out_of_reach = np.append(gap | far | ~b.same_segment(), True)
-        candidates: list[int] = np.flatnonzero(~out_of_reach).tolist()
+    idx = np.arange(n)
+    run_limit = breaks[np.searchsorted(breaks, idx, "right")]
+    reach = _Reach(fa.lat, fa.lon, radius_m, b.cos_lat)
+
+    # 1. for every anchor whose run lasts long enough: the fix it does so at
+    long_at = np.full(n, -1, dtype=np.int64)
+    if need == 0:
+        long_at[:] = idx
     else:
-        candidates = list(range(n))
-    r2 = (radius_m * 1.01) ** 2
-    pos = 0
-    i = candidates[0] if candidates else n
-    while i < n:
-        alat, alon = lat[i], lon[i]
-        e = run_limit[i]
-        j = i + 1
-        k_ = math.cos(math.radians(alat))
-        while j < e:
-            dy_ = (lat[j] - alat) * 111_195.0
-            dx_ = (lon[j] - alon) * 111_195.0 * k_
-            if dx_ * dx_ + dy_ * dy_ > r2 and haversine_m(alat, alon, lat[j], lon[j]) > radius_m:
+        room = run_limit - idx  # fix i + d is in anchor i's run iff d < room[i]
+        undecided = np.ones(n, dtype=bool)
+        for d in range(1, n):
+            m = n - d
+            a = undecided[:m]  # a view: the updates below are undecided's
+            a &= room[:m] > d
+            undecided[m:] = False
+            if not a.any():
                 break
-            j += 1
-        if (t[j - 1] - t[i]) / 1_000_000 >= min_dwell_s:
-            run_lat, run_lon = lat[i:j], lon[i:j]
-            out[seg[i]].append(
-                Stop(
-                    start=from_us(t[i]),
-                    end=from_us(t[j - 1]),
-                    lat=sum(run_lat) / len(run_lat),
-                    lon=sum(run_lon) / len(run_lon),
-                    n_fixes=j - i,
-                )
+            a &= reach.shifted(d, a)
+            lasts = (t[d:] - t[:m]) >= need
+            lasts &= a
+            np.copyto(long_at[:m], idx[d:], where=lasts)
+            a &= ~lasts
+    starts = np.flatnonzero(long_at >= 0)
+    if not starts.size:
+        return out
+
+    # 2. the scan, from stop to stop. Run ends are searched in rounds: first for every
+    # anchor starting a series of consecutive stop anchors (almost every stop starts at
+    # one), then for the anchors the scan landed on and had none for
+    run_end: dict[int, int] = {}
+    found: list[tuple[int, int, int]] = []  # (segment, first fix, end) of each stop
+    pending = (starts if need == 0 else starts[np.append(True, np.diff(starts) > 1)]).tolist()
+    starts_l = starts.tolist()
+    seg_ends = b.starts[1:].tolist()
+    scans = [(k, int(b.starts[k])) for k in range(b.segments) if b.starts[k] < b.starts[k + 1]]
+    while scans:
+        if pending:
+            a_ = np.array(pending, dtype=np.int64)
+            ends = reach.run_ends(a_, long_at[a_] + 1, run_limit[a_])
+            run_end.update(zip(pending, ends.tolist(), strict=True))
+            pending = []
+        waiting = []
+        for k, i in scans:
+            e = seg_ends[k]
+            p = bisect.bisect_left(starts_l, i)
+            while p < len(starts_l) and starts_l[p] < e:
+                s = starts_l[p]
+                j = run_end.get(s)
+                if j is None:
+                    pending.append(s)
+                    waiting.append((k, s))
+                    break
+                found.append((k, s, j))
+                p = bisect.bisect_left(starts_l, j, p)
+        scans = waiting
+    if not found:
+        return out
+    # (a rep's stops were found in time order, whatever the rounds)
+    edge_us = t[[s for _, s, _ in found] + [j - 1 for _, _, j in found]].tolist()
+    times = [EPOCH + dt.timedelta(microseconds=us) for us in edge_us]
+    lat, lon = fa.lat, fa.lon
+    for m, (k, s, j) in enumerate(found):
+        run_lat, run_lon = lat[s:j].tolist(), lon[s:j].tolist()
+        out[k].append(
+            Stop(
+                start=times[m],
+                end=times[m + len(found)],
+                lat=sum(run_lat) / len(run_lat),
+                lon=sum(run_lon) / len(run_lon),
+                n_fixes=j - s,
             )
-            nxt = j
-        else:
-            nxt = i + 1
-        pos = bisect.bisect_left(candidates, nxt, pos)
-        i = candidates[pos] if pos < len(candidates) else n
+        )
     return out
+
+
+def _min_us(seconds: float) -> int | None:
+    """The least whole number of microseconds ``d >= 0`` with ``d / 1e6 >= seconds`` (a
+    duration's ``total_seconds() >= seconds``), or None if no datetime span reaches it."""
+    if seconds <= 0:
+        return 0
+    if not seconds < 1e12:  # NaN, inf, or beyond year 1 to 9999
+        return None
+    d = math.ceil(seconds * 1_000_000)
+    while d > 0 and (d - 1) / 1_000_000 >= seconds:
+        d -= 1
+    while d / 1_000_000 < seconds:
+        d += 1
+    return d
+
+
+class _Reach:
+    """Whether fix ``j`` is within reach of anchor ``i`` as ``detect_stops`` decides it:
+    within unless the equirectangular pre-check (squared, against ``(radius * 1.01)²``,
+    with the anchor's ``cos(lat)``) and then the haversine both say beyond. numpy
+    decides where it is surely on one side (margins of 1e-9 of the square, ``_EDGE_M``
+    of the haversine); the scalar functions decide the rest."""
+
+    def __init__(
+        self, lat: np.ndarray, lon: np.ndarray, radius_m: float, cos_lat: np.ndarray
+    ) -> None:
+        self.lat, self.lon, self.radius = lat, lon, radius_m
+        self.k = cos_lat
+        self.r2 = (radius_m * 1.01) ** 2
+        self.surely_in = self.r2 * (1 - 1e-9)
+        self.surely_out = self.r2 * (1 + 1e-9)
+
+    def shifted(self, d: int, wanted: np.ndarray) -> np.ndarray:
+        """For every ``i < n - d``: fix ``i + d`` is within reach of ``i`` (exact where
+        ``wanted``, elsewhere possibly not)."""
+        lat, lon = self.lat, self.lon
+        m = len(lat) - d
+        dy = lat[d:] - lat[:m]
+        dy *= 111_195.0
+        dx = lon[d:] - lon[:m]
+        dx *= 111_195.0
+        dx *= self.k[:m]
+        dx *= dx
+        dy *= dy
+        dx += dy
+        inside = dx <= self.surely_in
+        check = wanted & ~inside
+        if check.any():
+            i = np.flatnonzero(check)
+            inside[i] = self._decide(i, i + d, dx[i])
+        return inside
+
+    def eq2(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """The pre-check's squared distance (m²) of fix ``j`` from anchor ``i`` (broadcast)."""
+        dy = (self.lat[j] - self.lat[i]) * 111_195.0
+        dx = (self.lon[j] - self.lon[i]) * 111_195.0 * self.k[i]
+        return dx * dx + dy * dy
+
+    def _decide(self, i: np.ndarray, j: np.ndarray, eq2: np.ndarray) -> np.ndarray:
+        lat, lon, radius = self.lat, self.lon, self.radius
+        h = haversine_np(lat[i], lon[i], lat[j], lon[j])
+        inside = h <= radius - _EDGE_M
+        beyond = (eq2 > self.surely_out) & (h > radius + _EDGE_M)
+        for u in np.flatnonzero(~inside & ~beyond).tolist():
+            alat, alon = float(lat[i[u]]), float(lon[i[u]])
+            flat, flon = float(lat[j[u]]), float(lon[j[u]])
+            k = math.cos(math.radians(alat))
+            dy = (flat - alat) * 111_195.0
+            dx = (flon - alon) * 111_195.0 * k
+            inside[u] = not (
+                dx * dx + dy * dy > self.r2 and haversine_m(alat, alon, flat, flon) > radius
+            )
+        return inside
+
+    def run_ends(self, a: np.ndarray, p: np.ndarray, limit: np.ndarray) -> np.ndarray:
+        """For each anchor ``a[k]``: the first index from ``p[k]`` on that is out of its
+        reach, or ``limit[k]`` (its run's end) if none is before."""
+        n = len(self.lat)
+        out = np.empty(len(a), dtype=np.int64)
+        rows = np.arange(len(a))
+        width = 16
+        while rows.size:
+            cols = p[:, None] + np.arange(width)
+            eq2 = self.eq2(a[:, None], np.minimum(cols, n - 1))
+            # cells that may end the run; the first of each row is decided, and if it
+            # does not end it (the haversine says within reach), the next one
+            maybe = (eq2 > self.surely_in) | (cols >= limit[:, None])
+            while True:
+                first = maybe.argmax(axis=1)
+                r = np.flatnonzero(maybe[np.arange(len(first)), first])
+                c = first[r]
+                inner = cols[r, c] < limit[r]
+                r, c = r[inner], c[inner]
+                if not r.size:
+                    break
+                within = self._decide(a[r], cols[r, c], eq2[r, c])
+                if not within.any():
+                    break
+                maybe[r[within], c[within]] = False
+            hit = maybe.any(axis=1)
+            out[rows[hit]] = (p + first)[hit]
+            miss = ~hit
+            rows, a, p, limit = rows[miss], a[miss], p[miss] + width, limit[miss]
+            width *= 2
+        return out
 
 
 def match_stops_batch(
@@ -249,8 +406,13 @@ def match_stops_batch(
     """:func:`core.trajectory.stops.match_stops` of every segment's stops.
 
     All stops at once; a stop's candidate places come from the places sorted by
-    latitude (a band a little wider than the box test, which then decides as in
-    ``match_stops``), not from a stops x places matrix.
+    latitude, in a band a little wider than both the box test of ``match_stops`` (which
+    then decides as there) and the match radius (a great circle is at least as long as
+    its difference in latitude), not from a stops x places matrix. numpy measures the
+    candidates; a stop whose nearest place is nearer than any other and inside the
+    radius, both by more than ``_EDGE_M``, gets it at the scalar distance, any other stop
+    with a candidate is decided by the scalar loop of ``match_stops`` (places in their
+    order: on a tie the first wins).
     """
     flat = [s for part in stops for s in part]
     if not flat:
@@ -259,8 +421,10 @@ def match_stops_batch(
     slon = np.array([s.lon for s in flat])
     order = np.argsort(places.lat, kind="stable")
     band_lat = places.lat[order]
-    lo = np.searchsorted(band_lat, slat - 0.0101, "left")
-    hi = np.searchsorted(band_lat, slat + 0.0101, "right")
+    # 1 degree of latitude is over 111 km on the sphere of haversine_m
+    half = max(0.0, min(0.0101, (max_distance_m + 1) / 111_000))
+    lo = np.searchsorted(band_lat, slat - half, "left")
+    hi = np.searchsorted(band_lat, slat + half, "right")
     lens = hi - lo
     si = np.repeat(np.arange(len(flat)), lens)
     pi = order[
@@ -268,22 +432,44 @@ def match_stops_batch(
     ]
     box = (np.abs(places.lat[pi] - slat[si]) <= 0.01) & (np.abs(places.lon[pi] - slon[si]) <= 0.012)
     si, pi = si[box], pi[box]
-    by_stop = np.lexsort((pi, si))  # per stop, places in their order (ties: the first wins)
-    si, pi = si[by_stop], pi[by_stop]
     d = haversine_np(slat[si], slon[si], places.lat[pi], places.lon[pi])
     keep = d <= max_distance_m + _EDGE_M
-    reach: list[list[int]] = [[] for _ in flat]
-    for i, j in zip(si[keep].tolist(), pi[keep].tolist(), strict=True):
-        reach[i].append(j)
-    matched = []
-    for s, candidates in zip(flat, reach, strict=True):
-        best: tuple[float, int] | None = None
-        for idx in candidates:  # the exact (scalar) distance, as match_stops
-            p = places.places[idx]
-            d_ = haversine_m(s.lat, s.lon, p.lat, p.lon)
-            if d_ <= max_distance_m and (best is None or d_ < best[0]):
-                best = (d_, p.id)
-        matched.append(StopMatch(s, best[1] if best else None, best[0] if best else None))
+    si, pi, d = si[keep], pi[keep], d[keep]
+    by_stop = np.lexsort((pi, si))  # per stop, places in their order
+    si, pi, d = si[by_stop], pi[by_stop], d[by_stop]
+
+    best_id: list[int | None] = [None] * len(flat)
+    best_d: list[float | None] = [None] * len(flat)
+    if si.size:
+        group = np.flatnonzero(np.diff(si, prepend=-1))  # each stop's first candidate
+        glen = np.diff(group, append=len(si))
+        nearest = np.minimum.reduceat(d, group)
+        close = np.flatnonzero(d <= np.repeat(nearest, glen) + _EDGE_M)
+        # the first of a stop's nearest candidates (in the places' order) wins if the
+        # others are the same point (a customer listed again for a visit)
+        close_g = np.repeat(np.arange(len(group)), glen)[close]
+        head = close[np.flatnonzero(np.diff(close_g, prepend=-1))]
+        hp = pi[head][close_g]
+        cp = pi[close]
+        other = (places.lat[cp] != places.lat[hp]) | (places.lon[cp] != places.lon[hp])
+        clear = nearest <= max_distance_m - _EDGE_M
+        clear[close_g[other]] = False
+        plat, plon, ids = places.lat.tolist(), places.lon.tolist(), places.ids
+        win = head[clear]
+        for i, j in zip(si[win].tolist(), pi[win].tolist(), strict=True):
+            best_id[i] = ids[j]
+            best_d[i] = haversine_m(flat[i].lat, flat[i].lon, plat[j], plon[j])
+        for g in np.flatnonzero(~clear).tolist():
+            a, z = int(group[g]), int(group[g] + glen[g])
+            s = flat[int(si[a])]
+            best: tuple[float, int] | None = None
+            for j in pi[a:z].tolist():  # the exact (scalar) distance, as match_stops
+                d_ = haversine_m(s.lat, s.lon, plat[j], plon[j])
+                if d_ <= max_distance_m and (best is None or d_ < best[0]):
+                    best = (d_, ids[j])
+            if best is not None:
+                best_d[int(si[a])], best_id[int(si[a])] = best
+    matched = [StopMatch(s, i, d_) for s, i, d_ in zip(flat, best_id, best_d, strict=True)]
     out, k = [], 0
     for part in stops:
         out.append(matched[k : k + len(part)])
@@ -309,86 +495,70 @@ def trace_facts_batch(
     if nv == 0:
         return []
     fa = b.fa
-    tl = fa.t_us.tolist()
-    starts = b.starts.tolist()
+    t = fa.t_us
     win_us = WINDOW // _US
     slack_us = JUMP_SLACK // _US
     day_bounds: dict[dt.date, tuple[int, int]] = {}
-    cin = [0] * nv
-    end = [0] * nv
-    lo = [0] * nv
-    hi = [0] * nv
-    has_day = [False] * nv
-    for k, (v, s) in enumerate(zip(visits, segments, strict=True)):
+    day_lo, day_hi = [0] * nv, [0] * nv
+    for k, v in enumerate(visits):
         day = to_local(v.check_in_at, tz).date()
         bounds = day_bounds.get(day)
         if bounds is None:
             a_, b_ = local_day_bounds(day, tz)
             bounds = day_bounds[day] = (to_us(a_), to_us(b_))
-        s0, s1 = starts[s], starts[s + 1]
-        g0 = bisect.bisect_left(tl, bounds[0], s0, s1)
-        g1 = bisect.bisect_left(tl, bounds[1], g0, s1)
-        c, e = to_us(v.check_in_at), to_us(v.check_out_at or v.check_in_at)
-        cin[k], end[k] = c, e
-        if g1 > g0:
-            has_day[k] = True
-            lo[k] = bisect.bisect_left(tl, c - win_us, g0, g1)
-            hi[k] = bisect.bisect_right(tl, e + win_us, g0, g1)
+        day_lo[k], day_hi[k] = bounds
+    cin = np.array([to_us(v.check_in_at) for v in visits], dtype=np.int64)
+    end = np.array([to_us(v.check_out_at or v.check_in_at) for v in visits], dtype=np.int64)
+    seg = np.asarray(segments, dtype=np.int64)
+    search = _SegmentSearch(b)
+    # the visit's day of its rep's fixes: [g0, g1); its window: [lo, hi) (as bisect with
+    # lo/hi bounds: the segment's search clipped to the range)
+    g0 = search(seg, np.array(day_lo, dtype=np.int64), "left")
+    g1 = search(seg, np.array(day_hi, dtype=np.int64), "left")
+    has_day = g1 > g0
+    lo = np.where(has_day, np.clip(search(seg, cin - win_us, "left"), g0, g1), 0)
+    hi = np.where(has_day, np.clip(search(seg, end + win_us, "right"), g0, g1), 0)
 
-    lo_a, hi_a = np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64)
-    lens = np.maximum(hi_a - lo_a, 0)
-    dwell: list[float | None] = [None] * nv
+    lens = np.maximum(hi - lo, 0)
+    dwell = np.zeros(nv)
     total = int(lens.sum())
     if total:
         # every visit's window, one after the other; the longest run of fixes near the
         # customer in each (as evidence._longest_near_run)
         offs = np.cumsum(lens) - lens
-        idx = np.arange(total) - np.repeat(offs, lens) + np.repeat(lo_a, lens)
+        idx = np.arange(total) - np.repeat(offs, lens) + np.repeat(lo, lens)
         wseg = np.repeat(np.arange(nv), lens)
-        clat = np.array([v.customer_lat for v in visits])[wseg]
-        clon = np.array([v.customer_lon for v in visits])[wseg]
-        lat, lon, t = fa.lat[idx], fa.lon[idx], fa.t_us[idx]
-        # only fixes within reach in latitude need the distance: a great circle is at
-        # least as long as its latitude difference (_NEAR_DLAT is over 160 m of it)
-        reach = np.flatnonzero(np.abs(lat - clat) <= _NEAR_DLAT)
-        d = haversine_np(lat[reach], lon[reach], clat[reach], clon[reach])
-        near = np.zeros(total, dtype=bool)
-        near[reach] = d <= NEAR_CUSTOMER_M
-        for i in reach[np.abs(d - NEAR_CUSTOMER_M) <= _EDGE_M].tolist():
-            near[i] = (
-                haversine_m(float(lat[i]), float(lon[i]), float(clat[i]), float(clon[i]))
-                <= NEAR_CUSTOMER_M
-            )
+        clat_v = np.array([v.customer_lat for v in visits])
+        clon_v = np.array([v.customer_lon for v in visits])
+        clat, clon = clat_v[wseg], clon_v[wseg]
+        lat, lon, tw = fa.lat[idx], fa.lon[idx], t[idx]
+        near = _near(lat, lon, clat, clon, b.cos_lat[idx], np.cos(np.radians(clat_v))[wseg])
         first_in_window = np.zeros(total, dtype=bool)
         nonempty = offs[lens > 0]
         first_in_window[nonempty] = True
         starts_ = near.copy()
         if total > 1:
-            long_gap = np.diff(t) / 1_000_000 > GAP_S * 5
+            long_gap = np.diff(tw) / 1_000_000 > GAP_S * 5
             starts_[1:] = near[1:] & (first_in_window[1:] | ~near[:-1] | long_gap)
         first = np.maximum.accumulate(np.where(starts_, np.arange(total), 0))
-        runs = np.where(near, t - t[first], -1)
-        longest = np.maximum.reduceat(runs, nonempty).tolist()
-        for k, best in zip(np.flatnonzero(lens > 0).tolist(), longest, strict=True):
-            dwell[k] = max(0.0, best / 1_000_000) if best >= 0 else 0.0
+        runs = np.where(near, tw - tw[first], -1)
+        longest = np.maximum.reduceat(runs, nonempty)
+        dwell[lens > 0] = np.where(longest >= 0, np.maximum(0.0, longest / 1_000_000), 0.0)
 
-    # coverage: gaps between consecutive fixes, capped (as evidence._coverage, summed in order)
-    if len(tl) > 1:
-        capped = np.minimum(np.diff(fa.t_us) / 1_000_000, GAP_S).tolist()
-        speeds = b.pair_kmh()
-        fast = np.flatnonzero((speeds - max_speed_kmh > -_EDGE_M) & b.same_segment()).tolist()
-    else:
-        capped, fast = [], []
+    cov = _coverage_batch(b, search, seg, lo, hi, cin, end)
+    fast = np.flatnonzero(b.maybe_fast(max_speed_kmh)).tolist()
 
     out: list[TraceFacts] = []
-    for k in range(nv):
-        if not has_day[k]:
+    lo_l, hi_l, cin_l, end_l = lo.tolist(), hi.tolist(), cin.tolist(), end.tolist()
+    for k, (day_ok, cov_k, dwell_k) in enumerate(
+        zip(has_day.tolist(), cov.tolist(), dwell.tolist(), strict=True)
+    ):
+        if not day_ok:
             out.append(TraceFacts(False, False, None, None, []))
             continue
-        a, z, c, e = lo[k], hi[k], cin[k], end[k]
-        cov = _coverage(tl, capped, a, z, c, e)
+        a, z, c, e = lo_l[k], hi_l[k], cin_l[k], end_l[k]
         if z <= a:
-            out.append(TraceFacts(True, False, cov, None, []))
+            out.append(TraceFacts(True, False, cov_k, None, []))
             continue
         jumps = []
         p = bisect.bisect_left(fast, a)
@@ -400,23 +570,127 @@ def trace_facts_batch(
                 continue
             if to_us(fa_.ts) <= e + slack_us and to_us(fb.ts) >= c - slack_us:
                 jumps.append((fa_.ts, fa_.lat, fa_.lon, fb.ts, fb.lat, fb.lon))
-        out.append(TraceFacts(True, True, cov, dwell[k], jumps))
+        out.append(TraceFacts(True, True, cov_k, dwell_k, jumps))
     return out
 
 
-def _coverage(tl: list[int], capped: list[float], a: int, z: int, c: int, e: int) -> float:
-    """``evidence._coverage`` of the window ``[a, z)`` for a visit from ``c`` to ``e`` (µs)."""
-    total = (e - c) / 1_000_000
-    if total <= 0:
-        return 1.0 if z > a else 0.0
-    lo = bisect.bisect_left(tl, c, a, z)
-    hi = bisect.bisect_right(tl, e, a, z)
-    if hi <= lo:
-        return 0.0
-    covered = min((tl[lo] - c) / 1_000_000, GAP_S)
-    covered = functools.reduce(operator.add, capped[lo : hi - 1], covered)
-    covered += min((e - tl[hi - 1]) / 1_000_000, GAP_S)
-    return max(0.0, min(1.0, covered / total))
+class _SegmentSearch:
+    """``bisect`` of values in their segment's (time-ordered) fix times, for many values
+    at once: one ``searchsorted`` over (segment, time) keys, or value by value where
+    such keys would not fit in int64 (times millennia apart)."""
+
+    def __init__(self, b: Batch) -> None:
+        self.b = b
+        t = b.fa.t_us
+        if len(t):
+            self.t0 = int(t.min())
+            self.span = int(t.max()) - self.t0 + 3  # a segment's keys, and one either side
+        if len(t) and self.span * (b.segments + 1) < 2**62:
+            self.keys: np.ndarray | None = (t - self.t0) + b.seg * self.span
+        else:
+            self.keys = None
+
+    def __call__(
+        self, seg: np.ndarray, values: np.ndarray, side: Literal["left", "right"]
+    ) -> np.ndarray:
+        b = self.b
+        if not len(b):
+            return b.starts[seg]
+        if self.keys is not None:
+            v = np.clip(values, self.t0 - 1, self.t0 + self.span - 2) - self.t0 + seg * self.span
+            return np.searchsorted(self.keys, v, side)
+        tl, starts = b.fa.t_us.tolist(), b.starts.tolist()
+        find = bisect.bisect_left if side == "left" else bisect.bisect_right
+        return np.array(
+            [
+                find(tl, v, starts[s], starts[s + 1])
+                for s, v in zip(seg.tolist(), values.tolist(), strict=True)
+            ],
+            dtype=np.int64,
+        )
+
+
+#: sin²(NEAR_CUSTOMER_M / 2R): haversine_m's ``a`` at exactly NEAR_CUSTOMER_M
+_NEAR_A = math.sin(NEAR_CUSTOMER_M / (2 * EARTH_RADIUS_M)) ** 2
+
+
+def _near(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    clat: np.ndarray,
+    clon: np.ndarray,
+    cos_lat: np.ndarray,
+    cos_clat: np.ndarray,
+) -> np.ndarray:
+    """``haversine_m(lat, lon, clat, clon) <= NEAR_CUSTOMER_M``, element by element.
+
+    Decided without the trigonometry where it is clear: with half angles ``x``,
+    haversine's ``a = sin²(xφ) + cos φ1 cos φ2 sin²(xλ)`` lies between ``a' (1 - e)``
+    and ``a'``, where ``a'`` has ``x²`` for ``sin² x`` and ``e = max(x²) / 3`` (as
+    ``x² (1 - x²/3) <= sin² x <= x²``), and the distance grows with ``a``. Else the
+    numpy haversine decides, and within ``_EDGE_M`` of the limit the scalar one.
+    """
+    hp = (clat - lat) * (math.pi / 360)
+    hl = (clon - lon) * (math.pi / 360)
+    hp *= hp
+    hl *= hl
+    a_ = cos_lat * cos_clat
+    a_ *= hl
+    a_ += hp
+    near = a_ <= _NEAR_A * (1 - 1e-8)
+    e = np.maximum(hp, hl)
+    e *= -1 / 3
+    e += 1
+    e *= a_
+    open_ = np.flatnonzero(~near & (e < _NEAR_A * (1 + 1e-8)))
+    if open_.size:
+        d = haversine_np(lat[open_], lon[open_], clat[open_], clon[open_])
+        near[open_] = d <= NEAR_CUSTOMER_M
+        for i in open_[np.abs(d - NEAR_CUSTOMER_M) <= _EDGE_M].tolist():
+            near[i] = (
+                haversine_m(float(lat[i]), float(lon[i]), float(clat[i]), float(clon[i]))
+                <= NEAR_CUSTOMER_M
+            )
+    return near
+
+
+def _coverage_batch(
+    b: Batch,
+    search: _SegmentSearch,
+    seg: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    cin: np.ndarray,
+    end: np.ndarray,
+) -> np.ndarray:
+    """``evidence._coverage`` of each visit's window ``[lo, hi)`` for a visit from
+    ``cin`` to ``end`` (µs): the gaps between the fixes inside the visit (and from its
+    start and to its end), each capped at GAP_S, summed in order."""
+    t = b.fa.t_us
+    total = (end - cin) / 1_000_000
+    cov = np.where(hi > lo, 1.0, 0.0)  # a visit of no duration
+    a = np.clip(search(seg, cin, "left"), lo, hi)
+    z = np.clip(search(seg, end, "right"), lo, hi)
+    k = np.flatnonzero((total > 0) & (z > a))
+    cov[total > 0] = 0.0
+    if not k.size:
+        return cov
+    a, z = a[k], z[k]
+    head = np.minimum((t[a] - cin[k]) / 1_000_000, GAP_S)
+    tail = np.minimum((end[k] - t[z - 1]) / 1_000_000, GAP_S)
+    capped = np.minimum(np.diff(t) / 1_000_000, GAP_S) if len(t) > 1 else np.zeros(0)
+    # the capped gaps between the fixes inside: a row per visit, padded with zeros
+    # (adding 0.0 changes no sum), summed along the row in order (as accumulate does)
+    n_in = z - a - 1
+    width = int(n_in.max()) + 1
+    rows = np.zeros((len(k), width))
+    rows[:, 0] = head
+    r = np.repeat(np.arange(len(k)), n_in)
+    col = np.arange(int(n_in.sum())) - np.repeat(np.cumsum(n_in) - n_in, n_in)
+    rows[r, col + 1] = capped[np.repeat(a, n_in) + col]
+    covered = np.add.accumulate(rows, axis=1)[:, -1] + tail
+    cov[k] = np.maximum(0.0, np.minimum(1.0, covered / total[k]))
+    return cov
 
 
 def simplify_batch(
@@ -431,31 +705,36 @@ def simplify_batch(
     lens = np.diff(b.starts)
     total = int(lens.sum())
     fa = b.fa
+    starts = b.starts.tolist()
+    is_long = lens > 2
+    long_ = np.flatnonzero(is_long).tolist()
     out: list[tuple[np.ndarray, np.ndarray]] = [
-        (
-            fa.lat[b.starts[k] : b.starts[k + 1]].astype(float),
-            fa.lon[b.starts[k] : b.starts[k + 1]].astype(float),
-        )
+        (fa.lat[starts[k] : starts[k + 1]].copy(), fa.lon[starts[k] : starts[k + 1]].copy())
+        if not is_long[k]
+        else (fa.lat[:0], fa.lon[:0])  # replaced below
         for k in range(nseg)
     ]
-    if total == 0:
-        return out
-    long_ = [k for k in range(nseg) if lens[k] > 2]
     if not long_:
         return out
+    lens_long = lens[long_]
     budgets = np.array(
-        [max(2, int(total_max_points * int(lens[k]) / max(total, total_max_points))) for k in long_]
+        [
+            max(2, int(total_max_points * n / max(total, total_max_points)))
+            for n in lens_long.tolist()
+        ]
     )
-    cos0 = np.empty(len(fa))
-    sel = np.zeros(len(fa), dtype=bool)
-    for k in long_:
-        s0, s1 = int(b.starts[k]), int(b.starts[k + 1])
-        cos0[s0:s1] = math.cos(math.radians(float(fa.lat[s0:s1].mean())))
-        sel[s0:s1] = True
-    lat, lon, c0 = fa.lat[sel], fa.lon[sel], cos0[sel]
-    x = np.radians(lon) * c0 * EARTH_RADIUS_M
+    # each track's projection: its mean latitude's cosine
+    cos_k = np.array(
+        [math.cos(math.radians(float(fa.lat[starts[k] : starts[k + 1]].mean()))) for k in long_]
+    )
+    if len(long_) == nseg:
+        lat, lon = fa.lat, fa.lon
+    else:
+        sel = np.repeat(is_long, lens)
+        lat, lon = fa.lat[sel], fa.lon[sel]
+    x = np.radians(lon) * np.repeat(cos_k, lens_long) * EARTH_RADIUS_M
     y = np.radians(lat) * EARTH_RADIUS_M
-    owner = np.repeat(np.arange(len(long_)), lens[long_])
+    owner = np.repeat(np.arange(len(long_)), lens_long)
     lines = shapely.linestrings(np.column_stack((x, y)), indices=owner)
     tol = np.full(len(long_), float(start_tolerance_m))
     simplified = shapely.simplify(lines, tol, preserve_topology=False)
@@ -465,12 +744,9 @@ def simplify_batch(
         simplified[over] = shapely.simplify(lines[over], tol[over], preserve_topology=False)
         over = shapely.get_num_coordinates(simplified) > budgets
     coords, index = shapely.get_coordinates(simplified, return_index=True)
-    cut = np.searchsorted(index, np.arange(len(long_) + 1))
+    cut = np.searchsorted(index, np.arange(len(long_) + 1)).tolist()
+    lats = np.degrees(coords[:, 1] / EARTH_RADIUS_M)
+    lons = np.degrees(coords[:, 0] / np.repeat(cos_k * EARTH_RADIUS_M, np.diff(cut)))
     for pos, k in enumerate(long_):
-        kept = coords[cut[pos] : cut[pos + 1]]
-        s0 = int(b.starts[k])
-        c = math.cos(math.radians(float(fa.lat[s0 : int(b.starts[k + 1])].mean())))
-        lats = np.degrees(kept[:, 1] / EARTH_RADIUS_M)
-        lons = np.degrees(kept[:, 0] / (c * EARTH_RADIUS_M))
-        out[k] = (lats, lons)
+        out[k] = (lats[cut[pos] : cut[pos + 1]], lons[cut[pos] : cut[pos + 1]])
     return out

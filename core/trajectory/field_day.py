@@ -22,7 +22,7 @@ from core.models import Rep, UserRole
 from core.mutations import Actor
 from core.timeutil import local_day_bounds, to_local
 from core.trajectory import gps_blocks
-from core.trajectory.arrays import FixArrays, PlaceArrays
+from core.trajectory.arrays import FixArrays, PlaceArrays, TrackPoints
 from core.trajectory.batch import (
     Batch,
     clean_batch,
@@ -120,7 +120,7 @@ class FieldDayRaw:
 class RepTrack:
     rep: RepInfo
     colour: str
-    points: list[tuple[float, float]]  # simplified, WGS-84
+    points: Sequence[tuple[float, float]]  # simplified, WGS-84 (a list, or TrackPoints)
     n_raw: int
     n_clean: int
     stops: list[StopMatch]
@@ -360,15 +360,22 @@ def prepare_field_map(
     are those of :func:`prepare_field_map_reference`, the same steps over lists of fixes.
     ``tracks`` is :func:`prepare_tracks` of the same ``raw``, when done already.
     """
-    places = [Place(c.id, c.name, c.lat, c.lon) for c in raw.customers]
-    places += [
-        Place(v.visit.customer_id, v.customer_name, v.visit.customer_lat, v.visit.customer_lon)
-        for v in raw.visits
-    ]
+    # the places of the reference (customers, then each visit's customer), as columns
+    places = PlaceArrays(
+        [c.id for c in raw.customers] + [v.visit.customer_id for v in raw.visits],
+        np.array(
+            [c.lat for c in raw.customers] + [v.visit.customer_lat for v in raw.visits],
+            dtype=np.float64,
+        ),
+        np.array(
+            [c.lon for c in raw.customers] + [v.visit.customer_lon for v in raw.visits],
+            dtype=np.float64,
+        ),
+    )
     if tracks is None:
         tracks = prepare_tracks(raw, point_budget=point_budget)
     raw_parts, cleaned = tracks.raw_parts, tracks.cleaned
-    matched = match_stops_batch(detect_stops_batch(cleaned), PlaceArrays.of(places))
+    matched = match_stops_batch(detect_stops_batch(cleaned), places)
     segment = {rep.id: k for k, rep in enumerate(raw.reps)}
 
     visits_by_rep: dict[int, list[VisitRow]] = defaultdict(list)
@@ -398,7 +405,7 @@ def prepare_field_map(
             RepTrack(
                 rep=rep,
                 colour=REP_COLOURS[k % len(REP_COLOURS)],
-                points=list(zip(lats.tolist(), lons.tolist(), strict=True)),
+                points=TrackPoints(lats, lons),
                 n_raw=len(raw_parts[k]),
                 n_clean=int(cleaned.starts[k + 1] - cleaned.starts[k]),
                 stops=matched[k],

@@ -151,21 +151,23 @@ def compare_with_visits(
     """Pair visits with stops at the same customer whose times overlap (with slack)."""
     cmp = VisitComparison()
     used: set[int] = set()
+    # each stop's times widened by the slack (a visit outside them is not that stop's)
+    reach = [(m.stop.start - slack, m.stop.end + slack) for m in matches]
     for v in sorted(visits, key=lambda v: v.check_in_at):
-        v_end = v.check_out_at or v.check_in_at
+        v_start = v.check_in_at
+        v_end = v.check_out_at or v_start
         best: tuple[float, int] | None = None
-        for idx, m in enumerate(matches):
-            if idx in used:
+        for idx, (first, last) in enumerate(reach):
+            if last < v_start or first > v_end or idx in used:
                 continue
+            m = matches[idx]
             s = m.stop
-            if s.end + slack < v.check_in_at or s.start - slack > v_end:
-                continue
             near = m.customer_id == v.customer_id or (
                 haversine_m(s.lat, s.lon, v.customer_lat, v.customer_lon) <= max_distance_m
             )
             if not near:
                 continue
-            overlap = (min(s.end, v_end) - max(s.start, v.check_in_at)).total_seconds()
+            overlap = (min(s.end, v_end) - max(s.start, v_start)).total_seconds()
             if best is None or overlap > best[0]:
                 best = (overlap, idx)
         if best is None:
