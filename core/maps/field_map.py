@@ -4,9 +4,11 @@ Layers (each toggleable in the page's layer control): the bundled boundary base 
 (always readable, even with no tiles), optional raster tiles through
 ``storedesk://tiles/<provider>/{z}/{x}/{y}.png``, one coloured track per rep, stops,
 recorded visits (flagged ones red and larger), unrecorded stops at customers, stores,
-customers, and a heat map of the region's visits. Every text that reaches the page is
-escaped with :func:`esc` (HTML *and* JS template-literal safe: folium puts popups and
-tooltips inside backtick strings, where ``${...}`` would run). Clicking a visit calls
+customers, and a heat map of the region's visits. Every text that reaches the page as
+HTML is escaped with :func:`esc` (HTML *and* JS template-literal safe: folium puts popups
+and tooltips inside backtick strings, where ``${...}`` would run); the kept page
+(:func:`build_field_shell_html`) gets names as plain data and makes tooltips and popups
+itself, escaping them with its own ``esc``, the same function. Clicking a visit calls
 ``bridge.visitClicked(id)`` over QWebChannel; the page announces itself with
 ``bridge.pageReady(json)`` once everything is drawn.
 """
@@ -494,8 +496,8 @@ class _Shell(MacroElement):
     var l = visits[id];
     if (!l) return false;
     if (!map.hasLayer(l)) return false;
+    popupOf(l);  // (made before the pan starts: the popup's auto-pan stops the pan midway)
     map.panTo(l.getLatLng());
-    popupOf(l);
     l.openPopup();
     return true;
   };
