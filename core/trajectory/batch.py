@@ -30,7 +30,8 @@ from typing import Literal
 import numpy as np
 import shapely
 
-from core.timeutil import local_day_bounds, to_local
+from core.timeutil import local_day_bounds
+from core.timeutil import tz as zone_of
 from core.trajectory.arrays import (
     _EDGE_M,
     EPOCH,
@@ -226,18 +227,19 @@ def detect_stops_batch(
     else:
         room = run_limit - idx  # fix i + d is in anchor i's run iff d < room[i]
         undecided = np.ones(n, dtype=bool)
+        span, flag = np.empty(n, dtype=np.int64), np.empty(n, dtype=bool)  # scratch
         for d in range(1, n):
             m = n - d
             a = undecided[:m]  # a view: the updates below are undecided's
-            a &= room[:m] > d
+            a &= np.greater(room[:m], d, out=flag[:m])
             undecided[m:] = False
             if not a.any():
                 break
             a &= reach.shifted(d, a)
-            lasts = (t[d:] - t[:m]) >= need
+            lasts = np.greater_equal(np.subtract(t[d:], t[:m], out=span[:m]), need, out=flag[:m])
             lasts &= a
             np.copyto(long_at[:m], idx[d:], where=lasts)
-            a &= ~lasts
+            a ^= lasts  # (lasts implies a)
     starts = np.flatnonzero(long_at >= 0)
     if not starts.size:
         return out
@@ -321,21 +323,25 @@ class _Reach:
         self.r2 = (radius_m * 1.01) ** 2
         self.surely_in = self.r2 * (1 - 1e-9)
         self.surely_out = self.r2 * (1 + 1e-9)
+        self._buf: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def shifted(self, d: int, wanted: np.ndarray) -> np.ndarray:
         """For every ``i < n - d``: fix ``i + d`` is within reach of ``i`` (exact where
         ``wanted``, elsewhere possibly not)."""
         lat, lon = self.lat, self.lon
         m = len(lat) - d
-        dy = lat[d:] - lat[:m]
+        if self._buf is None:  # scratch arrays, reused from step to step
+            self._buf = (np.empty(len(lat)), np.empty(len(lat)), np.empty(len(lat), dtype=bool))
+        dy, dx, inside = (b[:m] for b in self._buf)
+        np.subtract(lat[d:], lat[:m], out=dy)
         dy *= 111_195.0
-        dx = lon[d:] - lon[:m]
+        np.subtract(lon[d:], lon[:m], out=dx)
         dx *= 111_195.0
         dx *= self.k[:m]
         dx *= dx
         dy *= dy
         dx += dy
-        inside = dx <= self.surely_in
+        np.less_equal(dx, self.surely_in, out=inside)
         check = wanted & ~inside
         if check.any():
             i = np.flatnonzero(check)
@@ -500,8 +506,9 @@ def trace_facts_batch(
     slack_us = JUMP_SLACK // _US
     day_bounds: dict[dt.date, tuple[int, int]] = {}
     day_lo, day_hi = [0] * nv, [0] * nv
+    zone = zone_of(tz)
     for k, v in enumerate(visits):
-        day = to_local(v.check_in_at, tz).date()
+        day = v.check_in_at.astimezone(zone).date()  # to_local(v.check_in_at, tz).date()
         bounds = day_bounds.get(day)
         if bounds is None:
             a_, b_ = local_day_bounds(day, tz)
@@ -538,7 +545,7 @@ def trace_facts_batch(
         first_in_window[nonempty] = True
         starts_ = near.copy()
         if total > 1:
-            long_gap = np.diff(tw) / 1_000_000 > GAP_S * 5
+            long_gap = np.diff(tw) > GAP_S * 5 * 1_000_000  # (whole µs: as / 1e6 > GAP_S * 5)
             starts_[1:] = near[1:] & (first_in_window[1:] | ~near[:-1] | long_gap)
         first = np.maximum.accumulate(np.where(starts_, np.arange(total), 0))
         runs = np.where(near, tw - tw[first], -1)
@@ -678,7 +685,6 @@ def _coverage_batch(
     a, z = a[k], z[k]
     head = np.minimum((t[a] - cin[k]) / 1_000_000, GAP_S)
     tail = np.minimum((end[k] - t[z - 1]) / 1_000_000, GAP_S)
-    capped = np.minimum(np.diff(t) / 1_000_000, GAP_S) if len(t) > 1 else np.zeros(0)
     # the capped gaps between the fixes inside: a row per visit, padded with zeros
     # (adding 0.0 changes no sum), summed along the row in order (as accumulate does)
     n_in = z - a - 1
@@ -687,7 +693,8 @@ def _coverage_batch(
     rows[:, 0] = head
     r = np.repeat(np.arange(len(k)), n_in)
     col = np.arange(int(n_in.sum())) - np.repeat(np.cumsum(n_in) - n_in, n_in)
-    rows[r, col + 1] = capped[np.repeat(a, n_in) + col]
+    p = np.repeat(a, n_in) + col
+    rows[r, col + 1] = np.minimum((t[p + 1] - t[p]) / 1_000_000, GAP_S)
     covered = np.add.accumulate(rows, axis=1)[:, -1] + tail
     cov[k] = np.maximum(0.0, np.minimum(1.0, covered / total[k]))
     return cov

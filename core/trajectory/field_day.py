@@ -386,7 +386,7 @@ def prepare_field_map(
     facts = trace_facts_batch(
         [r.visit for r in rows], [segment[r.visit.rep_id] for r in rows], cleaned, raw.timezone
     )
-    fact_of = {id(r): f for r, f in zip(rows, facts, strict=True)}
+    next_facts = iter(facts)  # in the order of rows
 
     views: list[VisitView] = []
     unrecorded: list[tuple[int, StopMatch]] = []
@@ -394,7 +394,7 @@ def prepare_field_map(
         rep_rows = visits_by_rep.get(rep.id, [])
         cmp = compare_with_visits(matched[k], [r.visit for r in rep_rows])
         for r in rep_rows:
-            ev = score_visit_facts(r.visit, fact_of[id(r)])
+            ev = score_visit_facts(r.visit, next(next_facts))
             views.append(VisitView(r, ev, cmp.visit_stop.get(r.visit.id)))
         unrecorded += [(rep.id, matched[k][i]) for i in cmp.unrecorded_stops]
 

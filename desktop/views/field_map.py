@@ -69,6 +69,7 @@ from core.maps.tilecache import (
 )
 from core.tasks import Cancelled, TaskState
 from core.timeutil import to_local
+from core.timeutil import tz as zone_of
 from core.trajectory.evidence import format_distance, format_minutes
 from core.trajectory.field_day import (
     FieldMap,
@@ -179,9 +180,10 @@ def visit_table_rows(fm: FieldMap) -> list[dict[str, Any]]:
     tz = fm.raw.timezone
     multi_day = fm.raw.day_from != fm.raw.day_to
     flagged, ok = _("Flagged"), _("OK")
+    zone = zone_of(tz)
     rows = []
     for v in fm.visits:
-        local = to_local(v.row.visit.check_in_at, tz)
+        local = v.row.visit.check_in_at.astimezone(zone)  # to_local(..., tz)
         rows.append(
             {
                 "id": v.id,

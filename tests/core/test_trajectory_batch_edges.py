@@ -252,8 +252,10 @@ def test_visits_searched_in_reps_millennia_apart():
 
 def test_coverage_of_visits_with_many_few_and_no_fixes_inside():
     rng = random.Random(23)
-    fixes = [_at(rng.choice([20, 30, 300]) * 0 + 30 * i, 31.2, 121.45) for i in range(400)]
-    fixes = [f for f in fixes if rng.random() < 0.8]  # holes (some longer than GAP_S)
+    fixes = [_at(30 * i, 31.2, 121.45) for i in range(400)]
+    # holes: single fixes missing, and runs of up to 12 (longer than GAP_S)
+    holes = {i + j for i in rng.sample(range(400), 25) for j in range(rng.choice([1, 4, 12]))}
+    fixes = [f for i, f in enumerate(fixes) if i not in holes]
     visits = [
         _visit(k, 0, T0 + dt.timedelta(minutes=rng.uniform(-60, 230)), m, 31.2, 121.45)
         for k, m in enumerate([0, 0.1, 1, 3, 20, 45, 180, 600] * 3)
