@@ -323,6 +323,7 @@ class _Reach:
         self.r2 = (radius_m * 1.01) ** 2
         self.surely_in = self.r2 * (1 - 1e-9)
         self.surely_out = self.r2 * (1 + 1e-9)
+        self.a_radius = math.sin(radius_m / (2 * EARTH_RADIUS_M)) ** 2  # haversine's a there
         self._buf: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def shifted(self, d: int, wanted: np.ndarray) -> np.ndarray:
@@ -355,10 +356,20 @@ class _Reach:
         return dx * dx + dy * dy
 
     def _decide(self, i: np.ndarray, j: np.ndarray, eq2: np.ndarray) -> np.ndarray:
+        """Within reach, for pairs the pre-check's square did not put surely inside."""
         lat, lon, radius = self.lat, self.lon, self.radius
-        h = haversine_np(lat[i], lon[i], lat[j], lon[j])
-        inside = h <= radius - _EDGE_M
-        beyond = (eq2 > self.surely_out) & (h > radius + _EDGE_M)
+        # surely beyond, without trigonometry: the pre-check says so, and so does a lower
+        # bound of haversine's a (see _haversine_a_bounds)
+        lat_i, lat_j, lon_i, lon_j = lat[i], lat[j], lon[i], lon[j]
+        low, _ = _haversine_a_bounds(lat_i, lon_i, lat_j, lon_j, self.k[i] * self.k[j])
+        inside = np.zeros(len(i), dtype=bool)
+        open_ = np.flatnonzero(~((eq2 > self.surely_out) & (low > self.a_radius * (1 + 1e-8))))
+        if not open_.size:
+            return inside
+        h = haversine_np(lat_i[open_], lon_i[open_], lat_j[open_], lon_j[open_])
+        inside[open_] = h <= radius - _EDGE_M
+        beyond = np.ones(len(i), dtype=bool)
+        beyond[open_] = (eq2[open_] > self.surely_out) & (h > radius + _EDGE_M)
         for u in np.flatnonzero(~inside & ~beyond).tolist():
             alat, alon = float(lat[i[u]]), float(lon[i[u]])
             flat, flon = float(lat[j[u]]), float(lon[j[u]])
@@ -376,7 +387,7 @@ class _Reach:
         n = len(self.lat)
         out = np.empty(len(a), dtype=np.int64)
         rows = np.arange(len(a))
-        width = 16
+        width = max(16, 4096 // len(a))  # blocks of a few thousand pairs
         while rows.size:
             cols = p[:, None] + np.arange(width)
             eq2 = self.eq2(a[:, None], np.minimum(cols, n - 1))
@@ -621,6 +632,28 @@ class _SegmentSearch:
 _NEAR_A = math.sin(NEAR_CUSTOMER_M / (2 * EARTH_RADIUS_M)) ** 2
 
 
+def _haversine_a_bounds(
+    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray, cos_cos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds of haversine's ``a = sin²(Δφ/2) + cos φ1 cos φ2 sin²(Δλ/2)``
+    (``cos_cos``: cos φ1 cos φ2), without trigonometry: with the half angles ``x``,
+    ``x² (1 - x²/3) <= sin² x <= x²``; the distance grows with ``a``. (Both within a few
+    ulps; callers leave a margin of 1e-8 of the value they compare with.)"""
+    hp = lat2 - lat1
+    hp *= math.pi / 360
+    hp *= hp
+    hl = lon2 - lon1
+    hl *= math.pi / 360
+    hl *= hl
+    upper = cos_cos * hl
+    upper += hp
+    low = np.maximum(hp, hl)
+    low *= -1 / 3
+    low += 1
+    low *= upper
+    return low, upper
+
+
 def _near(
     lat: np.ndarray,
     lon: np.ndarray,
@@ -629,27 +662,13 @@ def _near(
     cos_lat: np.ndarray,
     cos_clat: np.ndarray,
 ) -> np.ndarray:
-    """``haversine_m(lat, lon, clat, clon) <= NEAR_CUSTOMER_M``, element by element.
-
-    Decided without the trigonometry where it is clear: with half angles ``x``,
-    haversine's ``a = sin²(xφ) + cos φ1 cos φ2 sin²(xλ)`` lies between ``a' (1 - e)``
-    and ``a'``, where ``a'`` has ``x²`` for ``sin² x`` and ``e = max(x²) / 3`` (as
-    ``x² (1 - x²/3) <= sin² x <= x²``), and the distance grows with ``a``. Else the
-    numpy haversine decides, and within ``_EDGE_M`` of the limit the scalar one.
+    """``haversine_m(lat, lon, clat, clon) <= NEAR_CUSTOMER_M``, element by element:
+    decided by bounds of haversine's ``a`` (:func:`_haversine_a_bounds`) where they are
+    clear, else by the numpy haversine, and within ``_EDGE_M`` of the limit the scalar one.
     """
-    hp = (clat - lat) * (math.pi / 360)
-    hl = (clon - lon) * (math.pi / 360)
-    hp *= hp
-    hl *= hl
-    a_ = cos_lat * cos_clat
-    a_ *= hl
-    a_ += hp
-    near = a_ <= _NEAR_A * (1 - 1e-8)
-    e = np.maximum(hp, hl)
-    e *= -1 / 3
-    e += 1
-    e *= a_
-    open_ = np.flatnonzero(~near & (e < _NEAR_A * (1 + 1e-8)))
+    low, upper = _haversine_a_bounds(lat, lon, clat, clon, cos_lat * cos_clat)
+    near = upper <= _NEAR_A * (1 - 1e-8)
+    open_ = np.flatnonzero(~near & (low < _NEAR_A * (1 + 1e-8)))
     if open_.size:
         d = haversine_np(lat[open_], lon[open_], clat[open_], clon[open_])
         near[open_] = d <= NEAR_CUSTOMER_M
