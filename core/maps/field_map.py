@@ -509,7 +509,8 @@ class _Shell(MacroElement):
     return out;
   }
   // Texts made on the page: escaped as core.maps.field_map.esc does (HTML, and the
-  // characters folium's template literals would read), Python's str.format's templates.
+  // characters folium's template literals would read); fmt fills the translated
+  // templates as Python's str.format does ("{name}", "{{", "}}").
   var ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;",
              "`": "&#96;", "$": "&#36;", "\\\\": "&#92;"};
   function esc(s) {
@@ -559,14 +560,14 @@ class _Shell(MacroElement):
     return "";
   }
   function visitPopup(d, p) {  // the HTML of core.maps.field_map.visit_popup_html
-    var L = d.labels, rows = [
-      [L.customer, p[2] + " (" + p[3] + ")"],
-      [L.rep, d.reps[p[4]]],
-      [L.time, hhmm(d, p[5]) + "\u2013" + hhmm(d, p[6])],
-      [L.score, String(p[7])]
+    var w = d.labels, rows = [
+      [w.customer, p[2] + " (" + p[3] + ")"],
+      [w.rep, d.reps[p[4]]],
+      [w.time, hhmm(d, p[5]) + "\u2013" + hhmm(d, p[6])],
+      [w.score, String(p[7])]
     ];
-    if (p[8] !== null) rows.push([L.distance, p[8]]);
-    if (p[9] !== null) rows.push([L.dwell, minutes(d, p[9])]);
+    if (p[8] !== null) rows.push([w.distance, p[8]]);
+    if (p[9] !== null) rows.push([w.dwell, minutes(d, p[9])]);
     var body = rows.map(function (r) {
       return "<tr><th>" + esc(r[0]) + "</th><td>" + esc(r[1]) + "</td></tr>";
     }).join("");
@@ -980,7 +981,7 @@ def field_day_payload(
                     round(s.dwell_s / 60),
                 ]
             )
-    names = {c.id: c.name for c in fm.raw.customers}
+    names = {c.id: c.name for c in fm.raw.customers} if fm.unrecorded else {}
     rep_names = {t.rep.id: t.rep.name for t in fm.tracks}
     u_style = style(7, UNRECORDED_COLOUR, "#ffffff", 3, 1.0)
     unrecorded = [

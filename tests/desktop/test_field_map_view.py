@@ -413,8 +413,15 @@ def test_kept_page_makes_the_exported_pages_tooltips_and_popups(
     set_language(language)
     try:
         raw = field_map.raw
-        if zone is not None:  # the same day seen from another zone (and its offset)
-            raw = dataclasses.replace(raw, timezone=zone)
+        if zone is not None:  # the same day seen from another zone (and its offset),
+            # and a visit with no check-out yet (its time range ends with a dash)
+            open_visit = [
+                dataclasses.replace(v, visit=dataclasses.replace(v.visit, check_out_at=None))
+                if v.visit.id == "v-good-2"
+                else v
+                for v in raw.visits
+            ]
+            raw = dataclasses.replace(raw, timezone=zone, visits=open_visit)
         fm = prepare_field_map(raw)  # (the explanations are in the UI language too)
         lay = _day_layers(fm, WGS84)
         draw_kept_day(qtbot, view, fm)
@@ -438,6 +445,7 @@ def test_kept_page_makes_the_exported_pages_tooltips_and_popups(
         assert "<th>Customer</th>" in popups["v-good-1"]
     hhmm = "09:13–09:31" if zone is None else "02:13–02:31"  # 01:13 UTC, Berlin in winter
     assert hhmm in popups["v-good-1"]
+    assert ("09:49–10:25" if zone is None else "<td>02:49––</td>") in popups["v-good-2"]
     # the script-like name is in the popup as escaped text, and the page shows it as text
     assert esc(XSS_NAME) in popups["v-xss"] and XSS_NAME not in popups["v-xss"]
     assert js(qtbot, view, "window.sdSelectVisit('v-xss')") is True
