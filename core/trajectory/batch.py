@@ -549,19 +549,30 @@ def trace_facts_batch(
         clat_v = np.array([v.customer_lat for v in visits])
         clon_v = np.array([v.customer_lon for v in visits])
         clat, clon = clat_v[wseg], clon_v[wseg]
-        lat, lon, tw = fa.lat[idx], fa.lon[idx], t[idx]
-        near = _near(lat, lon, clat, clon, b.cos_lat[idx], np.cos(np.radians(clat_v))[wseg])
-        first_in_window = np.zeros(total, dtype=bool)
-        nonempty = offs[lens > 0]
-        first_in_window[nonempty] = True
-        starts_ = near.copy()
-        if total > 1:
-            long_gap = np.diff(tw) > GAP_S * 5 * 1_000_000  # (whole µs: as / 1e6 > GAP_S * 5)
-            starts_[1:] = near[1:] & (first_in_window[1:] | ~near[:-1] | long_gap)
-        first = np.maximum.accumulate(np.where(starts_, np.arange(total), 0))
-        runs = np.where(near, tw - tw[first], -1)
-        longest = np.maximum.reduceat(runs, nonempty)
-        dwell[lens > 0] = np.where(longest >= 0, np.maximum(0.0, longest / 1_000_000), 0.0)
+        near = _near(
+            fa.lat[idx],
+            fa.lon[idx],
+            clat,
+            clon,
+            b.cos_lat[idx],
+            np.cos(np.radians(clat_v))[wseg],
+        )
+        # the fixes near the customer, in order: a run goes on while the next one is the
+        # window's next fix, in the same window, with no long hole in the data before it
+        at = np.flatnonzero(near)
+        if at.size:
+            w, tn = wseg[at], t[idx[at]]
+            starts_ = np.ones(len(at), dtype=bool)
+            starts_[1:] = (
+                (np.diff(at) != 1)
+                | (np.diff(w) != 0)
+                | (np.diff(tn) > GAP_S * 5 * 1_000_000)  # (whole µs: as / 1e6 > GAP_S * 5)
+            )
+            first = np.maximum.accumulate(np.where(starts_, np.arange(len(at)), 0))
+            runs = tn - tn[first]
+            group = np.flatnonzero(np.diff(w, prepend=-1))  # each window's first
+            longest = np.maximum.reduceat(runs, group)
+            dwell[w[group]] = np.maximum(0.0, longest / 1_000_000)
 
     cov = _coverage_batch(b, search, seg, lo, hi, cin, end)
     fast = np.flatnonzero(b.maybe_fast(max_speed_kmh)).tolist()
