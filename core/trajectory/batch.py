@@ -249,8 +249,11 @@ def detect_stops_batch(
     # one), then for the anchors the scan landed on and had none for
     run_end: dict[int, int] = {}
     found: list[tuple[int, int, int]] = []  # (segment, first fix, end) of each stop
-    pending = (starts if need == 0 else starts[np.append(True, np.diff(starts) > 1)]).tolist()
-    starts_l = starts.tolist()
+    # the series of consecutive stop anchors: [series_first[k], series_end[k])
+    cut = np.flatnonzero(np.diff(starts) > 1) + 1
+    series_first = starts[np.append(0, cut)].tolist()
+    series_end = (starts[np.append(cut - 1, len(starts) - 1)] + 1).tolist()
+    pending = starts.tolist() if need == 0 else list(series_first)
     seg_ends = b.starts[1:].tolist()
     scans = [(k, int(b.starts[k])) for k in range(b.segments) if b.starts[k] < b.starts[k + 1]]
     while scans:
@@ -262,16 +265,19 @@ def detect_stops_batch(
         waiting = []
         for k, i in scans:
             e = seg_ends[k]
-            p = bisect.bisect_left(starts_l, i)
-            while p < len(starts_l) and starts_l[p] < e:
-                s = starts_l[p]
+            q = bisect.bisect_right(series_end, i)  # the first series ending after i
+            while q < len(series_end):
+                s = max(i, series_first[q])  # the first stop anchor from i on
+                if s >= e:
+                    break
                 j = run_end.get(s)
                 if j is None:
                     pending.append(s)
                     waiting.append((k, s))
                     break
                 found.append((k, s, j))
-                p = bisect.bisect_left(starts_l, j, p)
+                i = j
+                q = bisect.bisect_right(series_end, i, q)
         scans = waiting
     if not found:
         return out
