@@ -590,6 +590,13 @@ class FieldMapView(QWidget):
         self.ctx.db.submit(reps_in_scope, actor, rid, on_result=self._on_reps)
 
     def _on_reps(self, reps: list[RepInfo]) -> None:
+        self._fill_rep_list(reps, set())
+        if not reps:
+            self.status.setText(_("No sales reps work in your scope here."))
+            return
+        self.refresh()
+
+    def _fill_rep_list(self, reps: list[RepInfo], unticked: set[int]) -> None:
         self._reps = reps
         with QSignalBlocker(self.rep_list):
             self.rep_list.clear()
@@ -597,14 +604,11 @@ class FieldMapView(QWidget):
                 item = QListWidgetItem(f"{r.code}  {r.name}")
                 item.setData(Qt.ItemDataRole.UserRole, r.id)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(Qt.CheckState.Checked)
+                checked = r.id not in unticked
+                item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
                 self.rep_list.addItem(item)
         with QSignalBlocker(self.all_reps):
-            self.all_reps.setChecked(True)
-        if not reps:
-            self.status.setText(_("No sales reps work in your scope here."))
-            return
-        self.refresh()
+            self.all_reps.setChecked(len(self.selected_rep_ids()) == self.rep_list.count())
 
     def selected_rep_ids(self) -> list[int]:
         return [
@@ -1077,8 +1081,29 @@ class FieldMapView(QWidget):
         say which imported tracks the server refused (each once)."""
         if changes.touches("sync"):
             self.ctx.db.submit(refusals_to_tell, on_result=self._on_refused)
+        if changes.touches("reps") and self.region_id() is not None:
+            # a rep added, moved or removed: the list follows, keeping the user's ticks
+            self.ctx.db.submit(
+                reps_in_scope,
+                self.ctx.actor,
+                self.region_id(),
+                on_result=self._on_reps_changed_by_data,
+            )
         if changes.touches(*SHOWN_TABLES) and self._token > 0:
             self._data_timer.start()  # a burst of changes (a sync's pages) redraws once
+
+    def _on_reps_changed_by_data(self, reps: list[RepInfo]) -> None:
+        """The region's reps after a change of data: reps that left go, new ones come in
+        ticked if every rep was shown (unticked otherwise); the user's ticks stay."""
+        if [r.id for r in reps] == [r.id for r in self._reps]:
+            return
+        before = set(self.selected_rep_ids())
+        unticked = {r.id for r in self._reps} - before
+        if not self.all_reps.isChecked():
+            unticked |= {r.id for r in reps} - {r.id for r in self._reps}
+        self._fill_rep_list(reps, unticked)
+        if set(self.selected_rep_ids()) != before and self._token > 0:
+            self._data_timer.start()  # (the shown reps changed: redraw with them)
 
     def _on_data_timer(self) -> None:
         if self.isVisible():

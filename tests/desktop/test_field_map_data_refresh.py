@@ -169,3 +169,64 @@ def test_a_period_the_user_asks_for_is_fitted_even_if_data_arrives_meanwhile(qtb
         view.refresh()  # the user asks (as the benchmark does): fit the period
         view.refresh(keep_view=True)  # data arrives before it is drawn
     assert map_view_state(qtbot, view) == fitted
+
+
+def test_reps_arriving_by_sync_join_the_rep_list_and_the_users_ticks_stay(qtbot, screen, ctx):
+    """A rep added on the server reaches the open map's rep list with the sync, ticked when
+    every rep was shown; a rep the user had unticked stays unticked; a removed rep goes."""
+    from core.models import Rep
+
+    view = screen
+    qtbot.waitUntil(lambda: view.fm is not None and view.rep_list.count() > 1, timeout=60_000)
+    region_id = view.region_id()
+    codes = [view.rep_list.item(i).text() for i in range(view.rep_list.count())]
+
+    def write(fn) -> None:
+        box: list = []
+        ctx.db.submit(fn, on_result=box.append)
+        qtbot.waitUntil(lambda: bool(box), timeout=10_000)
+
+    def add_rep(code: str):
+        def fn(session) -> None:
+            session.add(
+                Rep(
+                    region_id=region_id,
+                    code=code,
+                    name=f"新代表 {code}",
+                    home_lat=31.2,
+                    home_lon=121.4,
+                )
+            )
+            session.commit()
+
+        write(fn)
+        ctx.sig_data_changed.emit(Changes().add("sync").add("pulled").add("reps"))
+
+    def ticks() -> dict[str, bool]:
+        items = (view.rep_list.item(i) for i in range(view.rep_list.count()))
+        return {it.text().split()[0]: it.checkState().value == 2 for it in items}
+
+    try:
+        assert view.all_reps.isChecked()
+        add_rep("ZZ901")
+        qtbot.waitUntil(lambda: "ZZ901" in ticks(), timeout=10_000)
+        assert all(ticks().values()) and view.all_reps.isChecked()
+
+        first = codes[0].split()[0]
+        view.rep_list.item(0).setCheckState(view.rep_list.item(0).checkState().Unchecked)
+        assert not view.all_reps.isChecked()
+        add_rep("ZZ902")
+        qtbot.waitUntil(lambda: "ZZ902" in ticks(), timeout=10_000)
+        t = ticks()
+        assert t[first] is False and t["ZZ902"] is False and t["ZZ901"] is True
+        assert sum(t.values()) == len(t) - 2
+    finally:
+
+        def drop(session) -> None:
+            session.query(Rep).filter(Rep.code.in_(["ZZ901", "ZZ902"])).delete()
+            session.commit()
+
+        write(drop)
+        ctx.sig_data_changed.emit(Changes().add("sync").add("pulled").add("reps"))
+    qtbot.waitUntil(lambda: "ZZ901" not in ticks() and "ZZ902" not in ticks(), timeout=10_000)
+    assert ticks()[first] is False  # (the user's choice outlives the change)
