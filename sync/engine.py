@@ -228,10 +228,16 @@ async def _send_negotiated(
     *,
     protocol: int | None = None,
     headers: dict[str, str] | None = None,
+    resend: bool = True,
     **kwargs: Any,
 ) -> tuple[tuple[int, bytes], int]:
     """:func:`_send` in ``protocol`` (default ours); once more in an older server's protocol
-    when it answers 426 naming one we still speak. Returns the answer and the protocol."""
+    when it answers 426 naming one we still speak. Returns the answer and the protocol.
+
+    ``resend=False`` (a body built for the protocol it was sent in, e.g. a push that may
+    hold mutations the older protocol does not know): not sent again; the 426 is returned
+    with the older protocol, for the caller to build the request again in it.
+    """
     for _attempt in range(2):
         resp = await _send(
             client, method, url, headers={**_headers(protocol), **(headers or {})}, **kwargs
@@ -241,6 +247,8 @@ async def _send_negotiated(
             break
         log.info("server at %s speaks protocol %d: speaking it", url, older)
         protocol = older
+        if not resend:
+            break
     return resp, PROTOCOL_VERSION if protocol is None else protocol
 
 
@@ -737,14 +745,20 @@ class SyncEngine:
         content: bytes | None = None,
         cap: int | None = None,
         ok: tuple[int, ...] = (),
+        resend: bool = True,
     ) -> bytes:
-        """A signed request; one token refresh on 401; raises for error statuses."""
+        """A signed request; one token refresh on 401; raises for error statuses.
+
+        ``resend``: see :func:`_send_negotiated` (False: a 426 naming an older protocol we
+        speak switches ``_protocol`` to it and raises :class:`_Status` when 426 is in ``ok``).
+        """
         for attempt in range(2):
             resp, protocol = await _send_negotiated(
                 self.client,
                 method,
                 self.base_url + path,
                 protocol=self._protocol,
+                resend=resend,
                 headers={"Authorization": f"Bearer {self._token}"},
                 params=params,
                 json=json,
@@ -774,9 +788,17 @@ class SyncEngine:
                 result.held = held
                 return
             self._progress("push", 0.0, _("Sending {n} edits…").format(n=len(items)))
+            built_for = self._protocol
             try:
-                body = await self._call("POST", "/v1/sync/push", content=request, ok=(409, 413))
+                # never resent as it is under an older protocol: it was built for this one
+                body = await self._call(
+                    "POST", "/v1/sync/push", content=request, ok=(409, 413, 426), resend=False
+                )
             except _Status as st:
+                if st.status == 426:
+                    if self._protocol != built_for:  # an older server: build it for its protocol
+                        continue
+                    _raise_for((st.status, st.body))
                 if st.status == 413:  # too large for the server or a proxy on the way
                     if len(items) > 1:
                         limit = len(items) // 2

@@ -505,6 +505,31 @@ def test_sign_in_and_a_remembered_token_work_with_a_protocol_2_server(server, mo
         run(resume(server.url, "mgr1", "not-a-token"))
 
 
+def test_a_push_built_for_protocol_3_is_not_resent_as_protocol_2(server, tmp_path, monkeypatch):
+    """The server answers sign-in in protocol 3 and the push with 426 naming 2 (servers
+    behind one address updated one at a time, or one rolled back): the push, built with
+    the GPS import in it, is built again for protocol 2, not resent as it was under a
+    protocol-2 header (a real protocol-2 server refuses gps.import/1 as unknown for good)."""
+    import central.app as central_app
+    import sync.engine as se
+
+    d = synced(tmp_path, server, "a", "mgr1")
+    with d.cache.session() as s:
+        import_gpx(s, REP, gpx_bytes(10), d.actor)
+    sign_in = se.SyncEngine._sign_in
+
+    async def then_an_older_server(eng):
+        await sign_in(eng)
+        monkeypatch.setattr(central_app, "PROTOCOL_VERSION", 2)
+
+    monkeypatch.setattr(se.SyncEngine, "_sign_in", then_an_older_server)
+    with pytest.raises(se.EditsHeld) as caught:
+        d.sync()
+    assert (caught.value.result.pushed, caught.value.result.held) == (0, 1)
+    assert server_points(server) == 0 and outbox(d.cache) == [("pending", "")]
+    d.close()
+
+
 def test_a_server_older_than_protocol_2_is_still_refused(server, tmp_path, monkeypatch):
     import central.app as central_app
     import sync.engine as se
