@@ -508,6 +508,12 @@ class _Shell(MacroElement):
     for (var j = 0; j < out.length; j++) out[j] = [a[2 * j] / 1e6, a[2 * j + 1] / 1e6];
     return out;
   }
+  function coords(b64) {  // latlngs' microdegrees as they are (lat, lon interleaved)
+    var s = atob(b64), n = s.length, bytes = new Uint8Array(n);
+    for (var i = 0; i < n; i++) bytes[i] = s.charCodeAt(i);
+    return new Int32Array(bytes.buffer);
+  }
+  var bridge = { visitClicked: function () {}, pageReady: function () {} };
   // Texts made on the page: escaped as core.maps.field_map.esc does (HTML, and the
   // characters folium's template literals would read); fmt fills the translated
   // templates as Python's str.format does ("{name}", "{{", "}}").
@@ -547,8 +553,8 @@ class _Shell(MacroElement):
     return h + ":" + m;
   }
   function minutes(d, n) { return fmt(d.labels.minutes, {n: n}); }
-  function tipOf(l) {
-    var p = l.sdRow, d = l.sdDay;
+  function tipOf(l, i) {  // a marker's tooltip, or point i's of a Points layer
+    var p = l instanceof Points ? l.rowAt(i) : l.sdRow, d = l.sdDay;
     switch (l.sdKind) {
       case "customer": return esc(d.names[p] + " (" + d.tiers[p] + ")");
       case "stop": return esc(d.reps[p[1]] + " \u00b7 " + fmt(d.labels.stop, {
@@ -584,6 +590,159 @@ class _Shell(MacroElement):
     }
     return l.getPopup();
   }
+  // A point set drawn as ONE layer on the map's canvas renderer (the one the circle
+  // markers used, so the order with boundaries, tracks and the other sets is the same),
+  // not one circle marker per point: adding, removing and projecting ~1,650 markers was
+  // most of a day's drawing. Each point is painted as Leaflet paints a circle marker
+  // (rounded pixel position and radius, fill then stroke, in the rows' order: overlapping
+  // points look the same), the canvas state set once per run of points of one style. (One
+  // path per style, one fill and one stroke, was no faster here and drew every ring over
+  // every fill where points overlap.) The renderer redraws it on move, zoom and resize, and asks it what is under the
+  // mouse (_containsPoint: the topmost point within its radius and half its stroke, as
+  // for a circle marker); the point hit gets its tooltip (made when first shown) and, for
+  // a visit, a click opens its popup and tells Python. kind names the rows' texts (tipOf).
+  var D2R = Math.PI / 180, MERC = L.Projection.SphericalMercator, TF = L.CRS.EPSG3857.transformation;
+  var Points = L.Path.extend({
+    initialize: function (kind, b64, rows, styles, styleOf, day) {
+      var a = coords(b64), n = a.length / 2, max = MERC.MAX_LATITUDE, i, lat, sin;
+      this.sdKind = kind;
+      this.sdDay = day;
+      this._rows = rows;
+      this._styles = styles;
+      this._lat = new Float64Array(n);
+      this._lng = new Float64Array(n);
+      this._mx = new Float64Array(n);  // spherical mercator metres, as Leaflet projects
+      this._my = new Float64Array(n);
+      this._x = new Float64Array(n);  // layer pixels (rounded) for the current zoom
+      this._y = new Float64Array(n);
+      this._st = new Uint16Array(n);
+      var weight = 0;
+      for (i = 0; i < n; i++) {
+        lat = this._lat[i] = a[2 * i] / 1e6;
+        this._lng[i] = a[2 * i + 1] / 1e6;
+        sin = Math.sin(Math.max(Math.min(max, lat), -max) * D2R);
+        this._mx[i] = MERC.R * this._lng[i] * D2R;
+        this._my[i] = MERC.R * Math.log((1 + sin) / (1 - sin)) / 2;
+        this._st[i] = styleOf(i);
+      }
+      styles.forEach(function (s) { weight = Math.max(weight, s.weight); });
+      L.setOptions(this, {weight: weight});  // (the renderer's redraw padding)
+      this._hit = -1;
+      this._tipAt = -1;
+      this.on("mouseover mousemove", this._hover, this);
+      this.on("mouseout", this._out, this);
+      this.on("click", this._click, this);
+    },
+    count: function () { return this._lat.length; },
+    latLngAt: function (i) { return L.latLng(this._lat[i], this._lng[i]); },
+    rowAt: function (i) { return this._rows ? this._rows[i] : i; },
+    onRemove: function (map) {
+      if (this._tip) map.closeTooltip(this._tip);
+      if (this._popup && this._popup._sdLayer === this) map.closePopup(this._popup);
+      this._tipAt = -1;
+      L.Path.prototype.onRemove.call(this, map);
+    },
+    _project: function () {
+      var map = this._map, n = this._lat.length, i, r, w;
+      var o = map.getPixelOrigin(), k = map.options.crs.scale(map.getZoom());
+      var same = map.options.crs === L.CRS.EPSG3857, p;
+      var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      for (i = 0; i < n; i++) {
+        if (same) {
+          this._x[i] = Math.round(k * (TF._a * this._mx[i] + TF._b)) - o.x;
+          this._y[i] = Math.round(k * (TF._c * this._my[i] + TF._d)) - o.y;
+        } else {
+          p = map.latLngToLayerPoint([this._lat[i], this._lng[i]]);
+          this._x[i] = p.x;
+          this._y[i] = p.y;
+        }
+        x0 = Math.min(x0, this._x[i]); x1 = Math.max(x1, this._x[i]);
+        y0 = Math.min(y0, this._y[i]); y1 = Math.max(y1, this._y[i]);
+      }
+      r = 0; w = 0;
+      this._styles.forEach(function (s) { r = Math.max(r, s.radius); w = Math.max(w, s.weight); });
+      this._pxBounds = n ? L.bounds([x0 - r - w, y0 - r - w], [x1 + r + w, y1 + r + w]) : null;
+    },
+    _update: function () { if (this._map) this._updatePath(); },
+    _empty: function () { return !this._pxBounds; },
+    _updatePath: function () {
+      var rd = this._renderer;
+      if (!rd._drawing || !this._pxBounds) return;
+      var ctx = rd._ctx, b = rd._bounds, n = this._lat.length, i = 0, j, s, r, x, y;
+      var fill, stroke, fa, sa, pad, k;
+      if (ctx.setLineDash) ctx.setLineDash([]);
+      ctx.lineCap = "round";
+      ctx.lineJoin = "round";
+      while (i < n) {  // a run of points with the same style
+        s = this._styles[this._st[i]];
+        r = Math.max(Math.round(s.radius), 1);
+        pad = r + s.weight;
+        fill = !!s.fill;
+        stroke = s.stroke !== false && s.weight !== 0;
+        fa = s.fillOpacity === undefined ? 0.2 : s.fillOpacity;
+        sa = s.opacity === undefined ? 1 : s.opacity;
+        ctx.fillStyle = s.fillColor || s.color;
+        ctx.strokeStyle = s.color;
+        ctx.lineWidth = s.weight;
+        for (j = i; j < n && this._st[j] === this._st[i]; j++);
+        for (k = i; k < j; k++) {
+          x = this._x[k]; y = this._y[k];
+          if (x + pad < b.min.x || x - pad > b.max.x || y + pad < b.min.y || y - pad > b.max.y) continue;
+          ctx.beginPath();
+          ctx.arc(x, y, r, 0, Math.PI * 2, false);
+          if (fill) { ctx.globalAlpha = fa; ctx.fill("evenodd"); }
+          if (stroke) { ctx.globalAlpha = sa; ctx.stroke(); }
+        }
+        i = j;
+      }
+    },
+    _containsPoint: function (p) {  // the topmost point under p (kept in _hit)
+      var n = this._lat.length, tol = this._renderer.options.tolerance || 0, i, s, d, dx, dy;
+      this._hit = -1;
+      for (i = n - 1; i >= 0; i--) {
+        s = this._styles[this._st[i]];
+        d = s.radius + (s.stroke !== false ? s.weight / 2 : 0) + tol;
+        dx = p.x - this._x[i]; dy = p.y - this._y[i];
+        if (dx * dx + dy * dy <= d * d) { this._hit = i; return true; }
+      }
+      return false;
+    },
+    _hover: function () {
+      if (this._hit !== this._tipAt) this.sdShowTip(this._hit);
+    },
+    _out: function () { this.sdShowTip(-1); },
+    _click: function () {
+      if (this._hit >= 0 && this.sdKind === "visit") {
+        var id = this._rows[this._hit][1];
+        this.sdOpenPopup(this._hit);
+        bridge.visitClicked(id);
+      }
+    },
+    // the tooltip of point i (-1: none), as a hover shows it
+    sdShowTip: function (i) {
+      if (!this._map) return null;
+      this._tipAt = i;
+      if (i < 0) {
+        if (this._tip) this._map.closeTooltip(this._tip);
+        return null;
+      }
+      if (!this._tip) this._tip = L.tooltip();
+      this._tip.setContent(tipOf(this, i)).setLatLng(this.latLngAt(i));
+      if (!this._map.hasLayer(this._tip)) this._map.openTooltip(this._tip);
+      return this._tip;
+    },
+    sdPopupHtml: function (i) { return visitPopup(this.sdDay, this._rows[i]); },
+    sdPopup: function () { return this._popup || null; },
+    _popupFor: function (i) {  // (the one popup of this layer, made when first needed)
+      if (!this._popup) this._popup = L.popup({maxWidth: 360});
+      this._popup._sdLayer = this;
+      return this._popup.setContent(this.sdPopupHtml(i)).setLatLng(this.latLngAt(i));
+    },
+    sdOpenPopup: function (i, popup) {
+      this._map.openPopup(popup || this._popupFor(i));
+      return this._popup;
+    }
+  });
   function marker(g, lat, lon, style, kind, row, day) {
     var m = L.circleMarker([lat, lon], style);
     m.sdKind = kind;
@@ -597,11 +756,15 @@ class _Shell(MacroElement):
   ["customers", "stops", "visits"].forEach(function (k) {
     G[k].on("mouseover", function (e) {
       var l = e.layer;
-      if (l && l.sdKind && !l.getTooltip()) { l.bindTooltip(tipOf(l)); l.openTooltip(); }
+      if (l && l.sdKind && !(l instanceof Points) && !l.getTooltip()) {
+        l.bindTooltip(tipOf(l)); l.openTooltip();
+      }
     });
     G[k].on("click", function (e) {
       var l = e.layer;
-      if (l && l.sdKind === "visit" && !l.getPopup()) { popupOf(l); l.openPopup(); }
+      if (l && l.sdKind === "visit" && !(l instanceof Points) && !l.getPopup()) {
+        popupOf(l); l.openPopup();
+      }
     });
   });
   // A period is drawn in two steps: sdBegin (from the query: clears the last period,
@@ -634,10 +797,8 @@ class _Shell(MacroElement):
         .addTo(G.heat);
     }
     if (s.customers) {
-      var at = latlngs(s.customers);
-      for (var i = 0; i < at.length; i++) {
-        marker(G.customers, at[i][0], at[i][1], s.customerStyle, "customer", i, s);
-      }
+      G.customers.addLayer(new Points("customer", s.customers, null, [s.customerStyle],
+                                      function () { return 0; }, s));
     }
     s.stores.forEach(function (p) {
       L.marker([p[0], p[1]], {icon: storeIcon}).bindTooltip(p[2], {sticky: true})
@@ -698,7 +859,7 @@ class _Shell(MacroElement):
   var channel = new Promise(function (resolve) {
     if (typeof QWebChannel !== "undefined" && typeof qt !== "undefined" && qt.webChannelTransport) {
       new QWebChannel(qt.webChannelTransport, function (ch) {
-        var bridge = ch.objects.bridge;
+        bridge = ch.objects.bridge;
         window.sdBridge = bridge;
         [G.visits, G.stops].forEach(function (g) {
           g.on("click", function (e) {

@@ -354,22 +354,60 @@ def test_png_export_waits_for_the_tiles(qtbot, view, field_map, tmp_path):
 
 # The kept page makes the tooltips and popups of customers, stops and visits itself, when
 # first shown, from the compact rows of field_day_payload: each must be the HTML the
-# exported page carries (built in Python, _day_layers / visit_popup_html).
+# exported page carries (built in Python, _day_layers / visit_popup_html). A point set is
+# one layer drawing every point (``count()``): each point is hovered as the canvas renderer
+# does it (the layer finds the point under the mouse, then gets the mouse event); a point
+# drawn under another there gets its tooltip from ``sdShowTip``, what that hover calls.
 PAGE_TEXTS = """(function () {
-  var out = {customer: [], stop: [], unrecorded: [], visit: [], popup: [], built: []};
-  window.sdMap.eachLayer(function (l) {  // (in the order the layers were made)
+  var out = {customer: [], stop: [], unrecorded: [], visit: [], popup: [], built: [],
+             hits: 0, tips: 0};
+  var map = window.sdMap;
+  function tooltips() {  // shown (a closed one fades out: opacity 0, then goes)
+    return Array.from(document.querySelectorAll(".leaflet-tooltip")).filter(function (e) {
+      return e.style.opacity !== "0";
+    }).length;
+  }
+  map.eachLayer(function (l) {  // (in the order the layers were made)
     if (!l.sdKind) return;
-    if (l.getTooltip() || l.getPopup()) out.built.push(l.sdKind);
-    l.fire("mouseover", {latlng: l.getLatLng()}, true);  // as a hover: the group's handler
-    out[l.sdKind].push(l.getTooltip() ? l.getTooltip().getContent() : null);
-    l.closeTooltip();
-    if (l.sdKind === "visit") {
-      l.fire("click", {latlng: l.getLatLng()}, true);  // as a click
-      var p = l.getPopup();
-      out.popup.push([l.options.visitId, p ? p.getContent() : null, p ? p.isOpen() : false,
-                      window.sdPopupHtml(l.options.visitId)]);
-      window.sdMap.closePopup();
+    if (!l.count) {  // a single marker
+      if (l.getTooltip() || l.getPopup()) out.built.push(l.sdKind);
+      l.fire("mouseover", {latlng: l.getLatLng()}, true);  // as a hover: the group's handler
+      out[l.sdKind].push(l.getTooltip() ? l.getTooltip().getContent() : null);
+      if (l.getTooltip() && l.getTooltip().isOpen()) { out.tips++; out.hits++; }
+      l.closeTooltip();
+      if (l.sdKind === "visit") {
+        l.fire("click", {latlng: l.getLatLng()}, true);  // as a click
+        var p = l.getPopup();
+        out.popup.push([l.options.visitId, p ? p.getContent() : null, p ? p.isOpen() : false,
+                        window.sdPopupHtml(l.options.visitId)]);
+        map.closePopup();
+      }
+      return;
     }
+    if (l._tip || l.sdPopup()) out.built.push(l.sdKind);
+    for (var i = 0; i < l.count(); i++) {
+      var ll = l.latLngAt(i), at = map.latLngToLayerPoint(ll);
+      var ev = {latlng: ll, layerPoint: at, containerPoint: map.layerPointToContainerPoint(at)};
+      if (!l._containsPoint(at)) return JSON.stringify({error: l.sdKind + " " + i + " not hit"});
+      var hit = l._hit;  // (i, or a point drawn over it)
+      if (hit === i) out.hits++;
+      l.fire(i === 0 ? "mouseover" : "mousemove", ev, true);  // as the renderer fires them
+      var t = hit === i ? l._tip : l.sdShowTip(i);
+      if (t && t.isOpen() && tooltips() === 1) out.tips++;
+      out[l.sdKind].push(t ? t.getContent() : null);
+      if (l.sdKind === "visit") {
+        l._containsPoint(at);
+        l.sdShowTip(-1);
+        if (l._hit === i) l.fire("click", ev, true);  // as a click
+        else l.sdOpenPopup(i);  // (what the click calls)
+        var q = l.sdPopup(), vid = l.rowAt(i)[1];
+        out.popup.push([vid, q ? q.getContent() : null, q ? q.isOpen() : false,
+                        window.sdPopupHtml(vid)]);
+        map.closePopup();
+      }
+    }
+    l.fire("mouseout", {}, true);
+    if (tooltips() !== 0) out.built.push("tooltip left open");
   });
   return JSON.stringify(out);
 })()"""
@@ -428,7 +466,11 @@ def test_kept_page_makes_the_exported_pages_tooltips_and_popups(
         got = json.loads(js(qtbot, view, PAGE_TEXTS))
     finally:
         set_language("en")
+    assert "error" not in got, got
     assert got["built"] == []  # nothing was made before it was needed
+    points = len(lay.customers) + len(lay.stops) + len(lay.visits)
+    assert got["tips"] == points  # each tooltip was shown, one at a time
+    assert got["hits"] >= points - 3  # (a few may lie under another point)
     assert got["customer"] == [tip for _la, _lo, _st, tip, _p in lay.customers]
     assert got["stop"] + got["unrecorded"] == [tip for _la, _lo, _st, tip, _p in lay.stops]
     assert len(got["unrecorded"]) == 1 and "${" not in got["unrecorded"][0]
@@ -498,3 +540,75 @@ def test_kept_page_escapes_text_as_python_does(qtbot, view, field_map):
               "</script><script>alert(1)</script>", "&amp; already", "上海 · 便利店", ""]  # fmt: skip
     got = json.loads(js(qtbot, view, f"JSON.stringify({json.dumps(probes)}.map(window.sdEsc))"))
     assert got == [esc(p) for p in probes]
+
+
+POINT_AT = """(function (kind) {  // centres a point of a set lying alone (nothing drawn over it)
+  var found = null, map = window.sdMap;
+  map.eachLayer(function (l) {
+    if (found || l.sdKind !== kind || !l.count) return;
+    for (var i = 0; i < l.count() && !found; i++) {
+      map.setView(l.latLngAt(i), 17, {animate: false});
+      var at = map.latLngToLayerPoint(l.latLngAt(i)), top = null;
+      // what the canvas renderer finds there: the last layer drawn that has a point there
+      for (var o = l._renderer._drawFirst; o; o = o.next) {
+        if (o.layer.options.interactive && o.layer._containsPoint(at)) top = o.layer;
+      }
+      l._containsPoint(at);
+      var p = map.layerPointToContainerPoint(at);
+      if (top === l && l._hit === i) found = [Math.round(p.x), Math.round(p.y), i];
+    }
+  });
+  return JSON.stringify(found);
+})"""
+
+
+def hover(qtbot, view: MapView, x: int, y: int) -> str:
+    """Moves the real mouse to (x, y) on the page; the tooltip shown there (HTML)."""
+    target = view.view.focusProxy() or view.view
+    shown = (
+        "(function(){var e = Array.from(document.querySelectorAll('.leaflet-tooltip'))"
+        ".filter(function(e){ return e.style.opacity !== '0'; });"
+        " return e.length === 1 ? e[0].innerHTML : '';})()"
+    )
+    QTest.mouseMove(target, QPoint(x - 30, y - 30))
+    qtbot.waitUntil(lambda: js(qtbot, view, shown) == "", timeout=5_000)
+    qtbot.wait(60)  # (the renderer looks at the mouse at most every 32 ms)
+    QTest.mouseMove(target, QPoint(x, y))
+    qtbot.waitUntil(lambda: js(qtbot, view, shown) != "", timeout=5_000)
+    return js(qtbot, view, shown)
+
+
+def toggle_layer(qtbot, view: MapView, label: str) -> None:
+    """Clicks ``label``'s box in the page's layer control (as the user ticks it)."""
+    js(qtbot, view,
+       "Array.from(document.querySelectorAll('.leaflet-control-layers-overlays label'))"
+       f".filter(function(l){{ return l.textContent.trim() === {json.dumps(label)}; }})"
+       ".forEach(function(l){ l.querySelector('input').click(); }); 1")  # fmt: skip
+
+
+def test_kept_page_hover_shows_the_points_tooltip(qtbot, view, field_map):
+    """A real mouse over a point shows its tooltip (the point found under the mouse); the
+    layer control hides and shows a point set (the customer here lies under a stop and a
+    track: only with both hidden is it the customer's)."""
+    import html
+
+    from core.maps.field_map import _day_layers
+    from core.trajectory.coords import WGS84
+
+    draw_kept_day(qtbot, view, field_map)
+    js(qtbot, view, "window.sdMap.closePopup(); 1")
+    lay = _day_layers(field_map, WGS84)
+    customers = [tip for _la, _lo, _st, tip, _p in lay.customers]
+    assert js(qtbot, view, f"{POINT_AT}('customer')") == "null"  # under a stop and a track
+    toggle_layer(qtbot, view, "Stops")
+    toggle_layer(qtbot, view, "Tracks")
+    found = json.loads(js(qtbot, view, f"{POINT_AT}('customer')"))
+    assert found is not None
+    x, y, i = found
+    got = hover(qtbot, view, x, y)
+    # (the page's HTML as the browser gives it back: entities may be written otherwise)
+    assert html.unescape(got) == html.unescape(customers[i])
+    toggle_layer(qtbot, view, "Stops")
+    toggle_layer(qtbot, view, "Tracks")
+    assert js(qtbot, view, f"{POINT_AT}('customer')") == "null"
+    assert view.blocked == 0
