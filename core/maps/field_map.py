@@ -471,6 +471,12 @@ class _Shell(MacroElement):
     interleaved), stops and visits as the compact rows of :func:`field_day_payload`, with
     the style as an index into ``day.styles``.
 
+    Customers, stops, unrecorded stops and visits are drawn as one canvas layer per set
+    (``Points`` in the script: the points as arrays, painted on the map's canvas exactly as
+    circle markers are, hit-tested for hover and click), inside the layer control's groups.
+    ``window.sdVisitLayers`` maps a visit's id to its place in the visits' layer
+    (``getLatLng()``); ``window.sdSelectVisit(id)`` pans to it and opens its popup.
+
     Texts: what arrives as HTML (store and track tooltips, the legend) was escaped in
     Python with :func:`esc`; the tooltips and popups of customers, stops and visits are
     made here when first shown (hover, click, ``sdSelectVisit``) from plain data, and every
@@ -493,12 +499,13 @@ class _Shell(MacroElement):
   window.sdMap = map;
   window.sdVisitLayers = visits;
   window.sdSelectVisit = function (id) {
-    var l = visits[id];
-    if (!l) return false;
-    if (!map.hasLayer(l)) return false;
-    popupOf(l);  // (made before the pan starts: the popup's auto-pan stops the pan midway)
-    map.panTo(l.getLatLng());
-    l.openPopup();
+    var v = visits[id];
+    if (!v) return false;
+    if (!map.hasLayer(v.layer)) return false;
+    // (made before the pan starts: the popup's auto-pan stops the pan midway)
+    var popup = v.layer._popupFor(v.i);
+    map.panTo(v.getLatLng());
+    v.layer.sdOpenPopup(v.i, popup);
     return true;
   };
   function latlngs(b64) {
@@ -553,8 +560,8 @@ class _Shell(MacroElement):
     return h + ":" + m;
   }
   function minutes(d, n) { return fmt(d.labels.minutes, {n: n}); }
-  function tipOf(l, i) {  // a marker's tooltip, or point i's of a Points layer
-    var p = l instanceof Points ? l.rowAt(i) : l.sdRow, d = l.sdDay;
+  function tipOf(l, i) {  // the tooltip of point i of a Points layer
+    var p = l.rowAt(i), d = l.sdDay;
     switch (l.sdKind) {
       case "customer": return esc(d.names[p] + " (" + d.tiers[p] + ")");
       case "stop": return esc(d.reps[p[1]] + " \u00b7 " + fmt(d.labels.stop, {
@@ -581,15 +588,11 @@ class _Shell(MacroElement):
     return '<div class="sd-popup"><table>' + body + "</table>" + note + "</div>";
   }
   window.sdPopupHtml = function (id) {
-    var l = visits[id];
-    return l ? visitPopup(l.sdDay, l.sdRow) : null;
+    var v = visits[id];
+    return v ? v.layer.sdPopupHtml(v.i) : null;
   };
-  function popupOf(l) {
-    if (l.sdKind === "visit" && !l.getPopup()) {
-      l.bindPopup(visitPopup(l.sdDay, l.sdRow), { maxWidth: 360 });
-    }
-    return l.getPopup();
-  }
+  function VisitRef(layer, i) { this.layer = layer; this.i = i; }  // (window.sdVisitLayers)
+  VisitRef.prototype.getLatLng = function () { return this.layer.latLngAt(this.i); };
   // A point set drawn as ONE layer on the map's canvas renderer (the one the circle
   // markers used, so the order with boundaries, tracks and the other sets is the same),
   // not one circle marker per point: adding, removing and projecting ~1,650 markers was
@@ -743,30 +746,6 @@ class _Shell(MacroElement):
       return this._popup;
     }
   });
-  function marker(g, lat, lon, style, kind, row, day) {
-    var m = L.circleMarker([lat, lon], style);
-    m.sdKind = kind;
-    m.sdRow = row;
-    m.sdDay = day;
-    g.addLayer(m);
-    return m;
-  }
-  // Tooltips and popups are bound when first needed (hover, click, sdSelectVisit):
-  // binding ~2,000 of them up front was a good part of drawing a day.
-  ["customers", "stops", "visits"].forEach(function (k) {
-    G[k].on("mouseover", function (e) {
-      var l = e.layer;
-      if (l && l.sdKind && !(l instanceof Points) && !l.getTooltip()) {
-        l.bindTooltip(tipOf(l)); l.openTooltip();
-      }
-    });
-    G[k].on("click", function (e) {
-      var l = e.layer;
-      if (l && l.sdKind === "visit" && !(l instanceof Points) && !l.getPopup()) {
-        popupOf(l); l.openPopup();
-      }
-    });
-  });
   // A period is drawn in two steps: sdBegin (from the query: clears the last period,
   // draws customers, stores, heat) then sdDraw (tracks, stops, visits, view, legend).
   // A group is filled while off the map (filling or clearing a group that is on a canvas
@@ -825,29 +804,23 @@ class _Shell(MacroElement):
     });
   }
   function draw(d, bridge) {
-    var i, p, at;
+    var i;
     if (d.static) begin(d.static);
     if (d.tracks) tracks(d);
     else offMap(["stops", "visits"]);  // (the tracks group is off the map since sdTracks)
     Object.keys(visits).forEach(function (k) { delete visits[k]; });
     if (view) map.fitBounds(view, {padding: [24, 24], animate: false});
     view = null;
-    at = latlngs(d.stopsAt);
-    for (i = 0; i < d.stops.length; i++) {
-      p = d.stops[i];
-      marker(G.stops, at[i][0], at[i][1], d.styles[p[0]], "stop", p, d);
+    // (a row's first field is its style; flagged visits come last: drawn on top)
+    function points(g, kind, at, rows) {
+      var l = new Points(kind, at, rows, d.styles, function (i) { return rows[i][0]; }, d);
+      if (rows.length) g.addLayer(l);
+      return l;
     }
-    at = latlngs(d.unrecordedAt);
-    for (i = 0; i < d.unrecorded.length; i++) {
-      p = d.unrecorded[i];
-      marker(G.stops, at[i][0], at[i][1], d.styles[p[0]], "unrecorded", p, d);
-    }
-    at = latlngs(d.visitsAt);
-    for (i = 0; i < d.visits.length; i++) {
-      p = d.visits[i];
-      visits[p[1]] = marker(G.visits, at[i][0], at[i][1],
-                            Object.assign({visitId: p[1]}, d.styles[p[0]]), "visit", p, d);
-    }
+    points(G.stops, "stop", d.stopsAt, d.stops);
+    points(G.stops, "unrecorded", d.unrecordedAt, d.unrecorded);
+    var vl = points(G.visits, "visit", d.visitsAt, d.visits);
+    for (i = 0; i < d.visits.length; i++) visits[d.visits[i][1]] = new VisitRef(vl, i);
     onMap(DAY);
     shown = null;
     drawn = true;
@@ -861,12 +834,6 @@ class _Shell(MacroElement):
       new QWebChannel(qt.webChannelTransport, function (ch) {
         bridge = ch.objects.bridge;
         window.sdBridge = bridge;
-        [G.visits, G.stops].forEach(function (g) {
-          g.on("click", function (e) {
-            var l = e.propagatedFrom || e.layer || e.sourceTarget;
-            if (l && l.options && l.options.visitId) bridge.visitClicked(l.options.visitId);
-          });
-        });
         resolve(bridge);
       });
     } else {

@@ -252,7 +252,7 @@ def test_kept_page_draws_days_sent_to_it(qtbot, view, field_map):
         assert json.loads(blocker.args[0]) == {"tracks": 3, "visits": 3, "flagged": 1}
         assert view.ready and view.current_id == page_id
         assert js(qtbot, view, "Object.keys(window.sdVisitLayers).length") == 3
-        n = "(function(){var n = 0; window.sdMap.eachLayer(function(l){ if (l.options && l.options.visitId) n++; }); return n;})()"
+        n = "(function(){var n = 0; window.sdMap.eachLayer(function(l){ if (l.sdKind === 'visit') n += l.count(); }); return n;})()"
         assert js(qtbot, view, n) == 3
         counts.append(js(qtbot, view, per_layer))
     assert counts[0] == counts[1] > 3
@@ -355,7 +355,7 @@ def test_png_export_waits_for_the_tiles(qtbot, view, field_map, tmp_path):
 # The kept page makes the tooltips and popups of customers, stops and visits itself, when
 # first shown, from the compact rows of field_day_payload: each must be the HTML the
 # exported page carries (built in Python, _day_layers / visit_popup_html). A point set is
-# one layer drawing every point (``count()``): each point is hovered as the canvas renderer
+# one layer drawing every point (``count()``, no marker per point): each point is hovered as the canvas renderer
 # does it (the layer finds the point under the mouse, then gets the mouse event); a point
 # drawn under another there gets its tooltip from ``sdShowTip``, what that hover calls.
 PAGE_TEXTS = """(function () {
@@ -369,21 +369,6 @@ PAGE_TEXTS = """(function () {
   }
   map.eachLayer(function (l) {  // (in the order the layers were made)
     if (!l.sdKind) return;
-    if (!l.count) {  // a single marker
-      if (l.getTooltip() || l.getPopup()) out.built.push(l.sdKind);
-      l.fire("mouseover", {latlng: l.getLatLng()}, true);  // as a hover: the group's handler
-      out[l.sdKind].push(l.getTooltip() ? l.getTooltip().getContent() : null);
-      if (l.getTooltip() && l.getTooltip().isOpen()) { out.tips++; out.hits++; }
-      l.closeTooltip();
-      if (l.sdKind === "visit") {
-        l.fire("click", {latlng: l.getLatLng()}, true);  // as a click
-        var p = l.getPopup();
-        out.popup.push([l.options.visitId, p ? p.getContent() : null, p ? p.isOpen() : false,
-                        window.sdPopupHtml(l.options.visitId)]);
-        map.closePopup();
-      }
-      return;
-    }
     if (l._tip || l.sdPopup()) out.built.push(l.sdKind);
     for (var i = 0; i < l.count(); i++) {
       var ll = l.latLngAt(i), at = map.latLngToLayerPoint(ll);
@@ -470,7 +455,7 @@ def test_kept_page_makes_the_exported_pages_tooltips_and_popups(
     assert got["built"] == []  # nothing was made before it was needed
     points = len(lay.customers) + len(lay.stops) + len(lay.visits)
     assert got["tips"] == points  # each tooltip was shown, one at a time
-    assert got["hits"] >= points - 3  # (a few may lie under another point)
+    assert got["hits"] >= points - 3  # (a few may lie under another point of their set)
     assert got["customer"] == [tip for _la, _lo, _st, tip, _p in lay.customers]
     assert got["stop"] + got["unrecorded"] == [tip for _la, _lo, _st, tip, _p in lay.stops]
     assert len(got["unrecorded"]) == 1 and "${" not in got["unrecorded"][0]
@@ -588,8 +573,8 @@ def toggle_layer(qtbot, view: MapView, label: str) -> None:
 
 def test_kept_page_hover_shows_the_points_tooltip(qtbot, view, field_map):
     """A real mouse over a point shows its tooltip (the point found under the mouse); the
-    layer control hides and shows a point set (the customer here lies under a stop and a
-    track: only with both hidden is it the customer's)."""
+    layer control hides and shows a point set: the customer lies under a stop and a track,
+    so those are hidden to reach it."""
     import html
 
     from core.maps.field_map import _day_layers
@@ -598,17 +583,27 @@ def test_kept_page_hover_shows_the_points_tooltip(qtbot, view, field_map):
     draw_kept_day(qtbot, view, field_map)
     js(qtbot, view, "window.sdMap.closePopup(); 1")
     lay = _day_layers(field_map, WGS84)
-    customers = [tip for _la, _lo, _st, tip, _p in lay.customers]
-    assert js(qtbot, view, f"{POINT_AT}('customer')") == "null"  # under a stop and a track
-    toggle_layer(qtbot, view, "Stops")
-    toggle_layer(qtbot, view, "Tracks")
-    found = json.loads(js(qtbot, view, f"{POINT_AT}('customer')"))
-    assert found is not None
-    x, y, i = found
-    got = hover(qtbot, view, x, y)
-    # (the page's HTML as the browser gives it back: entities may be written otherwise)
-    assert html.unescape(got) == html.unescape(customers[i])
-    toggle_layer(qtbot, view, "Stops")
-    toggle_layer(qtbot, view, "Tracks")
-    assert js(qtbot, view, f"{POINT_AT}('customer')") == "null"
+    stops = [tip for _la, _lo, _st, tip, _p in lay.stops]
+    n_stops = sum(len(t.stops) for t in field_map.tracks)
+    cases = [  # kind, its tooltips, the layers over it (a layer ticked again is drawn last)
+        ("visit", [tip for _la, _lo, _st, tip, _p in lay.visits], []),
+        ("unrecorded", stops[n_stops:], []),
+        ("stop", stops[:n_stops], []),
+        ("customer", [tip for _la, _lo, _st, tip, _p in lay.customers], ["Tracks", "Stops"]),
+    ]
+    for kind, want, over in cases:
+        if over:
+            assert js(qtbot, view, f"{POINT_AT}({json.dumps(kind)})") == "null", kind
+        for label in over:
+            toggle_layer(qtbot, view, label)
+        found = json.loads(js(qtbot, view, f"{POINT_AT}({json.dumps(kind)})"))
+        assert found is not None, kind
+        x, y, i = found
+        got = hover(qtbot, view, x, y)
+        # (the page's HTML as the browser gives it back: entities may be written otherwise)
+        assert html.unescape(got) == html.unescape(want[i]), kind
+        for label in over[::-1]:
+            toggle_layer(qtbot, view, label)
+        if over:
+            assert js(qtbot, view, f"{POINT_AT}({json.dumps(kind)})") == "null", kind
     assert view.blocked == 0
