@@ -1095,7 +1095,7 @@ class FieldMapView(QWidget):
     def _on_reps_changed_by_data(self, reps: list[RepInfo]) -> None:
         """The region's reps after a change of data: reps that left go, new ones come in
         ticked if every rep was shown (unticked otherwise); the user's ticks stay."""
-        if [r.id for r in reps] == [r.id for r in self._reps]:
+        if reps == self._reps:  # (a renamed rep is not the same: its label changes)
             return
         before = set(self.selected_rep_ids())
         unticked = {r.id for r in self._reps} - before

@@ -230,3 +230,32 @@ def test_reps_arriving_by_sync_join_the_rep_list_and_the_users_ticks_stay(qtbot,
         ctx.sig_data_changed.emit(Changes().add("sync").add("pulled").add("reps"))
     qtbot.waitUntil(lambda: "ZZ901" not in ticks() and "ZZ902" not in ticks(), timeout=10_000)
     assert ticks()[first] is False  # (the user's choice outlives the change)
+
+
+def test_a_rep_renamed_by_sync_is_renamed_in_the_rep_list(qtbot, screen, ctx):
+    """The same reps in the same order, one with a new name (changed on the server): the
+    list shows the new name (it compared only the reps' ids, so kept the old one)."""
+    from core.models import Rep
+
+    view = screen
+    qtbot.waitUntil(lambda: view.fm is not None and view.rep_list.count() > 1, timeout=60_000)
+    rep_id = view.rep_list.item(0).data(256)  # Qt.ItemDataRole.UserRole
+    old = view.rep_list.item(0).text()
+
+    def rename(name: str) -> None:
+        box: list = []
+
+        def fn(session) -> None:
+            session.get(Rep, rep_id).name = name
+
+        ctx.db.submit(fn, on_result=box.append)
+        qtbot.waitUntil(lambda: bool(box), timeout=10_000)
+        ctx.sig_data_changed.emit(Changes().add("sync").add("pulled").add("reps"))
+
+    old_name = old.split(maxsplit=1)[1]
+    try:
+        rename("改名代表")
+        qtbot.waitUntil(lambda: view.rep_list.item(0).text().endswith("改名代表"), timeout=10_000)
+    finally:
+        rename(old_name)
+    qtbot.waitUntil(lambda: view.rep_list.item(0).text() == old, timeout=10_000)
