@@ -34,9 +34,11 @@ The functions take a DBAPI ``sqlite3`` connection and run in its current transac
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -45,6 +47,12 @@ if TYPE_CHECKING:
     import numpy as np
 
     from core.trajectory.arrays import FixArrays
+
+log = logging.getLogger(__name__)
+
+#: How long a read waits for another process's write lock before it reads the rows
+#: instead of rebuilding stale blocks (ms).
+REBUILD_WAIT_MS = 200
 
 BLOCKS = "gps_blocks"
 STALE = "gps_block_stale"
@@ -228,6 +236,47 @@ def rebuild_stale(
     return len(keys)
 
 
+@contextlib.contextmanager
+def _busy_wait(conn: sqlite3.Connection, ms: int) -> Iterator[None]:
+    """The connection's busy timeout set to ``ms`` for the block, then put back."""
+    (before,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute(f"PRAGMA busy_timeout = {int(ms)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(before)}")
+
+
+def fixes_from_rows(
+    conn: sqlite3.Connection, rep_ids: Sequence[int], start: dt.datetime, end: dt.datetime
+) -> dict[int, FixArrays]:
+    """:func:`read_fixes` from the ``gps_points`` rows themselves (no block is read or
+    written): the same arrays, at the cost of a Python object per column per row."""
+    import numpy as np
+
+    from core.trajectory.arrays import FixArrays
+
+    def stored(instant: dt.datetime) -> str:
+        return instant.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    rows = conn.execute(
+        "SELECT rep_id, ts, lat, lon, accuracy_m FROM gps_points"
+        f" WHERE rep_id IN ({', '.join('?' * len(rep_ids))}) AND ts >= ? AND ts < ?"
+        " ORDER BY rep_id, ts",
+        [*rep_ids, stored(start), stored(end)],
+    ).fetchall()
+    out: dict[int, FixArrays] = {}
+    for rep_id, group in groupby(rows, key=itemgetter(0)):
+        _rep, ts, lat, lon, acc = zip(*group, strict=True)
+        out[rep_id] = FixArrays(
+            times_us(ts),
+            np.array(lat, dtype=np.float64),
+            np.array(lon, dtype=np.float64),
+            np.array(acc, dtype=np.float64),
+        )
+    return out
+
+
 def _hour(key: Any) -> dt.datetime | None:
     try:
         hour = dt.datetime.strptime(key, _KEY_FORMAT)
@@ -323,7 +372,10 @@ def read_fixes(
 
     Rebuilds the stale buckets of the range first, so it is right whatever wrote; a
     database whose triggers went missing (a snapshot load stopped half-way, a tool that
-    dropped them) gets them back, every bucket then rebuilt as it is read.
+    dropped them) gets them back, every bucket then rebuilt as it is read. That is a write:
+    when another process holds the file's write lock (e.g. ``storedesk sync`` while the app
+    is open), the range is read from ``gps_points`` instead, as before the blocks, and the
+    stale buckets wait for the next read.
     """
     import numpy as np
 
@@ -332,9 +384,17 @@ def read_fixes(
     if not rep_ids or end <= start:
         return {}
     key_from, key_to = key_of(start), key_of(end - dt.timedelta(microseconds=1))
-    if not _triggers_present(conn):
-        install(conn)
-    rebuild_stale(conn, rep_ids, key_from, key_to)
+    try:
+        with _busy_wait(conn, REBUILD_WAIT_MS):
+            if not _triggers_present(conn):
+                install(conn)
+            rebuild_stale(conn, rep_ids, key_from, key_to)
+    except sqlite3.OperationalError as e:
+        # (the first write failed: nothing was written; a later one cannot be busy)
+        if "locked" not in str(e) and "busy" not in str(e):
+            raise
+        log.info("GPS blocks not rebuilt (%s): reading the fixes from gps_points", e)
+        return fixes_from_rows(conn, rep_ids, start, end)
     where, params = _where(rep_ids, key_from, key_to)
     rows = conn.execute(
         f"SELECT rep_id, data FROM {BLOCKS}{where} ORDER BY rep_id, hour", params

@@ -141,6 +141,42 @@ def test_raw_writes_are_marked_and_rebuilt_on_read(demo_cache) -> None:
         assert_blocks_current(raw, none_stale=True)
 
 
+def test_a_read_while_another_process_writes_reads_the_rows(demo_cache) -> None:
+    """Stale blocks want a write; with another process holding the file's write lock (a
+    headless ``storedesk sync`` while the app is open) the map reads the rows instead, at
+    once, and the blocks are rebuilt by a later read."""
+    import time
+
+    rep_id, ts = _one_point(demo_cache)
+    with demo_cache.session() as s:
+        region_id = s.get(Rep, rep_id).region_id
+        driver(s).execute(
+            "UPDATE gps_points SET lat = lat + 0.25 WHERE rep_id = ? AND ts = ?", (rep_id, ts)
+        )
+        s.commit()
+    day = DEMO_TODAY - dt.timedelta(days=1)
+    other = sqlite3.connect(demo_cache.path, isolation_level=None, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the other process's write transaction
+        with demo_cache.session() as s:
+            t0 = time.perf_counter()
+            got = load_field_day(s, region_id, None, day)
+            waited = time.perf_counter() - t0
+            assert_same_raw(got, reference_load_field_day(s, region_id, None, day))
+            assert (rep_id, ts[:13]) in stale_keys(driver(s))  # not rebuilt: it could not
+        assert waited < 5  # (the cache's busy timeout is 10 s)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with demo_cache.session() as s:
+        assert_same_raw(
+            load_field_day(s, region_id, None, day),
+            reference_load_field_day(s, region_id, None, day),
+        )
+        assert (rep_id, ts[:13]) not in stale_keys(driver(s))
+        assert_blocks_current(driver(s))
+
+
 def test_missing_triggers_are_put_back_by_a_read(demo_cache) -> None:
     """Blocks written by a tool that dropped the triggers are not trusted."""
     rep_id, _ts = _one_point(demo_cache)
