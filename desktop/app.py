@@ -137,7 +137,8 @@ class Shell(QObject):
         self._undo_hook = install_excepthook(self.show_error)
         self._closing = False
         self.errors_shown: list[tuple[str, str]] = []
-        self._held_told = ""  # the last "edits wait for a newer server" message shown
+        #: the server protocol "edits wait for a newer server" was last told for
+        self._held_told: int | None = None
         #: error boxes still open (closed with the shell; they may have no window as parent)
         self._error_boxes: list[QMessageBox] = []
         self.set_language(
@@ -550,10 +551,10 @@ class Shell(QObject):
         from sync.engine import EditsHeld
 
         title, text = user_message(exc)
-        if isinstance(exc, EditsHeld):  # the server is older: told once per message
-            if text == self._held_told:
+        if isinstance(exc, EditsHeld):  # the server is older: told once per server protocol
+            if exc.server_protocol == self._held_told:
                 return  # told once; the status bar keeps counting the unsynced edits
-            self._held_told = text
+            self._held_told = exc.server_protocol
         self.show_error(title, text)
 
     # ------------------------------------------------------------------ errors

@@ -107,11 +107,13 @@ class EditsHeld(UpdateRequired):
     """The server speaks an older protocol: everything was synchronised except the edits
     from the first one that protocol does not know (kept in the outbox, in order).
 
-    ``result`` is the sync's result (what was pushed and pulled)."""
+    ``result`` is the sync's result (what was pushed and pulled); ``server_protocol`` the
+    protocol the server speaks."""
 
-    def __init__(self, message: str, result: SyncResult) -> None:
+    def __init__(self, message: str, result: SyncResult, server_protocol: int) -> None:
         super().__init__(message)
         self.result = result
+        self.server_protocol = server_protocol
 
 
 class ProtocolError(SyncError):
@@ -158,15 +160,13 @@ class PasswordAuth:
         self._token: str | None = None
         self._expires: dt.datetime | None = None
         self.user: UserInfo | None = None
-        #: the protocol the last sign-in spoke (an older server's, see _send_negotiated)
-        self.protocol = PROTOCOL_VERSION
 
     async def __call__(self, client: httpx.AsyncClient, base_url: str, refresh: bool) -> str:
         now = dt.datetime.now(dt.UTC)
         if self._token and not refresh and self._expires and self._expires > now:
             return self._token
         body = LoginRequest(username=self.username, password=self._password).model_dump()
-        resp, self.protocol = await _send_negotiated(
+        resp, _protocol = await _send_negotiated(
             client, "POST", base_url + "/v1/auth/login", json=body
         )
         if resp[0] == 401:
@@ -586,7 +586,7 @@ class SyncEngine:
                 await self._pull_or_snapshot(result)
                 await self.run_db(local.mark_success, self.cache, self.now())
                 if result.held:
-                    raise EditsHeld(self._held_message(result.held), result)
+                    raise EditsHeld(self._held_message(result.held), result, self._protocol or 0)
                 self._online, self._last_error = True, ""
                 self._emit("done", 1.0, _("Synchronised."))
                 ended = True

@@ -265,16 +265,17 @@ def test_unexpected_exception_is_logged_and_shown(make_shell, qtbot) -> None:
 
 
 def test_edits_held_for_an_older_server_are_told_once(make_shell, qtbot) -> None:
-    """Every sync against a server not updated yet ends with the same 'edits wait' note:
-    one box, not one every few minutes; a new situation (more edits held) is told again."""
+    """Every sync against a server not updated yet ends with an 'edits wait' note, each
+    new edit starting a sync (with one more edit held): one box, not one per sync; a
+    server at another protocol is a new situation, told again."""
     from sync.engine import EditsHeld, SyncResult
 
     shell = make_shell(role="store_manager", code="SH001")
     before = len(shell.errors_shown)
-    shell._on_sync_error(EditsHeld("2 edits wait for the server", SyncResult()))
-    shell._on_sync_error(EditsHeld("2 edits wait for the server", SyncResult()))
+    shell._on_sync_error(EditsHeld("2 edits wait for the server", SyncResult(), 2))
+    shell._on_sync_error(EditsHeld("3 edits wait for the server", SyncResult(), 2))
     assert shell.errors_shown[before:] == [("Update needed", "2 edits wait for the server")]
-    shell._on_sync_error(EditsHeld("3 edits wait for the server", SyncResult()))
+    shell._on_sync_error(EditsHeld("3 edits wait for the server", SyncResult(), 1))
     assert len(shell.errors_shown) == before + 2
 
 

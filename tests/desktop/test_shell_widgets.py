@@ -381,7 +381,7 @@ def test_sync_controller_shows_what_was_pulled_when_edits_are_held(
 
         async def sync(self, state):
             result = SyncResult(pulled=3, pulled_tables={"visit_notes"}, held=2)
-            raise EditsHeld("2 edits wait for the server", result)
+            raise EditsHeld("2 edits wait for the server", result, 2)
 
         async def aclose(self) -> None:
             pass
