@@ -599,12 +599,14 @@ class _Shell(MacroElement):
   // most of a day's drawing. Each point is painted as Leaflet paints a circle marker
   // (rounded pixel position and radius, fill then stroke, in the rows' order: overlapping
   // points look the same), the canvas state set once per run of points of one style. (One
-  // path per style, one fill and one stroke, was no faster here and drew every ring over
-  // every fill where points overlap.) The renderer redraws it on move, zoom and resize, and asks it what is under the
-  // mouse (_containsPoint: the topmost point within its radius and half its stroke, as
-  // for a circle marker); the point hit gets its tooltip (made when first shown) and, for
-  // a visit, a click opens its popup and tells Python. kind names the rows' texts (tipOf).
-  var D2R = Math.PI / 180, MERC = L.Projection.SphericalMercator, TF = L.CRS.EPSG3857.transformation;
+  // path per style, one fill and one stroke, was barely faster here and drew every ring
+  // over every fill where points overlap.) The renderer redraws it on move, zoom and
+  // resize, and asks it what is under the mouse (_containsPoint: the topmost point within
+  // its radius and half its stroke, as for a circle marker); the point hit gets its
+  // tooltip (made when first shown) and, for a visit, a click opens its popup and tells
+  // Python. kind names the rows' texts (tipOf).
+  var D2R = Math.PI / 180, MERC = L.Projection.SphericalMercator;
+  var TF = L.CRS.EPSG3857.transformation;
   var Points = L.Path.extend({
     initialize: function (kind, b64, rows, styles, styleOf, day) {
       var a = coords(b64), n = a.length / 2, max = MERC.MAX_LATITUDE, i, lat, sin;
@@ -690,7 +692,8 @@ class _Shell(MacroElement):
         for (j = i; j < n && this._st[j] === this._st[i]; j++);
         for (k = i; k < j; k++) {
           x = this._x[k]; y = this._y[k];
-          if (x + pad < b.min.x || x - pad > b.max.x || y + pad < b.min.y || y - pad > b.max.y) continue;
+          if (x + pad < b.min.x || x - pad > b.max.x) continue;  // (off the canvas)
+          if (y + pad < b.min.y || y - pad > b.max.y) continue;
           ctx.beginPath();
           ctx.arc(x, y, r, 0, Math.PI * 2, false);
           if (fill) { ctx.globalAlpha = fa; ctx.fill("evenodd"); }
