@@ -780,7 +780,7 @@ class FieldMapView(QWidget):
         self._draw_pending()  # first: the page draws while the table fills here
         # the table in its own turn of the event loop (keeps each UI-thread step short)
         self._pending_fill = (token, fm, result.rows, keep_view)
-        QTimer.singleShot(0, self._fill_pending)
+        QTimer.singleShot(0, self, self._fill_pending)  # (dropped if the view is deleted)
 
     def _fill_pending(self) -> None:
         pending, self._pending_fill = self._pending_fill, None
@@ -859,7 +859,8 @@ class FieldMapView(QWidget):
     def _fill_table(self, fm: FieldMap, rows: list[dict[str, Any]] | None = None) -> None:
         # rows now, column widths in the next turn of the event loop (two short UI steps)
         self.table.model.set_rows(rows if rows is not None else visit_table_rows(fm))
-        QTimer.singleShot(0, self.table.view.resizeColumnsToContents)
+        # (the view as context: the call is dropped if the view is deleted before it runs)
+        QTimer.singleShot(0, self.table.view, self.table.view.resizeColumnsToContents)
 
     # ------------------------------------------------------------------ selection
 
@@ -896,7 +897,7 @@ class FieldMapView(QWidget):
                     self.table.view.selectRow(i)
                 index = model.index(i, 0)
                 # after the details text has resized the table
-                QTimer.singleShot(0, lambda ix=index: self.table.view.scrollTo(ix))
+                QTimer.singleShot(0, self.table.view, lambda ix=index: self.table.view.scrollTo(ix))
                 break
 
     # ------------------------------------------------------------------ offline area
