@@ -367,6 +367,9 @@ class FieldMapView(QWidget):
         #: (token, page id) the last begin script was run on; token of the last day drawn
         self._begun: tuple[int, str | None] | None = None
         self._drawn_token = 0
+        #: the last token whose page said ready; column widths owed until then (see _fill_table)
+        self._ready_token = 0
+        self._widths_owed = False
         self._tiles: TileCache | None = None
         self._tile_worker = Worker("tiles", 1)
         self._download_state: TaskState | None = None
@@ -844,21 +847,37 @@ class FieldMapView(QWidget):
                 blocked=self.map_view.blocked,
             )
         )
+        self._ready_token = self._token
         self.sig_map_ready.emit(total)
+        if self._widths_owed:
+            self._fit_columns()
 
     def _on_page_failed(self) -> None:
         """The kept page could not be loaded or brought back after its renderer died
         (MapView forgot it): say so; the next request loads a new page."""
         self._shell_wanted = None
         self._begun = self._tracks_sent = None
+        if self._widths_owed:
+            self._fit_columns()
         self.status.setText(_("The map page stopped. Choose the day again to redraw it."))
 
     def _on_error(self, exc: BaseException) -> None:
+        if self._widths_owed:
+            self._fit_columns()
         self.status.setText(_("The map could not be built: {error}").format(error=str(exc)))
 
     def _fill_table(self, fm: FieldMap, rows: list[dict[str, Any]] | None = None) -> None:
-        # rows now, column widths in the next turn of the event loop (two short UI steps)
+        # rows now, column widths in a later turn of the event loop (two short UI steps):
+        # while the page is drawing the day, after its ready - measuring every name takes
+        # 3-17 ms, which held up the ready message (and the status line) behind it
         self.table.model.set_rows(rows if rows is not None else visit_table_rows(fm))
+        if self._drawn_token == self._token and self._ready_token != self._token:
+            self._widths_owed = True
+        else:
+            self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        self._widths_owed = False
         # (the view as context: the call is dropped if the view is deleted before it runs)
         QTimer.singleShot(0, self.table.view, self.table.view.resizeColumnsToContents)
 

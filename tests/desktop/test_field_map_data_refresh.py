@@ -259,3 +259,28 @@ def test_a_rep_renamed_by_sync_is_renamed_in_the_rep_list(qtbot, screen, ctx):
     finally:
         rename(old_name)
     qtbot.waitUntil(lambda: view.rep_list.item(0).text() == old, timeout=10_000)
+
+
+def test_column_widths_are_fitted_once_the_map_is_ready(qtbot, screen):
+    """Measuring every name for the table's column widths takes milliseconds on the UI
+    thread: it waits for the page's ready instead of holding the ready message up."""
+    view = screen
+    order: list[str] = []
+    fit = view.table.view.resizeColumnsToContents
+    view.table.view.resizeColumnsToContents = lambda: (order.append("widths"), fit())[1]
+
+    def ready(_seconds: float) -> None:
+        order.append("ready")
+
+    view.sig_map_ready.connect(ready)
+    try:
+        for day in (DAY - dt.timedelta(days=1), DAY):
+            order.clear()
+            with qtbot.waitSignal(view.sig_map_ready, timeout=60_000):
+                view.set_period(day)
+            qtbot.waitUntil(lambda: "widths" in order, timeout=10_000)
+            assert order == ["ready", "widths"]
+            assert view.table.model.rowCount() > 0
+    finally:
+        view.sig_map_ready.disconnect(ready)
+        del view.table.view.resizeColumnsToContents
