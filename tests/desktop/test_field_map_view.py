@@ -85,6 +85,16 @@ def js(qtbot, view: MapView, script: str):
     return box[0]
 
 
+def selected_popup_text(qtbot, view, visit_id: str) -> str:
+    """Select a visit on the page (``sdSelectVisit``) and read its open popup's text."""
+    assert js(qtbot, view, f"window.sdSelectVisit('{visit_id}')") is True
+    qtbot.waitUntil(
+        lambda: js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content').length") == 1,
+        timeout=5_000,
+    )
+    return js(qtbot, view, "document.querySelector('.leaflet-popup-content').textContent")
+
+
 HEAT_LAYERS = (
     "(function(){var n = 0; window.sdMap.eachLayer(function(l){ if (l._heat) n++; }); return n;})()"
 )
@@ -163,12 +173,7 @@ def test_marker_click_reaches_python(qtbot, view, field_map):
 
 def test_script_named_customer_is_shown_as_text(qtbot, view, field_map):
     load(qtbot, view, build_field_map_html(field_map, None))
-    assert js(qtbot, view, "window.sdSelectVisit('v-xss')") is True
-    qtbot.waitUntil(
-        lambda: js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content').length") == 1,
-        timeout=5_000,
-    )
-    text = js(qtbot, view, "document.querySelector('.leaflet-popup-content').textContent")
+    text = selected_popup_text(qtbot, view, "v-xss")
     assert XSS_NAME in text  # shown literally
     assert js(qtbot, view, "document.querySelectorAll('img[src=\"x\"]').length") == 0
     assert js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content img').length") == 0
@@ -258,12 +263,7 @@ def test_kept_page_draws_days_sent_to_it(qtbot, view, field_map):
     assert counts[0] == counts[1] > 3
     qtbot.waitUntil(lambda: count_pixels(view, TRACK_RGB) > 150, timeout=10_000)
     # names stay text here too
-    assert js(qtbot, view, "window.sdSelectVisit('v-xss')") is True
-    qtbot.waitUntil(
-        lambda: js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content').length") == 1,
-        timeout=5_000,
-    )
-    text = js(qtbot, view, "document.querySelector('.leaflet-popup-content').textContent")
+    text = selected_popup_text(qtbot, view, "v-xss")
     assert XSS_NAME in text
     assert js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content img').length") == 0
     qtbot.wait(300)
@@ -475,12 +475,7 @@ def test_kept_page_makes_the_exported_pages_tooltips_and_popups(
     assert ("09:49–10:25" if zone is None else "<td>02:49––</td>") in popups["v-good-2"]
     # the script-like name is in the popup as escaped text, and the page shows it as text
     assert esc(XSS_NAME) in popups["v-xss"] and XSS_NAME not in popups["v-xss"]
-    assert js(qtbot, view, "window.sdSelectVisit('v-xss')") is True
-    qtbot.waitUntil(
-        lambda: js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content').length") == 1,
-        timeout=5_000,
-    )
-    text = js(qtbot, view, "document.querySelector('.leaflet-popup-content').textContent")
+    text = selected_popup_text(qtbot, view, "v-xss")
     assert XSS_NAME in text
     assert html.unescape(esc(fm.visit("v-xss").row.rep_name)) in text
     assert js(qtbot, view, "document.querySelectorAll('.leaflet-popup-content img').length") == 0
