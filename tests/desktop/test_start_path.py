@@ -117,8 +117,10 @@ def test_a_second_sign_in_does_not_freeze_the_last_sessions_garbage(
         second.warm_up().result(timeout=60)
         second.shutdown()
         gc.collect()
-        assert gone() is None
-        assert gc.get_freeze_count() == frozen
+        assert gone() is None  # a second freeze would have kept the window
+        # Nothing was added to the frozen set. It may shrink: a frozen object whose
+        # last reference goes (another thread's, say) is freed and leaves the set.
+        assert gc.get_freeze_count() <= frozen
     finally:
         if was_enabled:
             gc.enable()
