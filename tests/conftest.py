@@ -8,6 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge results, not speed: a GC pause or a busy CI core must not fail one
+# (Hypothesis' default 200 ms deadline per example would).
+settings.register_profile("storedesk", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("storedesk")
 
 # Headless Qt and QtWebEngine, set before anything imports Qt.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

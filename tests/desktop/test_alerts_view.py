@@ -24,6 +24,10 @@ def test_alerts_list_digest_and_snooze(qtbot, qapp, demo_cache, artifacts):
     from desktop.views.alerts import COLOURS, AlertsView, SnoozeDialog
 
     with supervisor_context(demo_cache, "sup_sh", DEMO_TODAY, qapp) as ctx:
+        # the demo's clock is its last day at the real time of day: held still, so a run
+        # across midnight UTC does not see the snooze end a day late
+        noon = dt.datetime.combine(DEMO_TODAY, dt.time(12, 0), tzinfo=dt.UTC)
+        ctx.now = lambda: noon
         view = AlertsView(ctx)
         qtbot.addWidget(view)
         view.resize(1500, 800)

@@ -56,7 +56,7 @@ def test_demo_region_initial_sync_rate(demo_db_template, tmp_path, artifacts):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "central.cli", "--db", str(central_db), "--port", str(port), "--demo",
-         "--log-level", "warning"],
+         "--log-level", "warning", "--generate-every", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, text=True,
     )  # fmt: skip
     try:
