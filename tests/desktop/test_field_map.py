@@ -53,6 +53,30 @@ def _js(qtbot, view, script):
     return box[0]
 
 
+def _choose_tiles(qtbot, view, key: str) -> None:
+    """Choose a tile source in the combo and wait until the map shows the day on its page.
+
+    The combo only starts the view's 250 ms debounce; the old page stays ``ready`` until
+    the debounce's refresh replaces it, so waiting for ``ready`` alone returns at once.
+    Wait until the debounce has fired, the last request's drawing is ready and the page
+    is the one built for the chosen source (nothing left pending for the next test).
+    """
+    from desktop.views.field_map import shell_key
+
+    view.tile_combo.setCurrentIndex(view.tile_combo.findData(key))
+    assert (view.tile_combo.currentData() or "") == key
+    want = shell_key(view.provider())
+    qtbot.waitUntil(
+        lambda: (
+            not view._debounce.isActive()
+            and view._ready_token == view._token
+            and view.map_view.ready
+            and view.map_view.shell_key == want
+        ),
+        timeout=60_000,
+    )
+
+
 def test_supervisor_day_loads_offline_with_all_reps(qtbot, screen, artifacts):
     view, t0 = screen
     qtbot.waitUntil(lambda: view.map_view.ready, timeout=90_000)
@@ -201,8 +225,7 @@ def test_a_late_ready_of_an_earlier_request_is_not_taken_for_the_current_one(qtb
 def test_download_area_refused_for_osm_and_done_from_an_allowed_server(qtbot, screen):
     view, _t0 = screen
     qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
-    view.tile_combo.setCurrentIndex(view.tile_combo.findData("osm"))
-    qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
+    _choose_tiles(qtbot, view, "osm")
     view.ask_download()
     qtbot.waitUntil(lambda: getattr(view, "download_dialog", None) is not None, timeout=10_000)
     dlg = view.download_dialog
@@ -213,10 +236,8 @@ def test_download_area_refused_for_osm_and_done_from_an_allowed_server(qtbot, sc
 
     with TileServer() as srv:
         view.set_custom_tile_url(srv.url)
-        view.tile_combo.setCurrentIndex(view.tile_combo.findData("custom"))
-        qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
-        view.map_view.run_js("window.sdMap.setView([31.23, 121.47], 13, {animate: false})")
-        qtbot.wait(200)
+        _choose_tiles(qtbot, view, "custom")
+        _js(qtbot, view, "window.sdMap.setView([31.23, 121.47], 13, {animate: false}); 1")
         view.ask_download()
         qtbot.waitUntil(lambda: getattr(view, "download_dialog", None) is not None, timeout=10_000)
         dlg = view.download_dialog
@@ -232,8 +253,7 @@ def test_download_area_refused_for_osm_and_done_from_an_allowed_server(qtbot, sc
         qtbot.waitUntil(lambda: "Downloaded" in view.notice.text(), timeout=30_000)
         assert f"Downloaded {est.to_fetch} tiles" in view.notice.text()
         assert len(srv.requests) == est.to_fetch
-    view.tile_combo.setCurrentIndex(view.tile_combo.findData(""))
-    qtbot.waitUntil(lambda: view.map_view.ready, timeout=60_000)
+    _choose_tiles(qtbot, view, "")
     assert view.map_view.blocked == 0
 
 

@@ -542,20 +542,35 @@ POINT_AT = """(function (kind) {  // centres a point of a set lying alone (nothi
 })"""
 
 
-def hover(qtbot, view: MapView, x: int, y: int) -> str:
-    """Moves the real mouse to (x, y) on the page; the tooltip shown there (HTML)."""
+def hover(qtbot, view: MapView, x: int, y: int, attempts: int = 5) -> str:
+    """Moves the real mouse to (x, y) on the page; the tooltip shown there (HTML).
+
+    Leaflet's canvas renderer drops a mouse move that comes within 32 ms of the last one
+    it handled (the throttle is lifted by a setTimeout, so a stalled renderer on a busy
+    machine can drop a move made later than that): the mouse goes away and back again,
+    a few times if need be, until the tooltip shows.
+    """
     target = view.view.focusProxy() or view.view
     shown = (
         "(function(){var e = Array.from(document.querySelectorAll('.leaflet-tooltip'))"
         ".filter(function(e){ return e.style.opacity !== '0'; });"
         " return e.length === 1 ? e[0].innerHTML : '';})()"
     )
-    QTest.mouseMove(target, QPoint(x - 30, y - 30))
-    qtbot.waitUntil(lambda: js(qtbot, view, shown) == "", timeout=5_000)
-    qtbot.wait(60)  # (the renderer looks at the mouse at most every 32 ms)
-    QTest.mouseMove(target, QPoint(x, y))
-    qtbot.waitUntil(lambda: js(qtbot, view, shown) != "", timeout=5_000)
-    return js(qtbot, view, shown)
+    for attempt in range(attempts):
+        # away (each time elsewhere: Qt sends no move to where the mouse already is)
+        QTest.mouseMove(target, QPoint(x - 30 - 3 * attempt, y - 30))
+        try:
+            qtbot.waitUntil(lambda: js(qtbot, view, shown) == "", timeout=2_000)
+        except qtbot.TimeoutError:
+            continue  # the move away was dropped: a tooltip is still open
+        qtbot.wait(60)  # (the renderer looks at the mouse at most every 32 ms)
+        QTest.mouseMove(target, QPoint(x, y))
+        try:
+            qtbot.waitUntil(lambda: js(qtbot, view, shown) != "", timeout=2_000)
+        except qtbot.TimeoutError:
+            continue  # the move back was dropped
+        return js(qtbot, view, shown)
+    pytest.fail(f"no tooltip shown at ({x}, {y}) after {attempts} mouse moves away and back")
 
 
 def toggle_layer(qtbot, view: MapView, label: str) -> None:
