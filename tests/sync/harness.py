@@ -17,7 +17,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,7 @@ class Faults:
         self.app = app
         self.rules: list[tuple[str, str, Any]] = []
         self.seen: list[str] = []
+        self.hold: Hold | None = None
         self._lock = threading.Lock()
 
     def add(self, path: str, kind: str, arg: Any = None, times: int = 1) -> None:
@@ -220,6 +222,21 @@ class Faults:
         """
         with self._lock:
             self.rules.extend([(path, kind, arg)] * times)
+
+    @contextmanager
+    def holding(self, path: str, budget: int, rows: Callable[[bytes], int]) -> Iterator[Hold]:
+        """Serve ``path`` until its replies held ``budget`` rows, then park it (:class:`Hold`).
+
+        Requests to ``path`` go to the hold instead of the fault rules. On exit the parked
+        requests are let through (their client is gone by then) and the hold removed.
+        """
+        hold = Hold(path, budget, rows)
+        self.hold = hold
+        try:
+            yield hold
+        finally:
+            self.hold = None
+            hold.release()
 
     def _take(self, path: str, query: str = "") -> tuple[str, Any] | None:
         with self._lock:
@@ -234,6 +251,9 @@ class Faults:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         self.seen.append(scope["path"])
+        hold = self.hold
+        if hold is not None and scope["path"] == hold.path:
+            return await hold(self.app, scope, receive, send)
         rule = self._take(scope["path"], scope.get("query_string", b"").decode())
         if rule is None:
             return await self.app(scope, receive, send)
@@ -269,6 +289,49 @@ class Faults:
         if kind == "rewrite":  # the server's reply, bytes in, bytes out
             return await _reply(send, 200, arg(body))
         raise ValueError(kind)
+
+
+class Hold:
+    """Answers requests to ``path`` until their replies held ``budget`` rows, then parks the
+    next ones: no answer until :meth:`release`.
+
+    The client gets exactly the rows that take it past a chosen point and cannot get any
+    further, so a test that kills it "at 95 %" kills it there, whatever the machine's
+    speed (instead of racing the end of the download). ``rows(body)`` counts the rows of
+    one successful reply; ``served`` and ``parked`` are for the test to read.
+    """
+
+    def __init__(self, path: str, budget: int, rows: Callable[[bytes], int]) -> None:
+        self.path = path
+        self.budget = budget
+        self.rows = rows
+        self.served = 0
+        self.parked = 0
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def __call__(self, app: Any, scope: dict, receive: Callable, send: Callable) -> None:
+        if self.served >= self.budget and not self._released.is_set():
+            self.parked += 1
+            while not self._released.is_set():
+                await asyncio.sleep(0.01)
+            return await app(scope, receive, send)
+        captured: list[dict] = []
+
+        async def keep(msg: dict) -> None:
+            captured.append(msg)
+
+        await app(scope, receive, keep)
+        start = next(m for m in captured if m["type"] == "http.response.start")
+        if start["status"] == 200:
+            body = b"".join(
+                m.get("body", b"") for m in captured if m["type"] == "http.response.body"
+            )
+            self.served += self.rows(body)
+        for m in captured:
+            await send(m)
 
 
 async def _reply(send: Callable, status: int, body: bytes) -> None:

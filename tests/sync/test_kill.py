@@ -5,11 +5,17 @@ test reads its progress bar and kills it at ~30 % and ~95 % of the snapshot, and
 middle of a long pull. After each kill the cache must be consistent (rows match the stored
 position exactly), and the next run resumes — not restarts — and ends with checksums equal
 to the server's.
+
+The server serves the pages that take the client to the kill point and then parks the next
+page request (:class:`tests.sync.harness.Hold`): the client cannot finish before the kill
+lands, however slow the machine (at 95 % only ~2 pages are left, which the client used to
+download and store within ~0.2 s of printing 95 %).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -27,7 +33,7 @@ from central.models import ChangeLog
 from core.cache import open_cache
 from core.models import Shift, VisitNote
 from sync import local
-from sync.protocol import PROTOCOL_HEADER
+from sync.protocol import PROTOCOL_HEADER, SYNCED_TABLE_NAMES, decode_page
 from tests.sync.conftest import start_server
 from tests.sync.harness import PASSWORD
 
@@ -60,15 +66,23 @@ def run_and_kill(cache: Path, srv, user: str, should_kill, env_extra: dict[str, 
     t = threading.Thread(target=reader, daemon=True)
     t.start()
     deadline = time.monotonic() + 60
+    killed = False
     while proc.poll() is None and time.monotonic() < deadline:
         text = "".join(seen)
         if should_kill(text):
             proc.send_signal(signal.SIGKILL)
+            killed = True
             break
         time.sleep(0.005)
+    if not killed and proc.poll() is None:  # never reached the kill point: don't leave it
+        proc.kill()
     proc.wait(20)
     t.join(5)
-    assert proc.returncode == -signal.SIGKILL, ("not killed", proc.returncode, "".join(seen)[-500:])
+    assert killed and proc.returncode == -signal.SIGKILL, (
+        "not killed at the kill point",
+        proc.returncode,
+        "".join(seen)[-500:],
+    )
     return "".join(seen)
 
 
@@ -83,6 +97,24 @@ def run_to_end(cache: Path, srv, user: str, env_extra: dict[str, str]) -> str:
 def last_pct(text: str) -> float:
     found = re.findall(r"(\d+\.\d)% ", text)
     return float(found[-1]) if found else 0.0
+
+
+def page_rows(body: bytes) -> int:
+    """Rows in one snapshot page (the SQLite page format the CLI asks for)."""
+    return decode_page(body)[0].count
+
+
+def pull_rows(body: bytes) -> int:
+    return len(json.loads(body)["changes"])
+
+
+def snapshot_total(srv) -> int:
+    """Rows in admin's snapshot: every row of every synced table."""
+    with srv.session() as s:
+        return sum(
+            s.scalar(select(func.count()).select_from(Shift.metadata.tables[name])) or 0
+            for name in SYNCED_TABLE_NAMES
+        )
 
 
 @pytest.fixture(scope="module")
@@ -126,14 +158,24 @@ def test_initial_sync_killed_at_30_and_95_percent_resumes_and_checksums_match(bi
     srv = big_server
     env = {"STOREDESK_SYNC_PAGE_ROWS": "150"}
     cache = tmp_path / "desk.db"
+    total = snapshot_total(srv)
     loaded_before = 0
     for kill_at in (30.0, 95.0):
-        srv.faults.add("/v1/sync/snapshot", "delay", 0.02, times=100)
-        text = run_and_kill(cache, srv, "admin", lambda t, k=kill_at: last_pct(t) >= k, env)
-        srv.faults.rules.clear()
+        # This run gets the pages up to kill_at % of the snapshot, then waits for the next
+        # one for ever: it is killed at kill_at %, not somewhere after it.
+        budget = math.ceil(total * kill_at / 100) - loaded_before
+        with srv.faults.holding("/v1/sync/snapshot", budget, page_rows) as hold:
+            text = run_and_kill(
+                cache, srv, "admin", lambda t, k=kill_at, h=hold: last_pct(t) >= k and h.parked, env
+            )
+        assert hold.served < total - loaded_before  # pages were left to download
         assert kill_at <= last_pct(text) < 100.0
         loaded, _index = check_snapshot_position_consistent(cache, srv)
+        c = open_cache(cache)
+        assert local.read_state(c).snapshot_total == total  # the budget's arithmetic holds
+        c.close()
         assert loaded > loaded_before  # the second run continued from the first one's rows
+        assert loaded >= total * kill_at / 100
         loaded_before = loaded
     out = run_to_end(cache, srv, "admin", env)
     assert "checksums match" in out, out
@@ -165,14 +207,20 @@ def test_client_killed_mid_pull_keeps_rows_and_cursor_consistent(big_server, tmp
             timeout=60,
         )
         assert r.status_code == 200
-    srv.faults.add("/v1/sync/pull", "delay", 0.03, times=100)
 
-    def enough(t: str) -> bool:
+    def received(t: str) -> int:
         counts = re.findall(r"Receiving changes… ([\d,]+)", t)
-        return bool(counts) and int(counts[-1].replace(",", "")) >= 500
+        return int(counts[-1].replace(",", "")) if counts else 0
 
-    run_and_kill(cache, srv, "sup1", enough, {"STOREDESK_SYNC_PULL_ROWS": "50"})
-    srv.faults.rules.clear()
+    # 500 changes are served, then the next pull page is parked: killed mid-pull for sure.
+    with srv.faults.holding("/v1/sync/pull", 500, pull_rows) as hold:
+        run_and_kill(
+            cache,
+            srv,
+            "sup1",
+            lambda t: received(t) >= 500 and hold.parked,
+            {"STOREDESK_SYNC_PULL_ROWS": "50"},
+        )
     c = open_cache(cache)
     try:
         st = local.read_state(c)
