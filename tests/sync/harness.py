@@ -215,7 +215,8 @@ class Faults:
         self._lock = threading.Lock()
 
     def add(self, path: str, kind: str, arg: Any = None, times: int = 1) -> None:
-        """kind: drop_reply | error_after | error_before | garbage | replace | rewrite | delay.
+        """kind: drop_reply | error_after | error_before | garbage | replace | rewrite | delay
+        | slow_reply (the server does its work and commits, the reply leaves ``arg`` s later).
 
         ``path`` may end with ``?text``: the rule then matches only requests whose query
         string contains ``text`` (e.g. ``/v1/sync/snapshot?table=shifts``).
@@ -282,6 +283,11 @@ class Faults:
             raise ConnectionAbortedError("injected: reply lost")
         if kind == "error_after":
             return await _reply(send, arg or 502, b"<html>bad gateway</html>")
+        if kind == "slow_reply":  # (the client may have given up meanwhile)
+            await asyncio.sleep(arg)
+            for msg in captured:
+                await send(msg)
+            return None
         if kind == "garbage":
             return await _reply(send, 200, arg if arg is not None else b"{not json")
         if kind == "replace":

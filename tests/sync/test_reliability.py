@@ -121,17 +121,24 @@ def test_timeout_after_commit_is_not_applied_twice(server, tmp_path):
     async def go():
         eng = await synced(cache, server)
         add_note(cache, eng, server.world.visits["S1"], "slow network")
+        patient = eng.client
         eng.client = httpx.AsyncClient(timeout=httpx.Timeout(0.5))
-        server.faults.add("/v1/sync/push", "delay", 1.5)
+        server.faults.add("/v1/sync/push", "slow_reply", 1.5)
         with pytest.raises(OfflineError):
             await eng.sync_once()
-        await asyncio.sleep(1.5)  # the delayed request reaches the app and commits
+        # the server committed the push; its answer comes after the client gave up
+        assert server_count(server, VisitNote) == 1
+        pending = Outbox.status == "pending"
+        assert local_count(cache, Outbox, pending) == 1  # not known applied: sent again
+        await eng.client.aclose()
+        eng.client = patient
         r = await eng.sync_once()
         await eng.aclose()
         return r
 
     run(go())
     assert server_count(server, VisitNote) == 1
+    assert local_count(cache, Outbox, Outbox.status == "pending") == 0
     cache.close()
 
 
