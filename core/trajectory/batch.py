@@ -23,7 +23,8 @@ import bisect
 import datetime as dt
 import functools
 import math
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -187,7 +188,68 @@ def detect_stops_batch(
     min_dwell_s: float = MIN_DWELL_S,
     max_gap_s: float = MAX_GAP_S,
 ) -> list[list[Stop]]:
-    """:func:`core.trajectory.stops.detect_stops` of every segment (time-ordered).
+    """:func:`core.trajectory.stops.detect_stops` of every segment (time-ordered); see
+    :func:`_stop_runs`."""
+    return detect_stop_table(
+        b, radius_m=radius_m, min_dwell_s=min_dwell_s, max_gap_s=max_gap_s
+    ).stops
+
+
+@dataclass(frozen=True)
+class StopTable:
+    """:func:`detect_stops_batch`'s stops, and the same stops as columns: every
+    segment's stops one after the other (segment by segment, in time order)."""
+
+    stops: list[list[Stop]]
+    seg: np.ndarray  # int64: the segment of each stop
+    start_us: np.ndarray  # int64: Stop.start (its first fix)
+    end_us: np.ndarray  # int64: Stop.end (its last fix)
+    lat: np.ndarray  # Stop.lat
+    lon: np.ndarray  # Stop.lon
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """Segment ``k``'s stops are rows ``[offsets[k], offsets[k + 1])``."""
+        off = np.zeros(len(self.stops) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in self.stops], out=off[1:])
+        return off
+
+
+def detect_stop_table(
+    b: Batch,
+    *,
+    radius_m: float = STOP_RADIUS_M,
+    min_dwell_s: float = MIN_DWELL_S,
+    max_gap_s: float = MAX_GAP_S,
+) -> StopTable:
+    """:func:`detect_stops_batch`, with the stops as columns too."""
+    found = _stop_runs(b, radius_m=radius_m, min_dwell_s=min_dwell_s, max_gap_s=max_gap_s)
+    out: list[list[Stop]] = [[] for _ in range(b.segments)]
+    seg = np.array([k for k, _, _ in found], dtype=np.int64)
+    first = np.array([s for _, s, _ in found], dtype=np.int64)
+    end = np.array([j for _, _, j in found], dtype=np.int64)
+    t = b.fa.t_us
+    start_us, end_us = t[first], t[end - 1]
+    if not found:
+        z = np.zeros(0)
+        return StopTable(out, seg, start_us, end_us, z, z)
+    times = _instants(np.concatenate((start_us, end_us)))
+    lats, lons = _run_means(b.fa.lat, b.fa.lon, first, end)
+    nf = len(found)
+    for m, (k, s, j) in enumerate(found):
+        out[k].append(Stop(times[m], times[m + nf], lats[m], lons[m], j - s))
+    return StopTable(out, seg, start_us, end_us, np.array(lats), np.array(lons))
+
+
+def _stop_runs(
+    b: Batch,
+    *,
+    radius_m: float = STOP_RADIUS_M,
+    min_dwell_s: float = MIN_DWELL_S,
+    max_gap_s: float = MAX_GAP_S,
+) -> list[tuple[int, int, int]]:
+    """The runs of :func:`detect_stops_batch`: (segment, first fix, end) of every stop,
+    by segment and time.
 
     ``detect_stops`` extends a run from an anchor while the next fix is within reach of
     it, up to a gap in the data (here also the segment's end); a run lasting
@@ -203,15 +265,14 @@ def detect_stops_batch(
 
     The scan then only walks from stop to stop.
     """
-    out: list[list[Stop]] = [[] for _ in range(b.segments)]
     n = len(b)
     if n == 0:
-        return out
+        return []
     fa = b.fa
     t = fa.t_us
     need = _min_us(min_dwell_s)
     if need is None or need > int(t.max()) - int(t.min()):
-        return out  # no run lasts that long
+        return []  # no run lasts that long
     # a run ends at the first gap in the data or at its segment's end, whatever the
     # distances: that index for every fix
     gap = np.diff(t) / 1_000_000 > max_gap_s
@@ -242,7 +303,7 @@ def detect_stops_batch(
             a ^= lasts  # (lasts implies a)
     starts = np.flatnonzero(long_at >= 0)
     if not starts.size:
-        return out
+        return []
 
     # 2. the scan, from stop to stop. Run ends are searched in rounds: first for every
     # anchor starting a series of consecutive stop anchors (almost every stop starts at
@@ -279,24 +340,77 @@ def detect_stops_batch(
                 i = j
                 q = bisect.bisect_right(series_end, i, q)
         scans = waiting
-    if not found:
-        return out
-    # (a rep's stops were found in time order, whatever the rounds)
-    edge_us = t[[s for _, s, _ in found] + [j - 1 for _, _, j in found]].tolist()
-    times = [EPOCH + dt.timedelta(microseconds=us) for us in edge_us]
-    lat, lon = fa.lat, fa.lon
-    for m, (k, s, j) in enumerate(found):
-        run_lat, run_lon = lat[s:j].tolist(), lon[s:j].tolist()
-        out[k].append(
-            Stop(
-                start=times[m],
-                end=times[m + len(found)],
-                lat=sum(run_lat) / len(run_lat),
-                lon=sum(run_lon) / len(run_lon),
-                n_fixes=j - s,
-            )
-        )
-    return out
+    found.sort()  # by segment; a rep's stops were found in time order, whatever the rounds
+    return found
+
+
+def _instants(us: np.ndarray) -> list[dt.datetime]:
+    """``EPOCH + timedelta(microseconds=u)`` of each ``u`` (numpy makes the timedeltas)."""
+    return [EPOCH + d for d in us.astype("timedelta64[us]").astype(object).tolist()]
+
+
+#: ``sum()`` of floats adds them one by one, left to right, up to Python 3.11; from 3.12
+#: on it compensates the rounding (Neumaier), which numpy does not reproduce
+_SEQUENTIAL_SUM = sys.version_info < (3, 12)
+
+
+def _run_means(
+    lat: np.ndarray, lon: np.ndarray, first: np.ndarray, end: np.ndarray
+) -> tuple[list[float], list[float]]:
+    """For each run ``[first[m], end[m])`` (non-empty): ``sum(run) / len(run)`` of its
+    latitudes and of its longitudes, as ``detect_stops`` computes a stop's centre.
+
+    ``sum()`` starts from the int 0 (``0 + x`` is ``0.0 + x``) and, up to Python 3.11,
+    adds one by one (:data:`_SEQUENTIAL_SUM`, :func:`_range_sums`).
+    """
+    n = end - first
+    if not _SEQUENTIAL_SUM:
+        lat_l, lon_l = [], []
+        for s, j in zip(first.tolist(), end.tolist(), strict=True):
+            run_lat, run_lon = lat[s:j].tolist(), lon[s:j].tolist()
+            lat_l.append(sum(run_lat) / len(run_lat))
+            lon_l.append(sum(run_lon) / len(run_lon))
+        return lat_l, lon_l
+    sums = _range_sums(
+        first,
+        end,
+        np.zeros(len(n)),
+        lambda i: lat.take(i, mode="clip"),
+        lambda i: lon.take(i, mode="clip"),
+    )
+    sums /= n
+    return sums[0].tolist(), sums[1].tolist()
+
+
+def _range_sums(
+    first: np.ndarray,
+    end: np.ndarray,
+    start: np.ndarray,
+    *values_at: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """For each ``values_at[c]`` (``v`` at given indices) and each ``m``:
+    ``start[m] + v[first[m]] + ... + v[end[m] - 1]``, added left to right as a Python loop
+    does (a row per ``values_at``). ``values_at`` gets indices up to
+    ``max(end) + max(end - first)``: it clips them.
+
+    The ranges side by side as columns, their values row by row, zeros below a range's
+    end (adding 0.0 changes no sum other than -0.0; ``start`` must not be -0.0), added
+    into the sums a row at a time; some rows per round (temporaries up to 128 KB: bigger
+    ones are fresh memory each call, whose page faults cost more than the rounds).
+    """
+    k, m = len(values_at), len(first)
+    total = np.array(np.broadcast_to(start, (k, m)), dtype=np.float64).reshape(k * m)
+    n = end - first
+    if not m or int(n.max()) <= 0:
+        return total.reshape(k, m)
+    step = max(1, 16384 // (k * m))
+    for r0 in range(0, int(n.max()), step):
+        idx = first + np.arange(r0, r0 + step)[:, None]  # row r: each range's r-th
+        inside = np.tile(idx < end, k)
+        values = np.concatenate([f(idx) for f in values_at], axis=1)
+        for row in np.where(inside, values, 0.0):
+            total += row
+    return total.reshape(k, m)
 
 
 def _min_us(seconds: float) -> int | None:
@@ -500,6 +614,106 @@ def match_stops_batch(
     return out
 
 
+def visit_times(visits: Sequence[RecordedVisit]) -> tuple[np.ndarray, np.ndarray]:
+    """Each visit's check-in and its end (check-out, or check-in without one), in µs."""
+    cin = np.array([to_us(v.check_in_at) for v in visits], dtype=np.int64)
+    end = np.array([to_us(v.check_out_at or v.check_in_at) for v in visits], dtype=np.int64)
+    return cin, end
+
+
+def compare_with_visits_batch(
+    table: StopTable,
+    matched: Sequence[Sequence[StopMatch]],
+    visits: Sequence[RecordedVisit],
+    segments: Sequence[int],
+    *,
+    slack: dt.timedelta = dt.timedelta(minutes=15),
+    max_distance_m: float = MATCH_RADIUS_M,
+    times: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[list[int | None], list[list[int]]]:
+    """:func:`core.trajectory.stops.compare_with_visits` of every segment's matches
+    (``matched[k]``: ``match_stops_batch`` of ``table.stops[k]``) with its visits
+    (``segments[v]``: the segment of ``visits[v]``).
+
+    Returns, for each visit, its segment's ``VisitComparison.visit_stop.get(visit.id)``,
+    and each segment's ``unrecorded_stops``. The pairs a visit may take (the stop's
+    times widened by ``slack`` meet the visit's, and the stop is at its customer or
+    within ``max_distance_m`` of it) are found for all visits at once (numpy measures;
+    within ``_EDGE_M`` of the radius the scalar ``haversine_m`` decides); then the
+    visits take them in check-in order, as ``compare_with_visits`` does. ``times``:
+    :func:`visit_times` of ``visits``, when made already.
+    """
+    nv = len(visits)
+    nseg = len(matched)
+    off = table.offsets
+    visit_stop: list[int | None] = [None] * nv
+    if nv and len(table.seg):
+        seg_v = np.asarray(segments, dtype=np.int64)
+        cin, end = visit_times(visits) if times is None else times
+        # every (visit, stop of its segment) pair whose times meet
+        cnt = off[seg_v + 1] - off[seg_v]
+        vi = np.repeat(np.arange(nv), cnt)
+        si = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt - off[seg_v], cnt)
+        slack_us = slack // _US
+        meet = (table.end_us[si] + slack_us >= cin[vi]) & (table.start_us[si] - slack_us <= end[vi])
+        vi, si = vi[meet], si[meet]
+        # at the visit's customer, or near it
+        cust = [m.customer_id for part in matched for m in part]
+        v_cust = [v.customer_id for v in visits]
+        near = np.array(
+            [cust[s] == v_cust[v] for v, s in zip(vi.tolist(), si.tolist(), strict=True)],
+            dtype=bool,
+        )
+        far = np.flatnonzero(~near)
+        if far.size:
+            clat = np.array([v.customer_lat for v in visits])
+            clon = np.array([v.customer_lon for v in visits])
+            fs, fv = si[far], vi[far]
+            d = haversine_np(table.lat[fs], table.lon[fs], clat[fv], clon[fv])
+            near[far] = d <= max_distance_m
+            for u in np.flatnonzero(np.abs(d - max_distance_m) <= _EDGE_M).tolist():
+                s_, v_ = int(fs[u]), int(fv[u])
+                near[far[u]] = (
+                    haversine_m(float(table.lat[s_]), float(table.lon[s_]), clat[v_], clon[v_])
+                    <= max_distance_m
+                )
+        vi, si = vi[near], si[near]
+        overlap = (
+            np.minimum(table.end_us[si], end[vi]) - np.maximum(table.start_us[si], cin[vi])
+        ) / 1_000_000
+        # each visit's pairs, in stop order; the visits in check-in order (per segment,
+        # as compare_with_visits sorts them; segments share no stops)
+        pairs: dict[int, list[tuple[float, int]]] = {}
+        for v, ov, s in zip(vi.tolist(), overlap.tolist(), si.tolist(), strict=True):
+            pairs.setdefault(v, []).append((ov, s))
+        used: set[int] = set()
+        taken: dict[tuple[int, str], int] = {}
+        seg_l = seg_v.tolist()
+        with_pairs = np.array(list(pairs), dtype=np.int64)
+        for v in with_pairs[np.argsort(cin[with_pairs], kind="stable")].tolist():
+            best: tuple[float, int] | None = None
+            for ov, s in pairs[v]:
+                if s not in used and (best is None or ov > best[0]):
+                    best = (ov, s)
+            if best is not None:
+                used.add(best[1])
+                taken[seg_l[v], visits[v].id] = best[1] - int(off[seg_l[v]])
+        if taken:
+            visit_stop = [taken.get((k, v.id)) for k, v in zip(seg_l, visits, strict=True)]
+    else:
+        used = set()
+    off_l = off.tolist()
+    unrecorded = [
+        [
+            i
+            for i, m in enumerate(matched[k])
+            if off_l[k] + i not in used and m.customer_id is not None
+        ]
+        for k in range(nseg)
+    ]
+    return visit_stop, unrecorded
+
+
 def trace_facts_batch(
     visits: Sequence[RecordedVisit],
     segments: Sequence[int],
@@ -507,18 +721,19 @@ def trace_facts_batch(
     tz: str,
     *,
     max_speed_kmh: float = MAX_SPEED_KMH,
+    times: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[TraceFacts]:
     """:func:`core.trajectory.evidence.trace_facts` for visits of many reps and days.
 
     ``segments[k]`` is the segment (rep) of ``visits[k]``; each visit is judged against
     its rep's cleaned fixes of the visit's local day (``b`` time-ordered per segment), as
-    :func:`core.trajectory.field_day.prepare_field_map_reference` does.
+    :func:`core.trajectory.field_day.prepare_field_map_reference` does. ``times``:
+    :func:`visit_times` of ``visits``, when made already.
     """
     nv = len(visits)
     if nv == 0:
         return []
     fa = b.fa
-    t = fa.t_us
     win_us = WINDOW // _US
     slack_us = JUMP_SLACK // _US
     day_bounds: dict[dt.date, tuple[int, int]] = {}
@@ -531,8 +746,7 @@ def trace_facts_batch(
             a_, b_ = local_day_bounds(day, tz)
             bounds = day_bounds[day] = (to_us(a_), to_us(b_))
         day_lo[k], day_hi[k] = bounds
-    cin = np.array([to_us(v.check_in_at) for v in visits], dtype=np.int64)
-    end = np.array([to_us(v.check_out_at or v.check_in_at) for v in visits], dtype=np.int64)
+    cin, end = visit_times(visits) if times is None else times
     seg = np.asarray(segments, dtype=np.int64)
     search = _SegmentSearch(b)
     # the visit's day of its rep's fixes: [g0, g1); its window: [lo, hi) (as bisect with
@@ -545,61 +759,32 @@ def trace_facts_batch(
 
     lens = np.maximum(hi - lo, 0)
     dwell = np.zeros(nv)
-    total = int(lens.sum())
-    if total:
-        # every visit's window, one after the other; the longest run of fixes near the
-        # customer in each (as evidence._longest_near_run)
-        offs = np.cumsum(lens) - lens
-        idx = np.arange(total) - np.repeat(offs, lens) + np.repeat(lo, lens)
-        wseg = np.repeat(np.arange(nv), lens)
+    if int(lens.sum()):
         clat_v = np.array([v.customer_lat for v in visits])
         clon_v = np.array([v.customer_lon for v in visits])
-        clat, clon = clat_v[wseg], clon_v[wseg]
-        near = _near(
-            fa.lat[idx],
-            fa.lon[idx],
-            clat,
-            clon,
-            b.cos_lat[idx],
-            np.cos(np.radians(clat_v))[wseg],
-        )
-        # the fixes near the customer, in order: a run goes on while the next one is the
-        # window's next fix, in the same window, with no long hole in the data before it
-        at = np.flatnonzero(near)
-        if at.size:
-            w, tn = wseg[at], t[idx[at]]
-            starts_ = np.ones(len(at), dtype=bool)
-            starts_[1:] = (
-                (np.diff(at) != 1)
-                | (np.diff(w) != 0)
-                | (np.diff(tn) > GAP_S * 5 * 1_000_000)  # (whole µs: as / 1e6 > GAP_S * 5)
-            )
-            first = np.maximum.accumulate(np.where(starts_, np.arange(len(at)), 0))
-            runs = tn - tn[first]
-            group = np.flatnonzero(np.diff(w, prepend=-1))  # each window's first
-            longest = np.maximum.reduceat(runs, group)
-            dwell[w[group]] = np.maximum(0.0, longest / 1_000_000)
+        _dwell_batch(b, lo, lens, clat_v, clon_v, dwell)
 
     cov = _coverage_batch(b, search, seg, lo, hi, cin, end)
-    fast = np.flatnonzero(b.maybe_fast(max_speed_kmh)).tolist()
+    fast_at = np.flatnonzero(b.maybe_fast(max_speed_kmh))
+    fast = fast_at.tolist()
+    # the pairs (j, j + 1) that may be fast within each window: fast[p0:p1]
+    p0 = np.searchsorted(fast_at, lo, "left").tolist()
+    p1 = np.searchsorted(fast_at, hi - 1, "left").tolist()
 
     out: list[TraceFacts] = []
-    lo_l, hi_l, cin_l, end_l = lo.tolist(), hi.tolist(), cin.tolist(), end.tolist()
-    for k, (day_ok, cov_k, dwell_k) in enumerate(
-        zip(has_day.tolist(), cov.tolist(), dwell.tolist(), strict=True)
+    cin_l, end_l = cin.tolist(), end.tolist()
+    for k, (day_ok, window, cov_k, dwell_k) in enumerate(
+        zip(has_day.tolist(), (hi > lo).tolist(), cov.tolist(), dwell.tolist(), strict=True)
     ):
         if not day_ok:
             out.append(TraceFacts(False, False, None, None, []))
             continue
-        a, z, c, e = lo_l[k], hi_l[k], cin_l[k], end_l[k]
-        if z <= a:
+        if not window:
             out.append(TraceFacts(True, False, cov_k, None, []))
             continue
         jumps = []
-        p = bisect.bisect_left(fast, a)
-        while p < len(fast) and fast[p] < z - 1:
-            j = fast[p]
-            p += 1
+        c, e = cin_l[k], end_l[k]
+        for j in fast[p0[k] : p1[k]]:
             fa_, fb = fa.fix(j), fa.fix(j + 1)
             if speed_kmh(fa_, fb) <= max_speed_kmh:
                 continue
@@ -607,6 +792,72 @@ def trace_facts_batch(
                 jumps.append((fa_.ts, fa_.lat, fa_.lon, fb.ts, fb.lat, fb.lon))
         out.append(TraceFacts(True, True, cov_k, dwell_k, jumps))
     return out
+
+
+#: window fixes measured per round of :func:`_dwell_batch` (temporaries up to 128 KB:
+#: bigger ones are fresh memory each call, whose page faults cost more than the rounds)
+_DWELL_CHUNK = 16384
+
+
+def _dwell_batch(
+    b: Batch,
+    lo: np.ndarray,
+    lens: np.ndarray,
+    clat_v: np.ndarray,
+    clon_v: np.ndarray,
+    dwell: np.ndarray,
+) -> None:
+    """``evidence._longest_near_run`` of each visit's window ``[lo, lo + lens)`` around
+    its customer (``clat_v``, ``clon_v``), into ``dwell`` (seconds; left as is for an
+    empty window). The windows one after the other, in rounds of whole windows."""
+    fa = b.fa
+    t = fa.t_us
+    cos_lat = b.cos_lat
+    cos_clat_v = np.cos(np.radians(clat_v))
+    nv = len(lens)
+    ends = np.cumsum(lens)
+    offs = ends - lens  # each window's place in the windows one after the other
+    shift = lo - offs  # a window's fix = its place + its shift
+    v0 = 0
+    while v0 < nv:
+        base = int(offs[v0])
+        v1 = max(v0 + 1, int(np.searchsorted(ends, base + _DWELL_CHUNK, "right")))
+        n_w = int(ends[v1 - 1]) - base
+        v0_, v0 = v0, v1
+        if not n_w:
+            continue
+        wseg = np.repeat(np.arange(v0_, v1), lens[v0_:v1])
+        pos = np.arange(base, base + n_w)
+        idx = pos + shift[wseg]
+        lat = fa.lat[idx]
+        # a fix more than _NEAR_DLAT from the customer in latitude is surely not near
+        # (a great circle is at least as long as its difference in latitude)
+        band = np.flatnonzero(np.abs(lat - clat_v[wseg]) <= _NEAR_DLAT)
+        if not band.size:
+            continue
+        i_b, w_b = idx[band], wseg[band]
+        near = _near(
+            lat[band], fa.lon[i_b], clat_v[w_b], clon_v[w_b], cos_lat[i_b], cos_clat_v[w_b]
+        )
+        # the fixes near the customer, in order: a run goes on while the next one is the
+        # window's next fix, in the same window, with no long hole in the data before it
+        at = band[near]
+        if not at.size:
+            continue
+        w, tn = wseg[at], t[idx[at]]
+        starts_ = np.ones(len(at), dtype=bool)
+        starts_[1:] = (
+            (np.diff(at) != 1)
+            | (np.diff(w) != 0)
+            | (np.diff(tn) > GAP_S * 5 * 1_000_000)  # (whole µs: as / 1e6 > GAP_S * 5)
+        )
+        # a run's longest stretch is from its first fix to its last (times increase)
+        first = np.flatnonzero(starts_)
+        last = np.append(first[1:], len(at)) - 1
+        runs, w = tn[last] - tn[first], w[first]
+        group = np.flatnonzero(np.diff(w, prepend=-1))  # each window's first run
+        longest = np.maximum.reduceat(runs, group)
+        dwell[w[group]] = np.maximum(0.0, longest / 1_000_000)
 
 
 class _SegmentSearch:
@@ -721,17 +972,13 @@ def _coverage_batch(
     a, z = a[k], z[k]
     head = np.minimum((t[a] - cin[k]) / 1_000_000, GAP_S)
     tail = np.minimum((end[k] - t[z - 1]) / 1_000_000, GAP_S)
-    # the capped gaps between the fixes inside: a row per visit, padded with zeros
-    # (adding 0.0 changes no sum), summed along the row in order (as accumulate does)
-    n_in = z - a - 1
-    width = int(n_in.max()) + 1
-    rows = np.zeros((len(k), width))
-    rows[:, 0] = head
-    r = np.repeat(np.arange(len(k)), n_in)
-    col = np.arange(int(n_in.sum())) - np.repeat(np.cumsum(n_in) - n_in, n_in)
-    p = np.repeat(a, n_in) + col
-    rows[r, col + 1] = np.minimum((t[p + 1] - t[p]) / 1_000_000, GAP_S)
-    covered = np.add.accumulate(rows, axis=1)[:, -1] + tail
+    # the capped gaps between the fixes inside (from fix p to p + 1, p in [a, z - 1)),
+    # summed in order after the head, then the tail
+
+    def gaps(p: np.ndarray) -> np.ndarray:
+        return np.minimum((t.take(p + 1, mode="clip") - t.take(p, mode="clip")) / 1_000_000, GAP_S)
+
+    covered = _range_sums(a, z - 1, head, gaps)[0] + tail
     cov[k] = np.maximum(0.0, np.minimum(1.0, covered / total[k]))
     return cov
 

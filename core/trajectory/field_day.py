@@ -26,10 +26,12 @@ from core.trajectory.arrays import FixArrays, PlaceArrays, TrackPoints
 from core.trajectory.batch import (
     Batch,
     clean_batch,
-    detect_stops_batch,
+    compare_with_visits_batch,
+    detect_stop_table,
     match_stops_batch,
     simplify_batch,
     trace_facts_batch,
+    visit_times,
 )
 from core.trajectory.cleaning import Fix, clean_fixes
 from core.trajectory.evidence import VisitEvidence, score_visit, score_visit_facts
@@ -375,7 +377,8 @@ def prepare_field_map(
     if tracks is None:
         tracks = prepare_tracks(raw, point_budget=point_budget)
     raw_parts, cleaned = tracks.raw_parts, tracks.cleaned
-    matched = match_stops_batch(detect_stops_batch(cleaned), places)
+    table = detect_stop_table(cleaned)
+    matched = match_stops_batch(table.stops, places)
     segment = {rep.id: k for k, rep in enumerate(raw.reps)}
 
     visits_by_rep: dict[int, list[VisitRow]] = defaultdict(list)
@@ -383,20 +386,21 @@ def prepare_field_map(
         if v.visit.rep_id in segment:
             visits_by_rep[v.visit.rep_id].append(v)
     rows = [r for rep in raw.reps for r in visits_by_rep.get(rep.id, [])]
-    facts = trace_facts_batch(
-        [r.visit for r in rows], [segment[r.visit.rep_id] for r in rows], cleaned, raw.timezone
+    row_visits = [r.visit for r in rows]
+    row_segments = [segment[v.rep_id] for v in row_visits]
+    times = visit_times(row_visits)
+    facts = trace_facts_batch(row_visits, row_segments, cleaned, raw.timezone, times=times)
+    # compare_with_visits of each rep's stops with its visits, all reps at once
+    visit_stop, unrecorded_stops = compare_with_visits_batch(
+        table, matched, row_visits, row_segments, times=times
     )
-    next_facts = iter(facts)  # in the order of rows
-
-    views: list[VisitView] = []
-    unrecorded: list[tuple[int, StopMatch]] = []
-    for k, rep in enumerate(raw.reps):
-        rep_rows = visits_by_rep.get(rep.id, [])
-        cmp = compare_with_visits(matched[k], [r.visit for r in rep_rows])
-        for r in rep_rows:
-            ev = score_visit_facts(r.visit, next(next_facts))
-            views.append(VisitView(r, ev, cmp.visit_stop.get(r.visit.id)))
-        unrecorded += [(rep.id, matched[k][i]) for i in cmp.unrecorded_stops]
+    views = [
+        VisitView(r, score_visit_facts(r.visit, f), i)
+        for r, f, i in zip(rows, facts, visit_stop, strict=True)
+    ]
+    unrecorded: list[tuple[int, StopMatch]] = [
+        (rep.id, matched[k][i]) for k, rep in enumerate(raw.reps) for i in unrecorded_stops[k]
+    ]
 
     rep_tracks = []
     for k, rep in enumerate(raw.reps):
