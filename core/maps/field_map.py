@@ -38,6 +38,7 @@ from core.maps.providers import TileProvider
 from core.resources import CJK_FONT_FILE
 from core.timeutil import to_local
 from core.timeutil import tz as time_zone
+from core.trajectory.arrays import TrackPoints
 from core.trajectory.coords import WGS84, to_tile_datum
 from core.trajectory.evidence import format_distance, format_minutes
 from core.trajectory.field_day import (
@@ -933,6 +934,27 @@ def _in_datum(datum: str) -> Any:
     return shifted
 
 
+def _heat_points(heat: Any) -> Any:
+    """The heat points as an (n, 2) array when they come as arrays (:class:`TrackPoints`):
+    the same floats as its tuples, so the same base64, without a tuple per visit."""
+    if isinstance(heat, TrackPoints):
+        return np.column_stack((heat.lat, heat.lon))
+    return heat
+
+
+def _shifted(points: Any, pt: Any) -> list[tuple[float, float]]:
+    """``[pt(*p) for p in points]``, each distinct point shifted once (a customer visited
+    n times is n equal heat points)."""
+    done: dict[tuple[float, float], tuple[float, float]] = {}
+    out = []
+    for p in points:
+        q = done.get(p)
+        if q is None:
+            q = done[p] = pt(*p)
+        out.append(q)
+    return out
+
+
 def field_static_payload(raw: FieldDayRaw, provider: TileProvider | None = None) -> dict[str, Any]:
     """What a period draws that the query alone decides (for ``window.sdBegin``).
 
@@ -944,7 +966,7 @@ def field_static_payload(raw: FieldDayRaw, provider: TileProvider | None = None)
     pt = _in_datum(datum)
     visited = {v.visit.customer_id for v in raw.visits}
     customers = [c for c in raw.customers if c.id not in visited]
-    heat = raw.heat if datum == WGS84 else [pt(*p) for p in raw.heat]
+    heat: Any = _heat_points(raw.heat) if datum == WGS84 else _shifted(raw.heat, pt)
     return {
         "customers": _b64_pairs([pt(c.lat, c.lon) for c in customers]) if customers else "",
         "names": [c.name for c in customers],
@@ -969,8 +991,15 @@ def _call(function: str, payload: dict[str, Any]) -> str:
 def field_static_script(raw: FieldDayRaw, provider: TileProvider | None = None) -> str:
     """Starts drawing a period on the kept page (clears the last one, draws customers,
     stores and heat) while the trace is still being prepared; :func:`field_day_script`
-    with ``static=False`` completes it."""
-    return _call("sdBegin", field_static_payload(raw, provider))
+    with ``static=False`` completes it.
+
+    :func:`_call`'s text, the heat spliced in as it is: the last key, base64 (no
+    character JSON escapes), so its JSON is the text in quotes — without the encoder's
+    scan of ~70 kB for characters to escape."""
+    payload = field_static_payload(raw, provider)
+    heat = payload.pop("heat")
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f'window.sdBegin({data[:-1]},"heat":"{heat}"}});'
 
 
 def field_tracks_payload(

@@ -368,7 +368,7 @@ def read_fixes(
     """Each rep's fixes with ``start <= ts < end`` (aware instants), in time order: what
     ``SELECT … FROM gps_points WHERE rep_id IN … AND ts >= start AND ts < end ORDER BY
     rep_id, ts`` returns, as arrays per rep (reps without fixes are left out). The arrays
-    are views into the rep's blocks (one small buffer per rep, no copy per column).
+    are views into the blocks read (one buffer per read, no copy per column or rep).
 
     Rebuilds the stale buckets of the range first, so it is right whatever wrote; a
     database whose triggers went missing (a snapshot load stopped half-way, a tool that
@@ -399,16 +399,27 @@ def read_fixes(
     rows = conn.execute(
         f"SELECT rep_id, data FROM {BLOCKS}{where} ORDER BY rep_id, hour", params
     ).fetchall()
-    lo_us, hi_us = to_us(start), to_us(end)
-    record = _record()
+    if not rows:
+        return {}
+    # One buffer for the whole read, each rep's fixes a slice of it (a rep's blocks are
+    # consecutive rows, in time order): the numpy work is per read, not per rep.
+    rep_col, data = zip(*rows, strict=True)
+    rec = np.frombuffer(b"".join(data), dtype=_record())
+    reps = np.array(rep_col, dtype=np.int64)
+    ends = np.cumsum(np.fromiter(map(len, data), np.int64, len(data))) // rec.itemsize
+    last = np.flatnonzero(np.r_[reps[1:] != reps[:-1], True])  # each rep's last block
+    stop = ends[last]
+    begin = np.r_[0, stop[:-1]]
+    t = rec["t"]
+    # each rep's fixes in [start, end): after those before start, before those from end
+    # on (counted per rep; a day's first and last hours are whole in most zones: none)
+    before = np.r_[0, np.cumsum(t < to_us(start))]
+    upto = np.r_[0, np.cumsum(t < to_us(end))]
+    a = (begin + before[stop] - before[begin]).tolist()
+    b = (begin + upto[stop] - upto[begin]).tolist()
+    lat, lon, acc = rec["lat"], rec["lon"], rec["acc"]
     out: dict[int, FixArrays] = {}
-    for rep_id, group in groupby(rows, key=itemgetter(0)):
-        data = [g[1] for g in group]
-        rec = np.frombuffer(data[0] if len(data) == 1 else b"".join(data), dtype=record)
-        t = rec["t"]
-        a = 0 if t[0] >= lo_us else int(np.searchsorted(t, lo_us))
-        b = len(t) if t[-1] < hi_us else int(np.searchsorted(t, hi_us))
-        if a < b:
-            r = rec[a:b]
-            out[rep_id] = FixArrays(r["t"], r["lat"], r["lon"], r["acc"])
+    for rep_id, i, j in zip(reps[last].tolist(), a, b, strict=True):
+        if i < j:
+            out[rep_id] = FixArrays(t[i:j], lat[i:j], lon[i:j], acc[i:j])
     return out

@@ -21,8 +21,16 @@ from central.db import init_central_schema, make_central_engine
 from core.cache import open_cache
 from core.models import Base, GpsPoint, Region, Rep
 from core.mutations import Actor
+from core.timeutil import local_day_bounds
 from core.trajectory import gps_blocks
-from core.trajectory.field_day import load_field_day
+from core.trajectory.arrays import TrackPoints
+from core.trajectory.field_day import (
+    HEAT_DAYS,
+    _aware,
+    _heat_grouped,
+    _stored,
+    load_field_day,
+)
 from core.trajectory.gpx import import_gpx
 from sync.protocol import SYNCED_TABLE_NAMES
 from tests.conftest import DEMO_TODAY
@@ -214,6 +222,80 @@ def test_gpx_import_builds_its_blocks(demo_cache) -> None:
         got = load_field_day(s, region_id, [rep_id], day)
         assert_same_raw(got, reference_load_field_day(s, region_id, [rep_id], day))
         assert int(start.timestamp() * 1_000_000) in set(got.gps[rep_id].t_us.tolist())
+
+
+def test_heat_edge_rows_as_the_row_read(demo_db: Path) -> None:
+    """The heat's odd visits: a region rep's visit to another region's customer (not among
+    the customers read), one whose customer row is gone (left out, as the join leaves
+    it); then a customer id stored as text, a blob or a real (the grouped query reads
+    that window; the blob's bytes are another customer's id in digits)."""
+    day = DEMO_TODAY - dt.timedelta(days=1)
+    conn = sqlite3.connect(demo_db)  # foreign keys off: the dangling id can be written
+    region_id, rep_id = conn.execute(
+        "SELECT region_id, id FROM reps WHERE region_id = (SELECT min(id) FROM regions)"
+        " ORDER BY id LIMIT 1"
+    ).fetchone()
+    other, lat, lon = conn.execute(
+        "SELECT id, lat, lon FROM customers WHERE region_id <> ? ORDER BY id LIMIT 1",
+        (region_id,),
+    ).fetchone()
+    for vid, cid, hour in (("odd-other", other, 2), ("odd-gone", 987_654, 3)):
+        conn.execute(
+            "INSERT INTO visits (id, rep_id, customer_id, check_in_at, purpose, voice_summary)"
+            " VALUES (?, ?, ?, ?, 'routine', '')",
+            (vid, rep_id, cid, f"{day.isoformat()} 0{hour}:00:00.000000"),
+        )
+    conn.commit()
+    cache = open_cache(demo_db)
+    try:
+        with cache.session() as s:
+            got = load_field_day(s, region_id, None, day)
+            assert_same_raw(got, reference_load_field_day(s, region_id, None, day))
+            assert isinstance(got.heat, TrackPoints)  # read as arrays
+            assert (lat, lon) in list(got.heat)
+            # ascending customer id, as the grouped query gives them
+            first = day - dt.timedelta(days=HEAT_DAYS - 1)
+            since = _stored(local_day_bounds(first, got.timezone)[0])
+            until = _stored(local_day_bounds(day, got.timezone)[1])
+            assert got.heat == _heat_grouped(driver(s), (region_id, since, until))
+            subset = load_field_day(s, region_id, [rep_id], day)  # customers read: the rep's
+            assert subset.heat == got.heat
+        # ids SQLite keeps as they are in an INTEGER column: no customer's
+        for odd in ("c-1", str(other).encode(), other + 0.5):
+            conn.execute("UPDATE visits SET customer_id = ? WHERE id = 'odd-gone'", (odd,))
+            conn.commit()
+            with cache.session() as s:
+                got = load_field_day(s, region_id, None, day)
+                assert_same_raw(got, reference_load_field_day(s, region_id, None, day))
+                assert type(got.heat) is list and (lat, lon) in got.heat
+                assert got.heat.count((lat, lon)) == 1, odd
+    finally:
+        cache.close()
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-26 00:37:24.000000",
+        "2026-11-26 00:37:24.5",
+        "2026-11-26T23:59:59",
+        "2026-11-26 00:37",
+        "2026-11-26",
+        "2026-11-26 08:37:24+08:00",
+        "2026-11-26 00:37:24Z",
+        dt.datetime(2026, 11, 26, 0, 37, 24, 123),
+        dt.datetime(2026, 11, 26, 0, 37, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+    ],
+)
+def test_stored_instants_read_back_as_the_column_type(value) -> None:
+    """``_aware``'s fast path (naive text parsed with ``+00:00``) gives what parsing then
+    ``replace(tzinfo=UTC)`` gives, for every form; odd forms take that way."""
+    old = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    want = old.replace(tzinfo=dt.UTC)
+    got = _aware(value)
+    assert got == want and got.tzinfo is dt.UTC and got.fold == want.fold
+    assert _aware(None) is None
 
 
 def _schema_2_file(path: Path) -> None:

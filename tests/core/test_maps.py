@@ -190,6 +190,7 @@ def test_kept_page_scripts_carry_plain_data(field, provider):
     import json
 
     from core.maps.field_map import (
+        _call,
         field_day_payload,
         field_day_script,
         field_static_payload,
@@ -207,6 +208,8 @@ def test_kept_page_scripts_carry_plain_data(field, provider):
     assert json.loads(begin[len("window.sdBegin(") : -2]) == json.loads(
         json.dumps(field_static_payload(fm.raw, provider))
     )
+    # the heat spliced in as text: the very bytes _call makes of the whole payload
+    assert fm.raw.heat and begin == _call("sdBegin", field_static_payload(fm.raw, provider))
     rows = json.dumps([payload[k] for k in ("stops", "unrecorded", "visits")])
     assert "<div" not in rows and "<tr>" not in rows and "&lt;" not in rows  # no HTML
     visits = {row[1]: row for row in payload["visits"]}
