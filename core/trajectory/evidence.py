@@ -106,7 +106,7 @@ def _coverage(fixes: Sequence[Fix], start: dt.datetime, end: dt.datetime) -> flo
     return max(0.0, min(1.0, covered / total))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TraceFacts:
     """What the trace says around one visit (from a list of fixes or from arrays)."""
 
@@ -116,6 +116,20 @@ class TraceFacts:
     dwell_s: float | None  # _longest_near_run of the window (None without a window)
     #: speed jumps while checked in (± JUMP_SLACK): (ts_a, lat_a, lon_a, ts_b, lat_b, lon_b)
     jumps: list[tuple[dt.datetime, float, float, dt.datetime, float, float]]
+
+    def __init__(
+        self,
+        has_day_trace: bool,
+        has_window: bool,
+        coverage: float | None,
+        dwell_s: float | None,
+        jumps: list[tuple[dt.datetime, float, float, dt.datetime, float, float]],
+    ) -> None:
+        # What the frozen dataclass's own __init__ does at half its cost (that one sets
+        # each field through object.__setattr__): one per visit, ~300 a region's day.
+        d = self.__dict__
+        d["has_day_trace"], d["has_window"], d["coverage"] = has_day_trace, has_window, coverage
+        d["dwell_s"], d["jumps"] = dwell_s, jumps
 
 
 def trace_facts(visit: RecordedVisit, day_fixes: Sequence[Fix]) -> TraceFacts:
