@@ -85,12 +85,20 @@ class CacheRecovered:
         ).format(original=self.original, reason=self.reason, moved_to=self.moved_to)
 
 
+#: SQLite page cache per connection (KiB), see _set_pragmas
+CACHE_KIB = 8192
+
+
 def _set_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
+    # 8 MiB of page cache (SQLite's default is 2 MiB): one map day reads about 2 MiB of
+    # pages (GPS blocks, visits, customers), which the default evicted between requests;
+    # measured on the demo day, 42.8 -> 39.1 ms per map request, +6 MiB peak memory
+    cur.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cur.close()
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from core.cache import CacheTooNew, open_cache
+from core.cache import CACHE_KIB, CacheTooNew, open_cache
 from core.models import SCHEMA_VERSION, Region, Store
 
 
@@ -19,6 +19,7 @@ def test_new_cache_has_wal_fk_and_version(tmp_path: Path) -> None:
     with cache.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA cache_size")).scalar() == -CACHE_KIB
         version = conn.execute(text("SELECT value FROM meta WHERE key='schema_version'")).scalar()
     assert int(version) == SCHEMA_VERSION
     assert cache.recovered is None and cache.migrated_from is None
