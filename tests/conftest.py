@@ -131,7 +131,6 @@ def _no_blocking_dialogs(monkeypatch: pytest.MonkeyPatch):
     for cls, names in _MODAL_CALLS.items():
         for name in names:
             monkeypatch.setattr(getattr(QtWidgets, cls), name, blocked(cls, name))
-    yield
 
 
 @pytest.fixture(autouse=True)
